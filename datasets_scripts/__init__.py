@@ -1,0 +1,36 @@
+"""Dataset builders of the package, one folder per dataset, and `load_builder_dataset` to build any of them.
+
+`datasets>=4` no longer runs `load_dataset("script.py")`; builders are imported and instantiated instead::
+
+    from datasets_scripts import load_builder_dataset
+    ds = load_builder_dataset("tweet_eval_emotion", "anger_joy")            # downloads the official files
+    ds = load_builder_dataset("meld", "text", data_dir="path/to/MELD")      # or reads a local copy
+"""
+
+import importlib
+
+import datasets
+
+
+BUILDERS = {
+    "tweet_eval_emotion": "datasets_scripts.tweet_eval_emotion.tweet_eval_emotion:TweetEvalEmotion",
+    "meld": "datasets_scripts.meld.meld:Meld",
+}
+
+
+def get_builder_class(name: str) -> type[datasets.DatasetBuilder]:
+    """The builder class registered as `name`."""
+    if name not in BUILDERS:
+        raise ValueError(f"unknown dataset {name!r}; the builders of this package are {sorted(BUILDERS)}")
+    module, _, attribute = BUILDERS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def load_builder_dataset(name, config_name=None, data_dir=None, cache_dir=None, **config_kwargs) -> datasets.DatasetDict:
+    """Build (or reuse from `cache_dir`) every split of dataset `name` and return them as a `DatasetDict`."""
+    builder = get_builder_class(name)(config_name=config_name, data_dir=data_dir, cache_dir=cache_dir, **config_kwargs)
+    builder.download_and_prepare()
+    return builder.as_dataset()
+
+
+__all__ = ["BUILDERS", "get_builder_class", "load_builder_dataset"]

@@ -1,0 +1,3 @@
+from .meld import EMOTIONS, SENTIMENTS, Meld, MeldConfig
+
+__all__ = ["EMOTIONS", "SENTIMENTS", "Meld", "MeldConfig"]

@@ -1,0 +1,3 @@
+from .tweet_eval_emotion import LABELS, TweetEvalEmotion, TweetEvalEmotionConfig
+
+__all__ = ["LABELS", "TweetEvalEmotion", "TweetEvalEmotionConfig"]

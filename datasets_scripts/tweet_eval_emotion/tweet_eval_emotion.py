@@ -1,0 +1,123 @@
+"""TweetEval emotion (SemEval-2018 Task 1, 4-class single-label subset) and its two-class subsets."""
+
+import itertools
+
+import datasets
+
+from ..utils import find_local_file
+
+
+logger = datasets.logging.get_logger(__name__)
+
+_CITATION = """\
+@inproceedings{barbieri2020tweeteval,
+  title={{TweetEval: Unified Benchmark and Comparative Evaluation for Tweet Classification}},
+  author={Barbieri, Francesco and Camacho-Collados, Jose and Espinosa-Anke, Luis and Neves, Leonardo},
+  booktitle={Findings of EMNLP}, year={2020}
+}
+@inproceedings{mohammad2018semeval,
+  title={{SemEval-2018 Task 1: Affect in Tweets}},
+  author={Mohammad, Saif and Bravo-Marquez, Felipe and Salameh, Mohammad and Kiritchenko, Svetlana},
+  booktitle={Proceedings of the 12th International Workshop on Semantic Evaluation}, year={2018}
+}
+"""
+_DESCRIPTION = """\
+Tweets labelled with one of four emotions (anger, joy, optimism, sadness), the emotion task of TweetEval, with
+two-class subsets keeping only the tweets of two of the emotions (e.g. `anger_joy`, `anger_optimism`).
+"""
+_HOMEPAGE = "https://github.com/cardiffnlp/tweeteval"
+_LICENSE = "TweetEval: released without restrictions; SemEval-2018 Task 1 terms and Twitter's rules apply."
+
+LABELS = ["anger", "joy", "optimism", "sadness"]  # mapping.txt, id order
+SPLIT_FILES = {datasets.Split.TRAIN: "train", datasets.Split.VALIDATION: "val", datasets.Split.TEST: "test"}
+LAYOUT = """\
+  <data_dir>/mapping.txt           (or <data_dir>/datasets/emotion/mapping.txt, the official repository layout)
+  <data_dir>/train_text.txt        one tweet per line
+  <data_dir>/train_labels.txt      one label id per line, aligned with train_text.txt
+  <data_dir>/val_text.txt, val_labels.txt, test_text.txt, test_labels.txt"""
+
+
+class TweetEvalEmotionConfig(datasets.BuilderConfig):
+    """Keeps the tweets of `labels` (names from mapping.txt) and renumbers them 0..len(labels)-1 in that order."""
+
+    def __init__(self, labels=tuple(LABELS), **kwargs):
+        unknown = [label for label in labels if label not in LABELS]
+        if unknown or len(set(labels)) < 2:
+            raise ValueError(f"`labels` must be at least two distinct names among {LABELS}, got {list(labels)}")
+        kwargs.setdefault("name", "_".join(labels))
+        kwargs.setdefault("description", f"TweetEval emotion tweets labelled {', '.join(labels)}")
+        super().__init__(version=datasets.Version("1.0.0"), **kwargs)
+        self.labels = [label for label in LABELS if label in labels]  # keep mapping.txt order
+
+
+class TweetEvalEmotion(datasets.GeneratorBasedBuilder):
+    """TweetEval emotion. Configs: `emotion` (4 classes) and every pair of labels, e.g. `anger_joy`."""
+
+    BUILDER_CONFIG_CLASS = TweetEvalEmotionConfig
+    BUILDER_CONFIGS = [TweetEvalEmotionConfig(name="emotion", labels=LABELS)] + [
+        TweetEvalEmotionConfig(labels=pair) for pair in itertools.combinations(LABELS, 2)
+    ]
+    DEFAULT_CONFIG_NAME = "emotion"
+    BASE_URL = "https://raw.githubusercontent.com/cardiffnlp/tweeteval/main/datasets/emotion/"
+
+    def _info(self):
+        return datasets.DatasetInfo(
+            description=_DESCRIPTION,
+            features=datasets.Features(
+                {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=self.config.labels)}
+            ),
+            supervised_keys=("text", "label"),
+            homepage=_HOMEPAGE,
+            license=_LICENSE,
+            citation=_CITATION,
+        )
+
+    def _split_generators(self, dl_manager):
+        names = ["mapping.txt"] + [f"{prefix}_{kind}.txt" for prefix in SPLIT_FILES.values() for kind in ("text", "labels")]
+        if self.config.data_dir:
+            files = {name: find_local_file(self.config.data_dir, name, ("datasets/emotion",), LAYOUT) for name in names}
+        else:
+            files = dl_manager.download({name: self.BASE_URL + name for name in names})
+        self._check_mapping(files["mapping.txt"])
+        return [
+            datasets.SplitGenerator(
+                name=split,
+                gen_kwargs={"text_path": files[f"{prefix}_text.txt"], "labels_path": files[f"{prefix}_labels.txt"]},
+            )
+            for split, prefix in SPLIT_FILES.items()
+        ]
+
+    @staticmethod
+    def _check_mapping(path):
+        with open(path, encoding="utf-8") as f:
+            rows = [line.rstrip("\r\n").split("\t") for line in f if line.strip()]
+        found = {int(row[0]): row[1] for row in rows if len(row) == 2 and row[0].isdigit()}
+        if found != dict(enumerate(LABELS)):
+            raise ValueError(f"{path}: expected the label mapping {dict(enumerate(LABELS))}, found {found}")
+
+    def _generate_examples(self, text_path, labels_path):
+        with open(text_path, encoding="utf-8") as f:
+            texts = f.read().split("\n")
+        with open(labels_path, encoding="utf-8") as f:
+            labels = f.read().split("\n")
+        for lines in (texts, labels):  # a final newline leaves one empty trailing field
+            if lines and lines[-1] == "":
+                lines.pop()
+        if len(texts) != len(labels):
+            raise ValueError(f"{text_path} has {len(texts)} lines but {labels_path} has {len(labels)}; they must align")
+        new_id = {LABELS.index(name): i for i, name in enumerate(self.config.labels)}
+        kept = 0
+        for line_number, (text, label) in enumerate(zip(texts, labels), start=1):
+            label = label.strip()
+            if not (label.isdigit() and int(label) < len(LABELS)):
+                raise ValueError(
+                    f"{labels_path}, line {line_number}: label {label!r} is not one of the ids 0..{len(LABELS) - 1} "
+                    f"of mapping.txt ({', '.join(LABELS)})"
+                )
+            if int(label) in new_id:
+                kept += 1
+                yield line_number - 1, {"text": text.rstrip("\r"), "label": new_id[int(label)]}
+        logger.info(f"{text_path}: kept {kept} of {len(texts)} tweets with labels {self.config.labels}")
+
+
+__all__ = ["LABELS", "TweetEvalEmotion", "TweetEvalEmotionConfig"]

@@ -1,0 +1,112 @@
+"""Render a trained model's `README.md` (Hub model card) from its recipe and evaluation results."""
+
+import dataclasses
+import os
+import platform
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .info import DATASET_INFO, MODEL_INFO
+
+
+TEMPLATE = os.path.join(os.path.dirname(__file__), "templates", "model_card.md")
+PIPELINE_TO_TASK_NAME = {
+    "text-classification": "Text Classification",
+    "audio-classification": "Audio Classification",
+    "image-classification": "Image Classification",
+}
+HYPERPARAMETER_KEYS = (
+    "optimizer", "learning_rate", "weight_decay", "lr_scheduler", "warmup_ratio", "num_epochs",
+    "per_device_train_batch_size", "gradient_accumulation_steps", "max_grad_norm", "metric_for_best_model",
+    "early_stopping_patience", "mixed_precision", "seed", "word_vectors",
+)
+
+
+def _eval_results(results, dataset_id, dataset_name, dataset_config, pipeline_tag):
+    out = []
+    for split, prefix in (("validation", "eval"), ("test", "test")):
+        for metric, config, name in (("accuracy", None, "Accuracy"), ("f1", "macro", "Macro F1"),
+                                     ("f1", "weighted", "Weighted F1")):
+            key = f"{prefix}_{metric}" if metric == "accuracy" else f"{prefix}_f1_{config}"
+            out.append(EvalResult(
+                task_type=pipeline_tag, task_name=PIPELINE_TO_TASK_NAME.get(pipeline_tag), dataset_type=dataset_id,
+                dataset_name=dataset_name, dataset_config=dataset_config, dataset_split=split, metric_type=metric,
+                metric_name=f"{name} ({split})", metric_config=config, metric_value=round(float(results[key]), 4),
+            ))
+    return out
+
+
+def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, widget, split_sizes, train_label_counts,
+                      model_name=None):
+    """Write `output_dir/README.md` and return the `ModelCard`.
+
+    `recipe` is train.py's `Recipe`; `results` its `all_results.json` dict; `report` the test split's per-class
+    report (`per_class`, `confusion_matrix`, `labels`).
+    """
+    data = DATASET_INFO.get(recipe.dataset, DATASET_INFO["_default"])
+    info = MODEL_INFO[recipe.model_type]
+    model_name = model_name or recipe.hub_model_id or os.path.basename(os.path.normpath(output_dir))
+    recipe_dict = dataclasses.asdict(recipe)
+    hyperparameters = {k: recipe_dict[k] for k in HYPERPARAMETER_KEYS if recipe_dict.get(k) is not None}
+    hyperparameters["word_vectors"] = os.path.basename(recipe.word_vectors) if recipe.word_vectors else None
+    hyperparameters.update({f"model.{k}": v for k, v in recipe.model.items()})
+    hyperparameters.update({f"tokenizer.{k}": v for k, v in recipe.tokenizer.items()})
+    hyperparameters = {k: v for k, v in hyperparameters.items() if v is not None}
+
+    dataset_id = data["hub_id"] or recipe.dataset
+    card_data = ModelCardData(
+        model_name=model_name,
+        language=data.get("language"),
+        license=data.get("model_license", "other"),
+        library_name="transformers",
+        pipeline_tag=pipeline_tag,
+        tags=["emotion-recognition", "emotion-hub", recipe.model_type, *info.get("tags", [])],
+        datasets=[dataset_id],
+        metrics=["accuracy", "f1"],
+        eval_results=_eval_results(results, dataset_id, data["pretty_name"], recipe.dataset_config, pipeline_tag),
+        widget=widget,
+    )
+    repo = recipe.hub_model_id or "path/to/" + os.path.basename(os.path.normpath(output_dir))
+    card = ModelCard.from_template(
+        card_data,
+        template_path=TEMPLATE,
+        model_name=model_name,
+        model_description=info["description"],
+        dataset_pretty_name=data["pretty_name"],
+        dataset_config=recipe.dataset_config,
+        label_names=report["labels"],
+        results=results,
+        usage_snippet=info["usage"].format(repo=repo, example=_example_repr(widget)).strip(),
+        intended_use=data["intended_use"],
+        limitations=data["limitations"],
+        dataset_description=data["description"],
+        split_protocol=data["split_protocol"],
+        split_sizes=split_sizes,
+        train_label_counts=train_label_counts,
+        training_summary=info["training_summary"],
+        hyperparameters=hyperparameters,
+        hardware=f"{platform.machine()} {'CUDA' if _cuda() else 'CPU'}",
+        per_class=report["per_class"],
+        confusion_matrix=report["confusion_matrix"],
+        citation=(data["citation"] + "\n" + info.get("citation", "")).strip(),
+    )
+    card.save(os.path.join(output_dir, "README.md"))
+    return card
+
+
+def _example_repr(widget):
+    if widget and "text" in widget[0]:
+        return repr(widget[0]["text"])
+    return '"path/to/example"'
+
+
+def _cuda():
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        return False
+
+
+__all__ = ["render_model_card"]

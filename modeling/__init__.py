@@ -1,0 +1,35 @@
+"""Models of the package. Importing this registers every class with the transformers Auto classes.
+
+`AutoConfig` / `AutoModel*` then load our checkpoints locally, and `register_for_auto_class` makes
+`save_pretrained` write `auto_map` and copy the model's code, so a saved folder loads with
+`trust_remote_code=True` in a Python that has only transformers installed.
+"""
+
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+from .configuration_text_cnn import TextCNNConfig
+from .losses import DiceLoss, FocalLoss, build_loss, class_weights_from_counts
+from .modeling_text_cnn import TextCNNForSequenceClassification, TextCNNModel, read_word_vectors
+
+
+def _register(config_class, auto_models: dict):
+    AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+    config_class.register_for_auto_class()
+    for auto_class, model_class in auto_models.items():
+        auto_class.register(config_class, model_class, exist_ok=True)
+        model_class.register_for_auto_class(auto_class.__name__)
+
+
+_register(TextCNNConfig, {AutoModel: TextCNNModel, AutoModelForSequenceClassification: TextCNNForSequenceClassification})
+
+
+__all__ = [
+    "DiceLoss",
+    "FocalLoss",
+    "TextCNNConfig",
+    "TextCNNForSequenceClassification",
+    "TextCNNModel",
+    "build_loss",
+    "class_weights_from_counts",
+    "read_word_vectors",
+]

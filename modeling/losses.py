@@ -1,0 +1,143 @@
+"""Classification losses shared by every model of the package, chosen by `config.loss_type`.
+
+Every config that trains a classifier carries the same loss arguments (`loss_type`, `class_weights`,
+`focal_gamma`, `dice_smooth`), validated by `validate_loss_arguments` and turned into a module by
+`build_loss`. Class-imbalanced emotion data (TweetEval anger/optimism, MELD's 47% neutral) is the reason
+these exist: plain cross-entropy lets a model ignore the rare classes.
+"""
+
+import math
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+LOSS_TYPES = ("ce", "weighted_ce", "focal", "dice")
+
+
+def class_weights_from_counts(counts: Sequence[int]) -> list[float]:
+    """Inverse-frequency ("balanced") weights `n_samples / (n_classes * count_c)`, in label-id order.
+
+    A class absent from the counts gets weight 0.0: no example of it can contribute to the loss anyway, and an
+    infinite weight would poison the mean.
+    """
+    counts = [int(c) for c in counts]
+    if not counts or any(c < 0 for c in counts):
+        raise ValueError(f"class counts must be a non-empty list of non-negative integers, got {counts}")
+    total, present = sum(counts), sum(1 for c in counts if c > 0)
+    if total == 0:
+        raise ValueError("class counts are all zero: cannot compute class weights from an empty label set")
+    return [total / (present * c) if c > 0 else 0.0 for c in counts]
+
+
+def validate_loss_arguments(loss_type, class_weights, focal_gamma, dice_smooth, num_labels=None):
+    """Raise a `ValueError` naming the argument when a loss setting is invalid (called from config `__init__`)."""
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"`loss_type` must be one of {LOSS_TYPES}, got {loss_type!r}")
+    if class_weights is not None:
+        if not all(isinstance(w, (int, float)) and math.isfinite(w) and w >= 0 for w in class_weights):
+            raise ValueError(f"`class_weights` must be finite non-negative numbers, got {class_weights}")
+        if num_labels is not None and len(class_weights) != num_labels:
+            raise ValueError(f"`class_weights` has {len(class_weights)} entries but the model has {num_labels} labels")
+    if loss_type == "weighted_ce" and class_weights is None:
+        raise ValueError(
+            "`loss_type='weighted_ce'` needs `class_weights` (one per label, in label-id order); train.py computes "
+            "them from the training split's label counts with `class_weights_from_counts`"
+        )
+    if focal_gamma < 0:
+        raise ValueError(f"`focal_gamma` must be >= 0, got {focal_gamma}")
+    if dice_smooth < 0:
+        raise ValueError(f"`dice_smooth` must be >= 0, got {dice_smooth}")
+
+
+class FocalLoss(nn.Module):
+    """Focal loss (Lin et al., 2017): cross-entropy scaled by `(1 - p_t) ** gamma`, optionally class-weighted.
+
+    Args:
+        gamma (`float`, *optional*, defaults to 2.0): focusing parameter; 0 gives (weighted) cross-entropy.
+        weight (`torch.Tensor`, *optional*): per-class weights (the alpha of the paper), shape `(num_labels,)`.
+    """
+
+    def __init__(self, gamma: float = 2.0, weight: Optional[torch.Tensor] = None):
+        super().__init__()
+        self.gamma = gamma
+        self.register_buffer("weight", weight, persistent=False)
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        log_probs = F.log_softmax(logits.float(), dim=-1)
+        log_pt = log_probs.gather(1, labels[:, None]).squeeze(1)
+        loss = -((1.0 - log_pt.exp()) ** self.gamma) * log_pt
+        if self.weight is None:
+            return loss.mean()
+        alpha = self.weight.to(loss.dtype)[labels]
+        # Normalise by the summed weights, as `F.cross_entropy(weight=...)` does, so gamma=0 equals weighted CE.
+        return (alpha * loss).sum() / alpha.sum().clamp_min(torch.finfo(loss.dtype).tiny)
+
+
+class DiceLoss(nn.Module):
+    """Multi-class soft Dice loss over the batch: `1 - mean_c (2 sum p_c y_c + s) / (sum p_c + sum y_c + s)`.
+
+    Each class counts equally whatever its frequency, which is why it helps imbalanced data (Li et al., 2020).
+
+    Args:
+        smooth (`float`, *optional*, defaults to 1.0): additive smoothing `s`; keeps classes absent from a batch
+            from dominating and the gradient finite.
+        weight (`torch.Tensor`, *optional*): per-class weights of the class-wise Dice terms.
+    """
+
+    def __init__(self, smooth: float = 1.0, weight: Optional[torch.Tensor] = None):
+        super().__init__()
+        self.smooth = smooth
+        self.register_buffer("weight", weight, persistent=False)
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        probs = logits.float().softmax(dim=-1)
+        one_hot = F.one_hot(labels, num_classes=logits.shape[-1]).to(probs.dtype)
+        intersection = (probs * one_hot).sum(0)
+        dice = (2 * intersection + self.smooth) / (probs.sum(0) + one_hot.sum(0) + self.smooth)
+        if self.weight is None:
+            return 1.0 - dice.mean()
+        weight = self.weight.to(dice.dtype)
+        return 1.0 - (weight * dice).sum() / weight.sum()
+
+
+def build_loss(config) -> nn.Module:
+    """The loss module a config asks for (`loss_type`, `class_weights`, `focal_gamma`, `dice_smooth`)."""
+    weight = None
+    if config.class_weights is not None and config.loss_type in ("weighted_ce", "focal", "dice"):
+        weight = torch.tensor(config.class_weights, dtype=torch.float32)
+    if config.loss_type in ("ce", "weighted_ce"):
+        return nn.CrossEntropyLoss(weight=weight if config.loss_type == "weighted_ce" else None)
+    if config.loss_type == "focal":
+        return FocalLoss(gamma=config.focal_gamma, weight=weight)
+    if config.loss_type == "dice":
+        return DiceLoss(smooth=config.dice_smooth, weight=weight)
+    raise ValueError(f"`loss_type` must be one of {LOSS_TYPES}, got {config.loss_type!r}")
+
+
+def classification_loss(config, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The config's loss of `logits` against `labels`, with a clear error for a label outside the label ids.
+
+    The loss module is built per call rather than held as a submodule, so class weights never enter the model's
+    state dict and always sit on the logits' device.
+    """
+    num_labels = logits.shape[-1]
+    labels = labels.to(logits.device).long().view(-1)
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_labels):
+        bad = labels[(labels < 0) | (labels >= num_labels)].unique().tolist()
+        raise ValueError(f"labels {bad} are outside the model's label ids 0..{num_labels - 1}")
+    loss_fct = build_loss(config).to(logits.device)
+    return loss_fct(logits.view(-1, num_labels).float(), labels)
+
+
+__all__ = [
+    "LOSS_TYPES",
+    "DiceLoss",
+    "FocalLoss",
+    "build_loss",
+    "class_weights_from_counts",
+    "classification_loss",
+    "validate_loss_arguments",
+]

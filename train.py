@@ -1,0 +1,600 @@
+#!/usr/bin/env python
+"""Train any recipe of the package with Accelerate: CPU, one GPU, many GPUs or many nodes.
+
+    python train.py --config configs/text-cnn-tweeteval-emotion.yaml --data_dir DIR --output_dir OUT [--key value ...]
+
+Every recipe key can be overridden on the command line (`--learning_rate 3e-4`, nested keys with a dot:
+`--model.num_filters 200`); `python train.py --help` lists them. The output folder is a Hub model repository:
+config with `auto_map`, safetensors weights, processor files, the model's code and a model card, plus
+`all_results.json` (validation metrics of the best epoch and test metrics of the best weights) and
+`classification_report.json` (per-class metrics and confusion matrices). Checkpoints go to `OUT/checkpoints/` and
+resume with `--resume_from_checkpoint latest`.
+
+Shape after transformers' `run_glue_no_trainer.py` and accelerate's `complete_nlp_example.py`.
+"""
+
+import argparse
+import dataclasses
+import difflib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+import numpy as np
+import torch
+import yaml
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, set_seed
+from safetensors.torch import load_file, save_file
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import DataCollatorWithPadding, get_scheduler
+
+import modeling
+from datasets_scripts import load_builder_dataset
+from modeling.losses import class_weights_from_counts
+from model_cards import render_model_card
+from processing.tokenization_word_level import build_word_level_tokenizer
+
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "sgd_momentum", "adadelta")
+SCHEDULERS = ("constant", "linear", "cosine", "reduce_on_plateau")
+METRICS = ("accuracy", "f1_macro", "f1_weighted", "loss")
+
+
+@dataclass
+class Recipe:
+    """A training recipe: every field can come from the YAML file or from `--field value` on the command line."""
+
+    # data
+    dataset: str = field(default="tweet_eval_emotion", metadata={"help": "builder name in datasets_scripts"})
+    dataset_config: Optional[str] = field(default=None, metadata={"help": "builder config, e.g. anger_joy"})
+    data_dir: Optional[str] = field(default=None, metadata={"help": "local copy of the data (else: download)"})
+    cache_dir: Optional[str] = field(default=None, metadata={"help": "datasets cache folder"})
+    input_column: str = field(default="text", metadata={"help": "column holding the model input"})
+    label_column: str = field(default="label", metadata={"help": "ClassLabel column to predict"})
+    max_train_samples: Optional[int] = field(default=None, metadata={"help": "truncate train split (debugging)"})
+    max_eval_samples: Optional[int] = field(default=None, metadata={"help": "truncate validation/test splits"})
+    # model and processor
+    model_type: str = field(default="text_cnn", metadata={"help": "model family, see MODEL_TYPES"})
+    model: dict = field(default_factory=dict, metadata={"help": "config arguments of the model"})
+    tokenizer: dict = field(default_factory=dict, metadata={"help": "build_word_level_tokenizer arguments"})
+    word_vectors: Optional[str] = field(default=None, metadata={"help": "GloVe-format text file for embeddings"})
+    word_vectors_vocab: int = field(default=0, metadata={"help": "add the N most frequent vector words to vocab"})
+    # optimisation
+    output_dir: Optional[str] = field(default=None, metadata={"help": "where the Hub-ready model folder goes"})
+    num_epochs: int = field(default=10, metadata={"help": "maximum number of epochs"})
+    max_train_steps: Optional[int] = field(default=None, metadata={"help": "stop after this many optimizer steps"})
+    per_device_train_batch_size: int = 32
+    per_device_eval_batch_size: int = 256
+    gradient_accumulation_steps: int = 1
+    optimizer: str = field(default="adam", metadata={"help": f"one of {OPTIMIZERS}"})
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = field(default=0.9, metadata={"help": "momentum of sgd_momentum"})
+    adam_epsilon: float = 1e-8
+    lr_scheduler: str = field(default="constant", metadata={"help": f"one of {SCHEDULERS}"})
+    warmup_ratio: float = field(default=0.0, metadata={"help": "fraction of steps of linear warmup"})
+    plateau_factor: float = field(default=0.5, metadata={"help": "reduce_on_plateau: lr multiplier"})
+    plateau_patience: int = field(default=1, metadata={"help": "reduce_on_plateau: epochs without improvement"})
+    max_grad_norm: Optional[float] = field(default=None, metadata={"help": "gradient clipping (None: off)"})
+    metric_for_best_model: str = field(default="f1_macro", metadata={"help": f"validation metric, one of {METRICS}"})
+    early_stopping_patience: Optional[int] = field(default=3, metadata={"help": "epochs without improvement"})
+    seed: int = 42
+    mixed_precision: str = field(default="no", metadata={"help": "no | fp16 | bf16"})
+    dataloader_num_workers: int = 0
+    # checkpoints, logging, Hub
+    checkpointing_steps: Union[str, int, None] = field(default="epoch", metadata={"help": "'epoch', N or None"})
+    checkpoints_total_limit: Optional[int] = field(default=2, metadata={"help": "keep this many checkpoints"})
+    resume_from_checkpoint: Optional[str] = field(default=None, metadata={"help": "checkpoint folder or 'latest'"})
+    report_to: str = field(default="none", metadata={"help": "none | tensorboard | wandb | all ..."})
+    logging_steps: int = 50
+    push_to_hub: bool = False
+    hub_model_id: Optional[str] = None
+    hub_private_repo: bool = False
+    hub_token: Optional[str] = field(default=None, metadata={"help": "defaults to the saved login / HF_TOKEN"})
+
+    def __post_init__(self):
+        checks = [
+            (self.optimizer in OPTIMIZERS, f"`optimizer` must be one of {OPTIMIZERS}"),
+            (self.lr_scheduler in SCHEDULERS, f"`lr_scheduler` must be one of {SCHEDULERS}"),
+            (self.metric_for_best_model in METRICS, f"`metric_for_best_model` must be one of {METRICS}"),
+            (self.mixed_precision in ("no", "fp16", "bf16"), "`mixed_precision` must be no, fp16 or bf16"),
+            (self.model_type in MODEL_TYPES, f"`model_type` must be one of {sorted(MODEL_TYPES)}"),
+            (self.output_dir is not None, "`output_dir` is required (--output_dir OUT)"),
+            (self.num_epochs >= 1 and self.per_device_train_batch_size >= 1, "epochs and batch size must be >= 1"),
+            (self.gradient_accumulation_steps >= 1, "`gradient_accumulation_steps` must be >= 1"),
+            (0 <= self.warmup_ratio < 1, "`warmup_ratio` must be in [0, 1)"),
+            (self.checkpointing_steps in (None, "epoch") or isinstance(self.checkpointing_steps, int)
+             and self.checkpointing_steps > 0, "`checkpointing_steps` must be 'epoch', a positive int or None"),
+            (not self.push_to_hub or self.hub_model_id, "`push_to_hub` needs `hub_model_id`"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"{message}, got {self._offending(message)}")
+
+    def _offending(self, message):
+        name = message.split("`")[1] if "`" in message else None
+        return repr(getattr(self, name, None)) if name and hasattr(self, name) else "an invalid recipe"
+
+    @property
+    def greater_is_better(self) -> bool:
+        return self.metric_for_best_model != "loss"
+
+
+def _coerce(value, annotation, key):
+    """Turn a YAML/CLI value into the field's type (`1e-3` is a string to YAML 1.1)."""
+    if value is None or annotation is Any:
+        return value
+    if typing.get_origin(annotation) is Union:
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if any(isinstance(value, a) for a in options if a is not float):
+            return value
+        return _coerce(value, options[0], key)
+    try:
+        if annotation is float and isinstance(value, (str, int)) and not isinstance(value, bool):
+            return float(value)
+        if annotation is int and isinstance(value, str):
+            return int(value)
+        if annotation is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+    except ValueError:
+        raise ValueError(f"recipe key {key!r}: cannot read {value!r} as {annotation.__name__}") from None
+    return value
+
+
+def parse_args(argv=None) -> Recipe:
+    fields = {f.name: f for f in dataclasses.fields(Recipe)}
+    epilog = "recipe keys (override with --key value; nested: --model.key value):\n" + "\n".join(
+        f"  --{name:<28} {f.metadata.get('help', '')}" for name, f in fields.items()
+    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="YAML recipe, e.g. configs/text-cnn-tweeteval-emotion.yaml")
+    args, rest = parser.parse_known_args(argv)
+    with open(args.config, encoding="utf-8") as f:
+        values = yaml.safe_load(f) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{args.config}: a recipe is a YAML mapping of keys to values")
+    overrides = []
+    while rest:
+        token = rest.pop(0)
+        if not token.startswith("--"):
+            raise ValueError(f"unexpected argument {token!r}; overrides are written --key value")
+        key, has_value, raw = token[2:].partition("=")
+        if not has_value:
+            raw = rest.pop(0) if rest and not rest[0].startswith("--") else "true"
+        overrides.append((key, yaml.safe_load(raw)))
+    for key, value in [(k, v) for k, v in values.items()] + overrides:
+        top, _, sub = key.partition(".")
+        if top not in fields:
+            close = difflib.get_close_matches(top, fields, n=3)
+            raise ValueError(f"unknown recipe key {top!r}" + (f"; did you mean {close}?" if close else "") +
+                             f" Valid keys: {sorted(fields)}")
+        if sub:
+            if not isinstance(values.get(top, {}), dict):
+                raise ValueError(f"recipe key {top!r} is not a mapping, cannot set {key!r}")
+            values.setdefault(top, {})[sub] = value
+        else:
+            values[top] = value
+    hints = typing.get_type_hints(Recipe)
+    return Recipe(**{k: _coerce(v, hints[k], k) for k, v in values.items()})
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Model families: how a dataset row becomes model inputs, and how the model is built.
+# ---------------------------------------------------------------------------------------------------------------------
+class TextClassificationTask:
+    """Word-level tokenizer trained on the training split + a text CNN (`model_type: text_cnn`)."""
+
+    pipeline_tag = "text-classification"
+    config_class, model_class = modeling.TextCNNConfig, modeling.TextCNNForSequenceClassification
+
+    def __init__(self, recipe: Recipe, train_split, label_names):
+        self.recipe, self.label_names = recipe, label_names
+        max_length = recipe.model.get("max_sequence_length", self.config_class().max_sequence_length)
+        extra_words = _first_words(recipe.word_vectors, recipe.word_vectors_vocab) if recipe.word_vectors else ()
+        self.processor = build_word_level_tokenizer(
+            train_split[recipe.input_column], extra_words=extra_words, model_max_length=max_length, **recipe.tokenizer
+        )
+        self.collator = DataCollatorWithPadding(self.processor)
+
+    def preprocess(self, batch):
+        return self.processor(batch[self.recipe.input_column], truncation=True)
+
+    def build_model(self, class_weights):
+        kwargs = {k: v for k, v in self.recipe.model.items() if k != "class_weights"}
+        if self.recipe.word_vectors:
+            kwargs.setdefault("word_vectors", os.path.basename(self.recipe.word_vectors))
+        config = self.config_class(
+            vocab_size=len(self.processor),
+            pad_token_id=self.processor.pad_token_id,
+            id2label=dict(enumerate(self.label_names)),
+            label2id={name: i for i, name in enumerate(self.label_names)},
+            class_weights=class_weights,
+            **kwargs,
+        )
+        model = self.model_class(config)
+        if self.recipe.word_vectors:
+            found = model.load_word_vectors(self.recipe.word_vectors, self.processor.get_vocab())
+            self.vector_coverage = found / len(self.processor)
+        return model
+
+    def widget_examples(self, split):
+        return [{"text": text} for text in split[self.recipe.input_column][:3]]
+
+
+def _first_words(path, n):
+    with open(path, encoding="utf-8") as f:
+        return [line.partition(" ")[0] for _, line in zip(range(n), f)]
+
+
+MODEL_TYPES = {"text_cnn": TextClassificationTask}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------------------------------------------------
+def compute_metrics(predictions: np.ndarray, references: np.ndarray, label_names: list[str]):
+    """Flat scalar metrics plus a per-class report with the confusion matrix."""
+    labels = list(range(len(label_names)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        references, predictions, labels=labels, zero_division=0
+    )
+    metrics = {
+        "accuracy": float(accuracy_score(references, predictions)),
+        "f1_macro": float(f1_score(references, predictions, labels=labels, average="macro", zero_division=0)),
+        "f1_weighted": float(f1_score(references, predictions, labels=labels, average="weighted", zero_division=0)),
+        "samples": int(len(references)),
+    }
+    metrics.update({f"f1_{name}": float(value) for name, value in zip(label_names, f1)})
+    report = {
+        "per_class": {
+            name: {"precision": float(p), "recall": float(r), "f1": float(s), "support": int(n)}
+            for name, p, r, s, n in zip(label_names, precision, recall, f1, support)
+        },
+        "confusion_matrix": confusion_matrix(references, predictions, labels=labels).tolist(),
+        "labels": list(label_names),
+    }
+    return metrics, report
+
+
+def evaluate(model, dataloader, accelerator, label_names, desc):
+    """Metrics over the whole split, each example counted once across processes (`gather_for_metrics`)."""
+    model.eval()
+    predictions, references, losses = [], [], []
+    for batch in tqdm(dataloader, desc=desc, leave=False, disable=not accelerator.is_local_main_process):
+        with torch.no_grad():
+            outputs = model(**batch)
+        logits, labels = accelerator.gather_for_metrics((outputs.logits.float(), batch["labels"]))
+        predictions.append(logits.argmax(-1).cpu())
+        references.append(labels.cpu())
+        losses.append(torch.nn.functional.cross_entropy(logits, labels, reduction="none").cpu())
+    metrics, report = compute_metrics(torch.cat(predictions).numpy(), torch.cat(references).numpy(), label_names)
+    metrics["loss"] = float(torch.cat(losses).mean())  # plain cross-entropy, comparable across loss types
+    return metrics, report
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Optimisation
+# ---------------------------------------------------------------------------------------------------------------------
+def build_optimizer(recipe: Recipe, model):
+    params = [p for p in model.parameters() if p.requires_grad]
+    lr, wd = recipe.learning_rate, recipe.weight_decay
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, eps=recipe.adam_epsilon)
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, eps=recipe.adam_epsilon)
+    if recipe.optimizer in ("sgd", "sgd_momentum"):
+        momentum = recipe.momentum if recipe.optimizer == "sgd_momentum" else 0.0
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
+    return torch.optim.Adadelta(params, lr=lr, weight_decay=wd)
+
+
+def build_scheduler(recipe: Recipe, optimizer, num_training_steps):
+    if recipe.lr_scheduler == "reduce_on_plateau":
+        mode = "max" if recipe.greater_is_better else "min"
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=mode, factor=recipe.plateau_factor, patience=recipe.plateau_patience
+        )
+    name = "constant_with_warmup" if recipe.lr_scheduler == "constant" else recipe.lr_scheduler
+    return get_scheduler(name, optimizer, num_warmup_steps=math.ceil(recipe.warmup_ratio * num_training_steps),
+                         num_training_steps=num_training_steps)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Checkpoints: accelerate's save_state (model, optimizer, scheduler, RNG) + our loop state and best weights
+# ---------------------------------------------------------------------------------------------------------------------
+@dataclass
+class LoopState:
+    epoch: int = 0  # epoch to run next (or being run, when `batches_in_epoch` > 0)
+    batches_in_epoch: int = 0  # batches of `epoch` already trained on
+    completed_steps: int = 0
+    samples_seen: int = 0
+    train_seconds: float = 0.0
+    best_metric: Optional[float] = None
+    best_epoch: Optional[int] = None
+    bad_epochs: int = 0
+    history: list = field(default_factory=list)
+
+
+def save_checkpoint(accelerator, output_dir, state: LoopState, best_state, limit):
+    path = os.path.join(output_dir, "checkpoints", f"checkpoint-{state.completed_steps}")
+    accelerator.save_state(path)
+    if accelerator.is_main_process:
+        with open(os.path.join(path, "loop_state.json"), "w") as f:
+            json.dump(dataclasses.asdict(state), f, indent=2)
+        if best_state is not None:
+            save_file(best_state, os.path.join(path, "best_model.safetensors"))
+        if limit:
+            for old in list_checkpoints(output_dir)[:-limit]:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return path
+
+
+def list_checkpoints(output_dir):
+    root = os.path.join(output_dir, "checkpoints")
+    found = [d for d in os.listdir(root) if d.startswith("checkpoint-")] if os.path.isdir(root) else []
+    return [os.path.join(root, d) for d in sorted(found, key=lambda d: int(d.split("-")[1]))]
+
+
+def load_checkpoint(accelerator, recipe: Recipe):
+    path = recipe.resume_from_checkpoint
+    if path == "latest":
+        found = list_checkpoints(recipe.output_dir)
+        if not found:
+            raise FileNotFoundError(f"--resume_from_checkpoint latest: no checkpoint in {recipe.output_dir}/checkpoints")
+        path = found[-1]
+    if not os.path.isfile(os.path.join(path, "loop_state.json")):
+        raise FileNotFoundError(f"{path} is not a checkpoint of train.py (no loop_state.json)")
+    accelerator.load_state(path)
+    with open(os.path.join(path, "loop_state.json")) as f:
+        state = LoopState(**json.load(f))
+    best = os.path.join(path, "best_model.safetensors")
+    accelerator.print(f"resumed from {path} (epoch {state.epoch}, step {state.completed_steps})")
+    return state, (load_file(best) if os.path.isfile(best) else None)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+def load_splits(recipe: Recipe):
+    raw = load_builder_dataset(recipe.dataset, recipe.dataset_config, data_dir=recipe.data_dir, cache_dir=recipe.cache_dir)
+    for split in ("train", "validation", "test"):
+        if split not in raw:
+            raise ValueError(f"dataset {recipe.dataset}/{recipe.dataset_config} has no {split!r} split: {list(raw)}")
+    for column in (recipe.input_column, recipe.label_column):
+        if column not in raw["train"].column_names:
+            raise ValueError(f"column {column!r} is not in {recipe.dataset}: {raw['train'].column_names}")
+    if not hasattr(raw["train"].features[recipe.label_column], "names"):
+        raise ValueError(f"`label_column` {recipe.label_column!r} must be a ClassLabel column")
+    limits = {"train": recipe.max_train_samples, "validation": recipe.max_eval_samples, "test": recipe.max_eval_samples}
+    for split, limit in limits.items():
+        if limit is not None:
+            raw[split] = raw[split].select(range(min(limit, len(raw[split]))))
+    return raw
+
+
+def main(argv=None):
+    recipe = parse_args(argv)
+    loggers = None if recipe.report_to == "none" else recipe.report_to
+    accelerator = Accelerator(
+        gradient_accumulation_steps=recipe.gradient_accumulation_steps,
+        mixed_precision=recipe.mixed_precision,
+        log_with=loggers,
+        project_dir=recipe.output_dir,
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=recipe.seed),
+    )
+    accelerator.print(f"{accelerator.num_processes} process(es), device {accelerator.device}")
+    set_seed(recipe.seed)
+    if accelerator.is_main_process:
+        os.makedirs(recipe.output_dir, exist_ok=True)
+
+    with accelerator.main_process_first():
+        raw = load_splits(recipe)
+    label_names = raw["train"].features[recipe.label_column].names
+    task = MODEL_TYPES[recipe.model_type](recipe, raw["train"], label_names)
+    with accelerator.main_process_first():
+        processed = raw.map(task.preprocess, batched=True, remove_columns=[c for c in raw["train"].column_names
+                                                                          if c != recipe.label_column],
+                            desc="preprocessing")
+        processed = processed.rename_column(recipe.label_column, "labels")
+
+    counts = np.bincount(raw["train"][recipe.label_column], minlength=len(label_names))
+    loss_type = recipe.model.get("loss_type", "ce")
+    class_weights = recipe.model.get("class_weights")
+    if class_weights == "auto" or (loss_type == "weighted_ce" and class_weights is None):
+        class_weights = class_weights_from_counts(counts.tolist())
+    model = task.build_model(class_weights)
+
+    loader_kwargs = dict(collate_fn=task.collator, num_workers=recipe.dataloader_num_workers)
+    train_dataloader = DataLoader(processed["train"], shuffle=True, batch_size=recipe.per_device_train_batch_size,
+                                  **loader_kwargs)
+    eval_dataloader = DataLoader(processed["validation"], batch_size=recipe.per_device_eval_batch_size, **loader_kwargs)
+    test_dataloader = DataLoader(processed["test"], batch_size=recipe.per_device_eval_batch_size, **loader_kwargs)
+
+    steps_per_epoch = math.ceil(len(train_dataloader) / accelerator.num_processes / recipe.gradient_accumulation_steps)
+    max_steps = recipe.max_train_steps or recipe.num_epochs * steps_per_epoch
+    num_epochs = min(recipe.num_epochs, math.ceil(max_steps / steps_per_epoch))
+    optimizer = build_optimizer(recipe, model)
+    scheduler = build_scheduler(recipe, optimizer, max_steps)
+    model, optimizer, train_dataloader, eval_dataloader, test_dataloader = accelerator.prepare(
+        model, optimizer, train_dataloader, eval_dataloader, test_dataloader
+    )
+    # The scheduler is not prepared: it steps once per optimizer step (per epoch for plateau) on every process,
+    # over `max_steps` counted per process, so its schedule does not depend on the number of processes.
+    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    accelerator.register_for_checkpointing(scheduler)
+
+    if loggers:
+        accelerator.init_trackers(os.path.basename(os.path.normpath(recipe.output_dir)), config=_flat(recipe))
+
+    state, best_state = LoopState(), None
+    if recipe.resume_from_checkpoint:
+        state, best_state = load_checkpoint(accelerator, recipe)
+
+    total_batch = recipe.per_device_train_batch_size * accelerator.num_processes * recipe.gradient_accumulation_steps
+    accelerator.print(
+        f"train {len(processed['train'])} / validation {len(processed['validation'])} / test {len(processed['test'])};"
+        f" {num_epochs} epochs x {steps_per_epoch} steps, batch {total_batch}, {_count(model)} trainable parameters"
+    )
+    progress = tqdm(total=max_steps, initial=state.completed_steps, desc="training",
+                    disable=not accelerator.is_local_main_process)
+    sign = 1 if recipe.greater_is_better else -1
+    stop = state.completed_steps >= max_steps
+    for epoch in range(state.epoch, num_epochs):
+        if stop:
+            break
+        model.train()
+        train_dataloader.set_epoch(epoch)
+        skip = state.batches_in_epoch if epoch == state.epoch else 0
+        batches = accelerator.skip_first_batches(train_dataloader, skip) if skip else train_dataloader
+        started, running_loss, running_n = time.perf_counter(), 0.0, 0
+        for batch_index, batch in enumerate(batches, start=skip):
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and recipe.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), recipe.max_grad_norm)
+                optimizer.step()
+                if accelerator.sync_gradients and not plateau:
+                    scheduler.step()
+                optimizer.zero_grad()
+            running_loss += loss.detach().float().item()
+            running_n += 1
+            state.samples_seen += len(batch["labels"]) * accelerator.num_processes
+            state.batches_in_epoch = batch_index + 1
+            if not accelerator.sync_gradients:
+                continue
+            state.completed_steps += 1
+            progress.update(1)
+            if state.completed_steps % recipe.logging_steps == 0:
+                accelerator.log({"train_loss": running_loss / running_n, "lr": optimizer.param_groups[0]["lr"]},
+                                step=state.completed_steps)
+                progress.set_postfix(loss=f"{running_loss / running_n:.4f}")
+            if isinstance(recipe.checkpointing_steps, int) and state.completed_steps % recipe.checkpointing_steps == 0:
+                state.train_seconds += time.perf_counter() - started
+                started = time.perf_counter()
+                save_checkpoint(accelerator, recipe.output_dir, state, best_state, recipe.checkpoints_total_limit)
+            if state.completed_steps >= max_steps:
+                stop = True
+                break
+        state.train_seconds += time.perf_counter() - started
+
+        metrics, _ = evaluate(model, eval_dataloader, accelerator, label_names, "validation")
+        value = metrics[recipe.metric_for_best_model]
+        state.history.append({"epoch": epoch + 1, "step": state.completed_steps,
+                              "train_loss": running_loss / max(running_n, 1),
+                              **{f"eval_{k}": v for k, v in metrics.items()}})
+        accelerator.log({f"eval_{k}": v for k, v in metrics.items()}, step=state.completed_steps)
+        accelerator.print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {metrics[k]:.4f}" for k in ("loss", *METRICS[:3])))
+        if plateau:
+            scheduler.step(value)
+        if state.best_metric is None or sign * (value - state.best_metric) > 0:
+            state.best_metric, state.best_epoch, state.bad_epochs = value, epoch + 1, 0
+            best_state = {k: v.detach().cpu().clone().contiguous()
+                          for k, v in accelerator.unwrap_model(model).state_dict().items()}
+        else:
+            state.bad_epochs += 1
+        state.epoch, state.batches_in_epoch = epoch + 1, 0
+        patience_over = recipe.early_stopping_patience is not None and state.bad_epochs >= recipe.early_stopping_patience
+        if recipe.checkpointing_steps == "epoch" or patience_over or stop or epoch + 1 == num_epochs:
+            save_checkpoint(accelerator, recipe.output_dir, state, best_state, recipe.checkpoints_total_limit)
+        if patience_over:
+            accelerator.print(f"early stopping: no {recipe.metric_for_best_model} improvement for {state.bad_epochs} epochs")
+            break
+    progress.close()
+
+    # Best weights, then the final validation and test figures.
+    unwrapped = accelerator.unwrap_model(model)
+    if best_state is not None:
+        unwrapped.load_state_dict(best_state)
+    eval_metrics, eval_report = evaluate(model, eval_dataloader, accelerator, label_names, "validation")
+    test_metrics, test_report = evaluate(model, test_dataloader, accelerator, label_names, "test")
+    results = {f"eval_{k}": v for k, v in eval_metrics.items()}
+    results.update({f"test_{k}": v for k, v in test_metrics.items()})
+    results.update({
+        "epoch": state.epoch,
+        "best_epoch": state.best_epoch,
+        "train_steps": state.completed_steps,
+        "train_samples": len(processed["train"]),
+        "train_runtime": round(state.train_seconds, 3),
+        "train_samples_per_second": round(state.samples_seen / max(state.train_seconds, 1e-9), 3),
+        "num_processes": accelerator.num_processes,
+    })
+    if getattr(task, "vector_coverage", None) is not None:
+        results["word_vector_coverage"] = task.vector_coverage
+    accelerator.print(json.dumps({k: v for k, v in results.items() if not k.startswith(("eval_f1_", "test_f1_"))
+                                  or k.endswith(("macro", "weighted"))}, indent=2))
+    accelerator.log({k: v for k, v in results.items() if isinstance(v, (int, float))}, step=state.completed_steps)
+
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        out = recipe.output_dir
+        unwrapped.save_pretrained(out, safe_serialization=True)
+        task.processor.save_pretrained(out)
+        _write_json(os.path.join(out, "all_results.json"), results)
+        _write_json(os.path.join(out, "classification_report.json"),
+                    {"validation": eval_report, "test": test_report, "history": state.history})
+        with open(os.path.join(out, "recipe.yaml"), "w", encoding="utf-8") as f:
+            yaml.safe_dump({k: v for k, v in dataclasses.asdict(recipe).items() if k != "hub_token"}, f,
+                           sort_keys=False)
+        render_model_card(
+            out,
+            recipe=recipe,
+            results=results,
+            report=test_report,
+            pipeline_tag=task.pipeline_tag,
+            widget=task.widget_examples(raw["test"]),
+            split_sizes={split: len(processed[split]) for split in ("train", "validation", "test")},
+            train_label_counts=dict(zip(label_names, counts.tolist())),
+        )
+        if recipe.push_to_hub:
+            push_to_hub(recipe)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return results
+
+
+def push_to_hub(recipe: Recipe):
+    from huggingface_hub import create_repo, upload_folder
+
+    repo = create_repo(recipe.hub_model_id, private=recipe.hub_private_repo, token=recipe.hub_token, exist_ok=True)
+    upload_folder(repo_id=repo.repo_id, folder_path=recipe.output_dir, token=recipe.hub_token,
+                  commit_message="Upload model trained with emotion-hub train.py",
+                  ignore_patterns=["checkpoints/*", "runs/*", "*.tfevents.*", "*/events.out.*"])
+    print(f"pushed {recipe.output_dir} to {repo}")
+
+
+def _write_json(path, payload):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=2)
+
+
+def _flat(recipe: Recipe):
+    flat = {}
+    for key, value in dataclasses.asdict(recipe).items():
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for sub, v in items:
+            name = f"{key}.{sub}" if sub else key
+            flat[name] = v if isinstance(v, (int, float, str, bool)) else str(v)
+    flat.pop("hub_token", None)
+    return flat
+
+
+def _count(model):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def cli():
+    main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    cli()
