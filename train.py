@@ -227,9 +227,6 @@ class TextClassificationTask:
             self.vector_coverage = found / len(self.processor)
         return model
 
-    def widget_examples(self, split):
-        return [{"text": text} for text in split[self.recipe.input_column][:3]]
-
 
 def _first_words(path, n):
     with open(path, encoding="utf-8") as f:
@@ -413,7 +410,10 @@ def main(argv=None):
         class_weights = class_weights_from_counts(counts.tolist())
     model = task.build_model(class_weights)
 
-    loader_kwargs = dict(collate_fn=task.collator, num_workers=recipe.dataloader_num_workers)
+    # Loaders draw their worker seed from their own generator, not the global RNG that dropout uses: creating an
+    # iterator after a resumed checkpoint must not shift the dropout masks of an uninterrupted run.
+    loader_kwargs = dict(collate_fn=task.collator, num_workers=recipe.dataloader_num_workers,
+                         generator=torch.Generator().manual_seed(recipe.seed))
     train_dataloader = DataLoader(processed["train"], shuffle=True, batch_size=recipe.per_device_train_batch_size,
                                   **loader_kwargs)
     eval_dataloader = DataLoader(processed["validation"], batch_size=recipe.per_device_eval_batch_size, **loader_kwargs)
@@ -490,6 +490,7 @@ def main(argv=None):
         metrics, _ = evaluate(model, eval_dataloader, accelerator, label_names, "validation")
         value = metrics[recipe.metric_for_best_model]
         state.history.append({"epoch": epoch + 1, "step": state.completed_steps,
+                              "learning_rate": optimizer.param_groups[0]["lr"],
                               "train_loss": running_loss / max(running_n, 1),
                               **{f"eval_{k}": v for k, v in metrics.items()}})
         accelerator.log({f"eval_{k}": v for k, v in metrics.items()}, step=state.completed_steps)
@@ -551,7 +552,6 @@ def main(argv=None):
             results=results,
             report=test_report,
             pipeline_tag=task.pipeline_tag,
-            widget=task.widget_examples(raw["test"]),
             split_sizes={split: len(processed[split]) for split in ("train", "validation", "test")},
             train_label_counts=dict(zip(label_names, counts.tolist())),
         )

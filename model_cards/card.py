@@ -36,7 +36,7 @@ def _eval_results(results, dataset_id, dataset_name, dataset_config, pipeline_ta
     return out
 
 
-def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, widget, split_sizes, train_label_counts,
+def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, split_sizes, train_label_counts,
                       model_name=None):
     """Write `output_dir/README.md` and return the `ModelCard`.
 
@@ -44,6 +44,7 @@ def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, widg
     report (`per_class`, `confusion_matrix`, `labels`).
     """
     data = DATASET_INFO.get(recipe.dataset, DATASET_INFO["_default"])
+    widget = data.get("widget")
     info = MODEL_INFO[recipe.model_type]
     model_name = model_name or recipe.hub_model_id or os.path.basename(os.path.normpath(output_dir))
     recipe_dict = dataclasses.asdict(recipe)

@@ -6,6 +6,11 @@ DATASET_INFO = {
         "hub_id": "cardiffnlp/tweet_eval",
         "language": "en",
         "model_license": "other",
+        "widget": [
+            {"text": "Cannot believe they cancelled my flight AGAIN. Worst airline ever #furious"},
+            {"text": "Just got the job!!! Best day of my life 😂"},
+            {"text": "Tomorrow is a new day, keep believing and things will get better #hope"},
+        ],
         "description": (
             "TweetEval's emotion task (Barbieri et al., 2020) is the single-label, four-emotion subset of SemEval-2018 "
             "Task 1 *Affect in Tweets*: English tweets labelled anger, joy, optimism or sadness. User mentions are "
@@ -39,6 +44,10 @@ DATASET_INFO = {
         "hub_id": "declare-lab/MELD",
         "language": "en",
         "model_license": "gpl-3.0",
+        "widget": [
+            {"text": "Oh my God, you guys are getting married?!"},
+            {"text": "I just don't think I can do this anymore."},
+        ],
         "description": (
             "MELD (Poria et al., 2019) holds 13,708 utterances of 1,433 multi-party dialogues from the TV series "
             "*Friends*, each labelled with one of seven emotions (anger, disgust, fear, joy, neutral, sadness, "
@@ -93,6 +102,16 @@ from transformers import pipeline
 
 classifier = pipeline("text-classification", model="{repo}", trust_remote_code=True)
 print(classifier({example}, top_k=None))
+
+# or step by step (AutoTokenizer reads config.json, hence trust_remote_code there too)
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{repo}", trust_remote_code=True)
+model = AutoModelForSequenceClassification.from_pretrained("{repo}", trust_remote_code=True)
+with torch.no_grad():
+    logits = model(**tokenizer([{example}], padding=True, truncation=True, return_tensors="pt")).logits
+print(model.config.id2label[int(logits.argmax(-1))])
 """,
         "citation": (
             "@inproceedings{kim2014convolutional,\n  title={Convolutional Neural Networks for Sentence "

@@ -163,7 +163,8 @@ class TextCNNModel(TextCNNPreTrainedModel):
         scores = features.masked_fill(~valid, float("-inf"))
         if scores.shape[-1] < k:
             scores = nn.functional.pad(scores, (0, k - scores.shape[-1]), value=float("-inf"))
-        positions = scores.topk(k, dim=-1).indices.sort(dim=-1).values
+        # A stable sort breaks ties (ReLU zeros are common) towards earlier positions, whatever the padding.
+        positions = scores.sort(dim=-1, descending=True, stable=True).indices[..., :k].sort(dim=-1).values
         top = scores.gather(-1, positions)
         top = top.masked_fill(torch.isinf(top), 0.0)  # texts with fewer than k windows: missing values are 0
         return top.flatten(1)  # (batch, filters * k)

@@ -41,13 +41,18 @@ class TweetEvalEmotionConfig(datasets.BuilderConfig):
     """Keeps the tweets of `labels` (names from mapping.txt) and renumbers them 0..len(labels)-1 in that order."""
 
     def __init__(self, labels=tuple(LABELS), **kwargs):
-        unknown = [label for label in labels if label not in LABELS]
-        if unknown or len(set(labels)) < 2:
-            raise ValueError(f"`labels` must be at least two distinct names among {LABELS}, got {list(labels)}")
+        labels = ordered_labels(labels)
         kwargs.setdefault("name", "_".join(labels))
         kwargs.setdefault("description", f"TweetEval emotion tweets labelled {', '.join(labels)}")
         super().__init__(version=datasets.Version("1.0.0"), **kwargs)
-        self.labels = [label for label in LABELS if label in labels]  # keep mapping.txt order
+        self.labels = labels
+
+
+def ordered_labels(labels):
+    """`labels` validated and in mapping.txt order (their new ids)."""
+    if isinstance(labels, str) or any(label not in LABELS for label in labels) or len(set(labels)) < 2:
+        raise ValueError(f"`labels` must be at least two distinct names among {LABELS}, got {labels!r}")
+    return [label for label in LABELS if label in labels]
 
 
 class TweetEvalEmotion(datasets.GeneratorBasedBuilder):
@@ -60,11 +65,16 @@ class TweetEvalEmotion(datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "emotion"
     BASE_URL = "https://raw.githubusercontent.com/cardiffnlp/tweeteval/main/datasets/emotion/"
 
+    @property
+    def label_names(self):
+        # `TweetEvalEmotion(labels=[...])` may set `labels` on a copy of the default config without `__init__`.
+        return ordered_labels(self.config.labels)
+
     def _info(self):
         return datasets.DatasetInfo(
             description=_DESCRIPTION,
             features=datasets.Features(
-                {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=self.config.labels)}
+                {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=self.label_names)}
             ),
             supervised_keys=("text", "label"),
             homepage=_HOMEPAGE,
@@ -105,7 +115,7 @@ class TweetEvalEmotion(datasets.GeneratorBasedBuilder):
                 lines.pop()
         if len(texts) != len(labels):
             raise ValueError(f"{text_path} has {len(texts)} lines but {labels_path} has {len(labels)}; they must align")
-        new_id = {LABELS.index(name): i for i, name in enumerate(self.config.labels)}
+        new_id = {LABELS.index(name): i for i, name in enumerate(self.label_names)}
         kept = 0
         for line_number, (text, label) in enumerate(zip(texts, labels), start=1):
             label = label.strip()
@@ -117,7 +127,7 @@ class TweetEvalEmotion(datasets.GeneratorBasedBuilder):
             if int(label) in new_id:
                 kept += 1
                 yield line_number - 1, {"text": text.rstrip("\r"), "label": new_id[int(label)]}
-        logger.info(f"{text_path}: kept {kept} of {len(texts)} tweets with labels {self.config.labels}")
+        logger.info(f"{text_path}: kept {kept} of {len(texts)} tweets with labels {self.label_names}")
 
 
-__all__ = ["LABELS", "TweetEvalEmotion", "TweetEvalEmotionConfig"]
+__all__ = ["LABELS", "TweetEvalEmotion", "TweetEvalEmotionConfig", "ordered_labels"]

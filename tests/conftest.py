@@ -1,0 +1,45 @@
+import os
+import sys
+
+import pytest
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """train.main() builds an Accelerator; its state is a process-wide singleton, reset between tests."""
+    yield
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+@pytest.fixture(scope="session")
+def datasets_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("hf_datasets_cache"))
+
+
+@pytest.fixture(scope="session")
+def tweeteval_dir(tmp_path_factory):
+    from tests.fixtures import write_tweeteval
+
+    return write_tweeteval(str(tmp_path_factory.mktemp("tweeteval")), sizes=(96, 11, 13))
+
+
+@pytest.fixture(scope="session")
+def meld_dir(tmp_path_factory):
+    from tests.fixtures import write_meld
+
+    root = str(tmp_path_factory.mktemp("meld"))
+    write_meld(root)
+    return root
