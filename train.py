@@ -192,7 +192,11 @@ def parse_args(argv=None) -> Recipe:
 # Model families: how a dataset row becomes model inputs, and how the model is built.
 # ---------------------------------------------------------------------------------------------------------------------
 class TextClassificationTask:
-    """Word-level tokenizer trained on the training split + a text CNN (`model_type: text_cnn`)."""
+    """Word-level tokenizer trained on the training split + a text CNN (`model_type: text_cnn`).
+
+    A task is what differs between model families: it builds the processor (saved beside the model), turns a split
+    into the dataset the DataLoader reads (`dataset`), batches it (`collator`) and builds the model (`build_model`).
+    """
 
     pipeline_tag = "text-classification"
     config_class, model_class = modeling.TextCNNConfig, modeling.TextCNNForSequenceClassification
@@ -204,10 +208,17 @@ class TextClassificationTask:
         self.processor = build_word_level_tokenizer(
             train_split[recipe.input_column], extra_words=extra_words, model_max_length=max_length, **recipe.tokenizer
         )
-        self.collator = DataCollatorWithPadding(self.processor)
 
-    def preprocess(self, batch):
-        return self.processor(batch[self.recipe.input_column], truncation=True)
+    def dataset(self, split_name, split):
+        """Tokenised once with `map` (cached by `datasets`); `labels` holds the class ids."""
+        columns = self.recipe.input_column, self.recipe.label_column
+        split = split.map(lambda batch: self.processor(batch[columns[0]], truncation=True), batched=True,
+                          remove_columns=[c for c in split.column_names if c != columns[1]],
+                          desc=f"tokenizing {split_name}")
+        return split.rename_column(columns[1], "labels")
+
+    def collator(self, train: bool):
+        return DataCollatorWithPadding(self.processor)
 
     def build_model(self, class_weights):
         kwargs = {k: v for k, v in self.recipe.model.items() if k != "class_weights"}
@@ -222,10 +233,14 @@ class TextClassificationTask:
             **kwargs,
         )
         model = self.model_class(config)
+        self.vector_coverage = None
         if self.recipe.word_vectors:
             found = model.load_word_vectors(self.recipe.word_vectors, self.processor.get_vocab())
             self.vector_coverage = found / len(self.processor)
         return model
+
+    def extra_results(self):
+        return {"word_vector_coverage": self.vector_coverage} if self.vector_coverage is not None else {}
 
 
 def _first_words(path, n):
@@ -343,12 +358,11 @@ def list_checkpoints(output_dir):
     return [os.path.join(root, d) for d in sorted(found, key=lambda d: int(d.split("-")[1]))]
 
 
-def load_checkpoint(accelerator, recipe: Recipe):
-    path = recipe.resume_from_checkpoint
+def load_checkpoint(accelerator, path, output_dir):
     if path == "latest":
-        found = list_checkpoints(recipe.output_dir)
+        found = list_checkpoints(output_dir)
         if not found:
-            raise FileNotFoundError(f"--resume_from_checkpoint latest: no checkpoint in {recipe.output_dir}/checkpoints")
+            raise FileNotFoundError(f"--resume_from_checkpoint latest: no checkpoint in {output_dir}/checkpoints")
         path = found[-1]
     if not os.path.isfile(os.path.join(path, "loop_state.json")):
         raise FileNotFoundError(f"{path} is not a checkpoint of train.py (no loop_state.json)")
@@ -380,30 +394,40 @@ def load_splits(recipe: Recipe):
 
 def main(argv=None):
     recipe = parse_args(argv)
-    loggers = None if recipe.report_to == "none" else recipe.report_to
     accelerator = Accelerator(
         gradient_accumulation_steps=recipe.gradient_accumulation_steps,
         mixed_precision=recipe.mixed_precision,
-        log_with=loggers,
+        log_with=None if recipe.report_to == "none" else recipe.report_to,
         project_dir=recipe.output_dir,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=recipe.seed),
     )
     accelerator.print(f"{accelerator.num_processes} process(es), device {accelerator.device}")
-    set_seed(recipe.seed)
     if accelerator.is_main_process:
         os.makedirs(recipe.output_dir, exist_ok=True)
-
+    if recipe.report_to != "none":
+        accelerator.init_trackers(os.path.basename(os.path.normpath(recipe.output_dir)), config=_flat(recipe))
     with accelerator.main_process_first():
-        raw = load_splits(recipe)
-    label_names = raw["train"].features[recipe.label_column].names
-    task = MODEL_TYPES[recipe.model_type](recipe, raw["train"], label_names)
-    with accelerator.main_process_first():
-        processed = raw.map(task.preprocess, batched=True, remove_columns=[c for c in raw["train"].column_names
-                                                                          if c != recipe.label_column],
-                            desc="preprocessing")
-        processed = processed.rename_column(recipe.label_column, "labels")
+        splits = load_splits(recipe)
 
-    counts = np.bincount(raw["train"][recipe.label_column], minlength=len(label_names))
+    results = train_and_evaluate(recipe, accelerator, splits, recipe.output_dir, recipe.resume_from_checkpoint)
+
+    if accelerator.is_main_process and recipe.push_to_hub:
+        push_to_hub(recipe)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return results
+
+
+def train_and_evaluate(recipe: Recipe, accelerator, splits, output_dir, resume_from_checkpoint=None):
+    """Train a fresh model on `splits["train"]`, select it on `validation`, evaluate it on `test`, and save it with
+    its processor, results and model card as a Hub-ready folder `output_dir`. Returns the results dict."""
+    set_seed(recipe.seed)
+    label_names = splits["train"].features[recipe.label_column].names
+    task = MODEL_TYPES[recipe.model_type](recipe, splits["train"], label_names)
+    with accelerator.main_process_first():
+        data = {name: task.dataset(name, split) for name, split in splits.items()}
+
+    counts = np.bincount(splits["train"][recipe.label_column], minlength=len(label_names))
     loss_type = recipe.model.get("loss_type", "ce")
     class_weights = recipe.model.get("class_weights")
     if class_weights == "auto" or (loss_type == "weighted_ce" and class_weights is None):
@@ -412,13 +436,12 @@ def main(argv=None):
 
     # Loaders draw their worker seed from their own generator, not the global RNG that dropout uses: creating an
     # iterator after a resumed checkpoint must not shift the dropout masks of an uninterrupted run.
-    loader_kwargs = dict(collate_fn=task.collator, num_workers=recipe.dataloader_num_workers,
-                         generator=torch.Generator().manual_seed(recipe.seed))
-    train_dataloader = DataLoader(processed["train"], shuffle=True, batch_size=recipe.per_device_train_batch_size,
-                                  **loader_kwargs)
-    eval_dataloader = DataLoader(processed["validation"], batch_size=recipe.per_device_eval_batch_size, **loader_kwargs)
-    test_dataloader = DataLoader(processed["test"], batch_size=recipe.per_device_eval_batch_size, **loader_kwargs)
+    def loader(name, train=False):
+        return DataLoader(data[name], shuffle=train, collate_fn=task.collator(train),
+                          batch_size=recipe.per_device_train_batch_size if train else recipe.per_device_eval_batch_size,
+                          num_workers=recipe.dataloader_num_workers, generator=torch.Generator().manual_seed(recipe.seed))
 
+    train_dataloader, eval_dataloader, test_dataloader = loader("train", True), loader("validation"), loader("test")
     steps_per_epoch = math.ceil(len(train_dataloader) / accelerator.num_processes / recipe.gradient_accumulation_steps)
     max_steps = recipe.max_train_steps or recipe.num_epochs * steps_per_epoch
     num_epochs = min(recipe.num_epochs, math.ceil(max_steps / steps_per_epoch))
@@ -432,16 +455,13 @@ def main(argv=None):
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     accelerator.register_for_checkpointing(scheduler)
 
-    if loggers:
-        accelerator.init_trackers(os.path.basename(os.path.normpath(recipe.output_dir)), config=_flat(recipe))
-
     state, best_state = LoopState(), None
-    if recipe.resume_from_checkpoint:
-        state, best_state = load_checkpoint(accelerator, recipe)
+    if resume_from_checkpoint:
+        state, best_state = load_checkpoint(accelerator, resume_from_checkpoint, output_dir)
 
     total_batch = recipe.per_device_train_batch_size * accelerator.num_processes * recipe.gradient_accumulation_steps
     accelerator.print(
-        f"train {len(processed['train'])} / validation {len(processed['validation'])} / test {len(processed['test'])};"
+        f"train {len(data['train'])} / validation {len(data['validation'])} / test {len(data['test'])};"
         f" {num_epochs} epochs x {steps_per_epoch} steps, batch {total_batch}, {_count(model)} trainable parameters"
     )
     progress = tqdm(total=max_steps, initial=state.completed_steps, desc="training",
@@ -481,7 +501,7 @@ def main(argv=None):
             if isinstance(recipe.checkpointing_steps, int) and state.completed_steps % recipe.checkpointing_steps == 0:
                 state.train_seconds += time.perf_counter() - started
                 started = time.perf_counter()
-                save_checkpoint(accelerator, recipe.output_dir, state, best_state, recipe.checkpoints_total_limit)
+                save_checkpoint(accelerator, output_dir, state, best_state, recipe.checkpoints_total_limit)
             if state.completed_steps >= max_steps:
                 stop = True
                 break
@@ -506,7 +526,7 @@ def main(argv=None):
         state.epoch, state.batches_in_epoch = epoch + 1, 0
         patience_over = recipe.early_stopping_patience is not None and state.bad_epochs >= recipe.early_stopping_patience
         if recipe.checkpointing_steps == "epoch" or patience_over or stop or epoch + 1 == num_epochs:
-            save_checkpoint(accelerator, recipe.output_dir, state, best_state, recipe.checkpoints_total_limit)
+            save_checkpoint(accelerator, output_dir, state, best_state, recipe.checkpoints_total_limit)
         if patience_over:
             accelerator.print(f"early stopping: no {recipe.metric_for_best_model} improvement for {state.bad_epochs} epochs")
             break
@@ -524,20 +544,19 @@ def main(argv=None):
         "epoch": state.epoch,
         "best_epoch": state.best_epoch,
         "train_steps": state.completed_steps,
-        "train_samples": len(processed["train"]),
+        "train_samples": len(data["train"]),
         "train_runtime": round(state.train_seconds, 3),
         "train_samples_per_second": round(state.samples_seen / max(state.train_seconds, 1e-9), 3),
         "num_processes": accelerator.num_processes,
     })
-    if getattr(task, "vector_coverage", None) is not None:
-        results["word_vector_coverage"] = task.vector_coverage
+    results.update(task.extra_results())
     accelerator.print(json.dumps({k: v for k, v in results.items() if not k.startswith(("eval_f1_", "test_f1_"))
                                   or k.endswith(("macro", "weighted"))}, indent=2))
     accelerator.log({k: v for k, v in results.items() if isinstance(v, (int, float))}, step=state.completed_steps)
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        out = recipe.output_dir
+        out = output_dir
         unwrapped.save_pretrained(out, safe_serialization=True)
         task.processor.save_pretrained(out)
         _write_json(os.path.join(out, "all_results.json"), results)
@@ -552,13 +571,10 @@ def main(argv=None):
             results=results,
             report=test_report,
             pipeline_tag=task.pipeline_tag,
-            split_sizes={split: len(processed[split]) for split in ("train", "validation", "test")},
+            split_sizes={split: len(data[split]) for split in ("train", "validation", "test")},
             train_label_counts=dict(zip(label_names, counts.tolist())),
         )
-        if recipe.push_to_hub:
-            push_to_hub(recipe)
     accelerator.wait_for_everyone()
-    accelerator.end_training()
     return results
 
 
