@@ -33,6 +33,7 @@ setup(
         "pyyaml>=6.0",
         "jinja2>=3.1",
         "tqdm>=4.66",
+        "matplotlib>=3.7",
         "tensorboard>=2.15",
     ],
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},

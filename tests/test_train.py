@@ -55,7 +55,7 @@ def test_training_writes_a_hub_ready_folder(recipe_file, tweeteval_dir, datasets
     files = set(os.listdir(out))
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md",
             "configuration_text_cnn.py", "modeling_text_cnn.py", "losses.py", "all_results.json",
-            "classification_report.json", "recipe.yaml"} <= files
+            "classification_report.json", "recipe.yaml", "confusion_matrix.png"} <= files
     saved = json.load(open(out / "all_results.json"))
     for key in ("eval_accuracy", "eval_f1_macro", "eval_f1_weighted", "test_accuracy", "test_f1_macro",
                 "test_f1_weighted", "train_runtime", "train_samples_per_second"):
@@ -69,6 +69,7 @@ def test_training_writes_a_hub_ready_folder(recipe_file, tweeteval_dir, datasets
     report = json.load(open(out / "classification_report.json"))
     assert np.array(report["test"]["confusion_matrix"]).sum() == 13
     assert set(report["test"]["per_class"]) == {"anger", "joy", "optimism", "sadness"}
+    assert 0 <= saved["test_uar"] <= 1 and 0 <= saved["test_roc_auc_macro"] <= 1
     assert [h["epoch"] for h in report["history"]] == [1, 2, 3]
 
     card = ModelCard.load(out / "README.md")
@@ -277,3 +278,18 @@ def test_two_process_run_evaluates_every_example_once(recipe_file, tweeteval_dir
         logits = model(**tokenizer(list(validation["text"]), padding=True, truncation=True, return_tensors="pt")).logits
     accuracy = (logits.argmax(-1).numpy() == np.array(validation["label"])).mean()
     assert results["eval_accuracy"] == pytest.approx(accuracy)
+
+
+def test_compute_metrics_against_hand_computed_values():
+    probabilities = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.3, 0.4, 0.3]])
+    references = np.array([0, 1, 1, 2, 1])
+    metrics, report = train.compute_metrics(probabilities, references, ["a", "b", "c"])
+    assert metrics["accuracy"] == pytest.approx(4 / 5)
+    assert metrics["uar"] == pytest.approx((1 + 2 / 3 + 1) / 3)  # recalls: a 1/1, b 2/3, c 1/1
+    assert report["confusion_matrix"] == [[1, 0, 0], [1, 2, 0], [0, 0, 1]]
+    # ROC AUC of class a vs rest: scores of a's positive (0.8) beat all 4 negatives -> 1.0
+    assert report["per_class"]["a"]["roc_auc"] == pytest.approx(1.0)
+    # class b: positives 0.7, 0.3, 0.4 vs negatives 0.1, 0.2 -> all 6 pairs ordered -> 1.0
+    assert report["per_class"]["b"]["roc_auc"] == pytest.approx(1.0)
+    missing, _ = train.compute_metrics(probabilities[:3], np.array([0, 0, 1]), ["a", "b", "c"])
+    assert np.isnan(_["per_class"]["c"]["roc_auc"]) and not np.isnan(missing["roc_auc_macro"])
