@@ -1,4 +1,4 @@
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="emotion-hub",
@@ -8,8 +8,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["modeling", "processing", "datasets_scripts", "datasets_scripts.tweet_eval_emotion",
-              "datasets_scripts.meld", "model_cards"],
+    packages=find_packages(include=["modeling", "processing", "datasets_scripts", "datasets_scripts.*", "model_cards"]),
     py_modules=["train"],
     package_data={"model_cards": ["templates/*.md"], "datasets_scripts": ["*/README.md"]},
     install_requires=[
