@@ -18,14 +18,15 @@ from .losses import classification_loss
 logger = logging.get_logger(__name__)
 
 
-def read_word_vectors(path: str, vocab: dict, embedding_dim: int):
-    """Vectors of the words of `vocab` from a GloVe-format text file (`word v1 ... vD` per line, no header).
+def read_word_vectors(path: str, vocab: dict, embedding_dim: int, num_rows: Optional[int] = None):
+    """Vectors of the words of `vocab` (token -> id) from a GloVe-format text file (`word v1 ... vD`, no header).
 
-    Returns `(vectors, found)`: a float32 array `(len(vocab), embedding_dim)` whose rows for words missing from the
-    file are NaN, and how many vocabulary words were found. Only the lines of vocabulary words are parsed, so a
-    400k-word file reads in a second or two.
+    Returns `(vectors, found)`: a float32 array `(num_rows, embedding_dim)` (default `max id + 1` rows) whose row `i`
+    is the vector of the word with id `i`, NaN for ids without a vector, and how many vocabulary words were found.
+    Only the lines of vocabulary words are parsed, so a 400k-word file reads in a second or two.
     """
-    vectors = np.full((len(vocab), embedding_dim), np.nan, dtype=np.float32)
+    num_rows = num_rows if num_rows is not None else max(vocab.values()) + 1
+    vectors = np.full((num_rows, embedding_dim), np.nan, dtype=np.float32)
     found = 0
     with open(path, encoding="utf-8") as f:
         for line_number, line in enumerate(f, start=1):
@@ -93,18 +94,16 @@ class TextCNNModel(TextCNNPreTrainedModel):
         kinds of rows start on the same scale; the padding row stays zero. Returns how many words were found.
         """
         weight = self.embeddings.weight
-        if max(vocab.values()) >= weight.shape[0]:
+        if min(vocab.values()) < 0 or max(vocab.values()) >= weight.shape[0]:
             raise ValueError(f"the vocabulary has ids up to {max(vocab.values())} but `vocab_size` is {weight.shape[0]}")
-        vectors, found = read_word_vectors(path, vocab, self.config.embedding_dim)
+        vectors, found = read_word_vectors(path, vocab, self.config.embedding_dim, num_rows=weight.shape[0])
         if found == 0:
             raise ValueError(f"{path}: none of the {len(vocab)} vocabulary words has a vector in this file")
-        rows = torch.from_numpy(vectors)
+        rows = torch.from_numpy(vectors)  # (vocab_size, embedding_dim), row i = id i, NaN where no vector
         known = ~torch.isnan(rows[:, 0])
-        ids = torch.tensor(list(vocab.values()))
         with torch.no_grad():
-            current = weight[ids]
-            scale = rows[known].std() / current[~known].std().clamp_min(1e-12) if (~known).any() else 1.0
-            weight[ids] = torch.where(known[:, None], rows, current * scale).to(weight.dtype)
+            scale = rows[known].std() / weight[~known].std().clamp_min(1e-12) if (~known).any() else 1.0
+            weight.copy_(torch.where(known[:, None], rows, weight * scale).to(weight.dtype))
             weight[self.config.pad_token_id] = 0
         logger.info(f"initialised {found}/{len(vocab)} embeddings from {path}")
         return found

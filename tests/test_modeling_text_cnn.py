@@ -74,7 +74,7 @@ def test_frozen_embeddings_get_no_gradient():
 
 
 def test_word_vectors_initialise_known_rows(tmp_path):
-    vocab = {"[PAD]": 0, "[UNK]": 1, "happy": 2, "sad": 3, "zzz": 4}
+    vocab = {"sad": 3, "[UNK]": 1, "zzz": 4, "happy": 2, "[PAD]": 0}  # tokenizers return vocabularies unordered
     path = write_word_vectors(tmp_path / "vectors.txt", ["the", "happy", "sad", "angry"], dim=8)
     model = TextCNNForSequenceClassification(tiny_config(vocab_size=5))
     assert model.load_word_vectors(str(path), vocab) == 2
@@ -83,6 +83,7 @@ def test_word_vectors_initialise_known_rows(tmp_path):
     torch.testing.assert_close(weight[2], torch.tensor(rows["happy"]))
     torch.testing.assert_close(weight[3], torch.tensor(rows["sad"]))
     assert weight[0].abs().sum() == 0
+    assert not any(torch.allclose(weight[i], torch.tensor(row)) for i in (1, 4) for row in rows.values())
     with pytest.raises(ValueError, match="expected 16 values"):
         TextCNNForSequenceClassification(tiny_config(vocab_size=5, embedding_dim=16)).load_word_vectors(str(path), vocab)
 
