@@ -15,6 +15,8 @@ import datasets
 BUILDERS = {
     "tweet_eval_emotion": "datasets_scripts.tweet_eval_emotion.tweet_eval_emotion:TweetEvalEmotion",
     "meld": "datasets_scripts.meld.meld:Meld",
+    # voice
+    "ravdess": "datasets_scripts.ravdess.ravdess:Ravdess",
 }
 
 

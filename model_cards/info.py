@@ -73,6 +73,43 @@ DATASET_INFO = {
             "Gautam and Cambria, Erik and Mihalcea, Rada},\n  booktitle={ACL},\n  year={2019}\n}"
         ),
     },
+    # ----- voice datasets (issue 3) -----
+    "ravdess": {
+        "pretty_name": "RAVDESS (audio-only speech)",
+        "hub_id": None,  # no Hub repository by the RAVDESS authors; the data is on Zenodo (record 1188976)
+        "language": "en",
+        "model_license": "cc-by-nc-sa-4.0",
+        "description": (
+            "RAVDESS (Livingstone & Russo, 2018): 24 professional actors (12 female, 12 male) say two lexically "
+            "matched statements in a neutral North American accent, acting neutral, calm, happy, sad, angry, fearful, "
+            "disgust and surprised speech (every emotion but neutral at normal and strong intensity), 1,440 audio-only "
+            "files at 48 kHz. Labels are the acted emotions decoded from the file names."
+        ),
+        "split_protocol": (
+            "RAVDESS has no official split. Actors are assigned to K folds balanced by gender (`actor_folds`: "
+            "deterministic, women then men dealt round-robin in increasing id order); with the builder's default "
+            "K=6 the test split is actors 11, 12, 23, 24, validation 9, 10, 21, 22 and train the other 16, so no "
+            "actor's voice is in two splits. Cross-validated results hold out each fold in turn (a fresh model per "
+            "fold) and report the mean and standard deviation over folds. Model selection uses validation only."
+        ),
+        "intended_use": (
+            "Research on speech emotion recognition and a reproducible actor-independent benchmark for acted "
+            "English speech."
+        ),
+        "limitations": (
+            "Posed emotions by 24 actors with one accent and two sentences: models learn acting conventions and "
+            "transfer poorly to spontaneous speech, other accents, noisy or far-field recordings. With 4 held-out "
+            "actors per fold, accuracy varies by several points between folds. Calm and neutral are close by design. "
+            "The non-commercial licence of the data applies to models trained on it. Not suitable for decisions "
+            "about individuals."
+        ),
+        "citation": (
+            "@article{livingstone2018ravdess,\n  title={The Ryerson Audio-Visual Database of Emotional Speech and Song "
+            "(RAVDESS): A dynamic, multimodal set of facial and vocal expressions in North American English},\n  "
+            "author={Livingstone, Steven R. and Russo, Frank A.},\n  journal={PLoS ONE},\n  volume={13},\n  "
+            "number={5},\n  pages={e0196391},\n  year={2018}\n}"
+        ),
+    },
     "_default": {
         "pretty_name": "a custom dataset",
         "hub_id": None,
