@@ -46,6 +46,15 @@ def check_data_dir(data_dir: str, layout: str) -> str:
     return path
 
 
+def require_data_dir(data_dir, corpus: str, instructions: str) -> str:
+    """`data_dir`, or a `FileNotFoundError` carrying the corpus's manual download instructions when it is not given
+    (`datasets>=4` no longer acts on a builder's `manual_download_instructions`; the builder does it here)."""
+    if not data_dir:
+        raise FileNotFoundError(f"{corpus} has no download URL that works without registration or Git LFS: download "
+                                f"it yourself and pass `data_dir`.\n{instructions}")
+    return data_dir
+
+
 def list_audio_files(root: str, extensions=AUDIO_EXTENSIONS) -> list[str]:
     """Sorted paths of the audio files under `root`, recursively; hidden files and macOS `__MACOSX` folders skipped."""
     found = []
@@ -148,11 +157,18 @@ def speaker_folds(speakers, num_folds: int, strata=None, seed=None) -> dict:
         for speaker, stratum in zip(speakers, strata):
             if stratum_of.setdefault(speaker, stratum) != stratum:
                 raise ValueError(f"speaker {speaker!r} has two strata: {stratum_of[speaker]!r} and {stratum!r}")
+    return deal_folds(stratum_of, num_folds, seed=seed)
+
+
+def deal_folds(stratum_of: dict, num_folds: int, first_fold: int = 0, seed=None) -> dict:
+    """The dealing of `speaker_folds` without its checks (a fold may stay empty when there are fewer speakers than
+    folds): `{speaker: fold}` for the speakers of `stratum_of` (`{speaker: stratum}`), strata in natural order,
+    speakers round-robin from `first_fold` on, each stratum continuing where the last one stopped."""
     groups = collections.defaultdict(list)
-    for speaker in distinct:
-        groups[stratum_of[speaker]].append(speaker)
+    for speaker, stratum in stratum_of.items():
+        groups[stratum].append(speaker)
     rng = random.Random(seed) if seed is not None else None
-    folds, position = {}, 0
+    folds, position = {}, first_fold
     for stratum in sorted(groups, key=lambda s: (s is None, _natural_key(s))):
         members = sorted(groups[stratum], key=_natural_key)
         if rng is not None:
@@ -247,7 +263,7 @@ class VoiceBuilder(datasets.GeneratorBasedBuilder):
         for split, rows in by_split.items():
             split_speakers = sorted({row["speaker"] for row in rows}, key=_natural_key)
             logger.info(f"{self.CORPUS} {split}: {len(rows)} files, speakers {split_speakers}")
-        logger.info(f"{self.CORPUS}: {len(folds)} speakers in {self.config.num_folds} folds: {folds}")
+        logger.info(f"{self.CORPUS}: fold of each of the {len(folds)} groups ({self.config.num_folds} folds): {folds}")
         return [datasets.SplitGenerator(name=split, gen_kwargs={"examples": rows}) for split, rows in by_split.items()]
 
     def _generate_examples(self, examples):
@@ -257,4 +273,4 @@ class VoiceBuilder(datasets.GeneratorBasedBuilder):
 
 
 __all__ = ["ON_BAD_FILE", "VoiceBuilder", "VoiceConfig", "audio_problem", "check_audio_files", "check_data_dir",
-           "list_audio_files", "relative_posix", "speaker_folds", "split_of_fold"]
+           "deal_folds", "list_audio_files", "relative_posix", "require_data_dir", "speaker_folds", "split_of_fold"]
