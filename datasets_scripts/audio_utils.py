@@ -57,8 +57,13 @@ def require_data_dir(data_dir, corpus: str, instructions: str) -> str:
 
 def list_audio_files(root: str, extensions=AUDIO_EXTENSIONS) -> list[str]:
     """Sorted paths of the audio files under `root`, recursively; hidden files and macOS `__MACOSX` folders skipped."""
-    found = []
+    found, visited = [], set()
     for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:  # a symlink back up the tree
+            subfolders[:] = []
+            continue
+        visited.add(real)
         subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and d != "__MACOSX")
         found += [os.path.join(folder, name) for name in sorted(files)
                   if not name.startswith(".") and name.lower().endswith(extensions)]

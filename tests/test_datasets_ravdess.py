@@ -125,6 +125,12 @@ def test_bad_trees_give_clear_errors(tmp_path, caplog):
         build(tmp_path, data_dir=str(root), num_folds=3)
     assert re.search(r"Actor_02/03-01-10-01-01-01-02.wav: unknown emotion code 10", error_chain(info.value))
     os.remove(root / "Actor_02" / "03-01-10-01-01-01-02.wav")
+    copy = root / "audio_speech_actors_01-24" / "Actor_02" / "03-01-03-01-01-01-02.wav"
+    write_tone(str(copy), 48000)
+    with pytest.raises(ValueError, match=re.escape(f"{copy} and {root}/Actor_02/03-01-03-01-01-01-02.wav are the same")):
+        build(tmp_path, data_dir=str(root), num_folds=3)
+    os.remove(copy)
+    os.symlink(root, root / "Actor_01" / "loop")  # a symlink cycle is walked once
 
     empty = root / "Actor_01" / "03-01-05-01-01-01-01.wav"
     empty.write_bytes(b"")

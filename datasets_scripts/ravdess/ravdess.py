@@ -121,12 +121,17 @@ def read_ravdess(root: str, vocal_channel: str = "speech", on_bad_file: str = "r
     """Rows of every readable `vocal_channel` file under `root` (any depth): the parsed file-name fields plus `file`
     (path relative to `root`) and `audio` (absolute path). Files of the other channel are counted and left out."""
     root = check_data_dir(root, LAYOUT)
-    rows, other_channel = [], 0
+    rows, other_channel, seen = [], 0, {}
     for path in list_audio_files(root):
         fields = parse_file_name(path)
         if fields["vocal_channel"] != vocal_channel:
             other_channel += 1
             continue
+        name = os.path.basename(path).lower()
+        if name in seen:  # e.g. Kaggle's copy holds every actor twice (Actor_XX/ and audio_speech_actors_01-24/)
+            raise ValueError(f"RAVDESS: {path} and {seen[name]} are the same recording; keep one copy of the tree "
+                             "or point `data_dir` at one of them")
+        seen[name] = path
         rows.append({"file": relative_posix(path, root), "audio": os.path.abspath(path), **fields})
     if other_channel:
         logger.info(f"RAVDESS {vocal_channel}: left out {other_channel} files of the other vocal channel in {root}")
