@@ -15,6 +15,13 @@ import datasets
 BUILDERS = {
     "tweet_eval_emotion": "datasets_scripts.tweet_eval_emotion.tweet_eval_emotion:TweetEvalEmotion",
     "meld": "datasets_scripts.meld.meld:Meld",
+    # voice
+    "ravdess": "datasets_scripts.ravdess.ravdess:Ravdess",
+    "tess": "datasets_scripts.tess.tess:Tess",
+    "savee": "datasets_scripts.savee.savee:Savee",
+    "crema_d": "datasets_scripts.crema_d.crema_d:CremaD",
+    "vivae": "datasets_scripts.vivae.vivae:Vivae",
+    "speech_emotion": "datasets_scripts.speech_emotion.speech_emotion:SpeechEmotion",
 }
 
 

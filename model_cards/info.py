@@ -73,6 +73,188 @@ DATASET_INFO = {
             "Gautam and Cambria, Erik and Mihalcea, Rada},\n  booktitle={ACL},\n  year={2019}\n}"
         ),
     },
+    # ----- voice datasets (issue 3) -----
+    "ravdess": {
+        "pretty_name": "RAVDESS (audio-only speech)",
+        "hub_id": None,  # no Hub repository by the RAVDESS authors; the data is on Zenodo (record 1188976)
+        "language": "en",
+        "model_license": "cc-by-nc-sa-4.0",
+        "description": (
+            "RAVDESS (Livingstone & Russo, 2018): 24 professional actors (12 female, 12 male) say two lexically "
+            "matched statements in a neutral North American accent, acting neutral, calm, happy, sad, angry, fearful, "
+            "disgust and surprised speech (every emotion but neutral at normal and strong intensity), 1,440 audio-only "
+            "files at 48 kHz. Labels are the acted emotions decoded from the file names."
+        ),
+        "split_protocol": (
+            "RAVDESS has no official split. Actors are assigned to K folds balanced by gender (`actor_folds`: "
+            "deterministic, women then men dealt round-robin in increasing id order); with the builder's default "
+            "K=6 the test split is actors 11, 12, 23, 24, validation 9, 10, 21, 22 and train the other 16, so no "
+            "actor's voice is in two splits. Cross-validated results hold out each fold in turn (a fresh model per "
+            "fold) and report the mean and standard deviation over folds. Model selection uses validation only."
+        ),
+        "intended_use": (
+            "Research on speech emotion recognition and a reproducible actor-independent benchmark for acted "
+            "English speech."
+        ),
+        "limitations": (
+            "Posed emotions by 24 actors with one accent and two sentences: models learn acting conventions and "
+            "transfer poorly to spontaneous speech, other accents, noisy or far-field recordings. With 4 held-out "
+            "actors per fold, accuracy varies by several points between folds. Calm and neutral are close by design. "
+            "The non-commercial licence of the data applies to models trained on it. Not suitable for decisions "
+            "about individuals."
+        ),
+        "citation": (
+            "@article{livingstone2018ravdess,\n  title={The Ryerson Audio-Visual Database of Emotional Speech and Song "
+            "(RAVDESS): A dynamic, multimodal set of facial and vocal expressions in North American English},\n  "
+            "author={Livingstone, Steven R. and Russo, Frank A.},\n  journal={PLoS ONE},\n  volume={13},\n  "
+            "number={5},\n  pages={e0196391},\n  year={2018}\n}"
+        ),
+    },
+    "tess": {
+        "pretty_name": "TESS (Toronto Emotional Speech Set)",
+        "hub_id": None,  # distributed on Borealis (doi:10.5683/SP2/E8H2MF), no Hub repository by the authors
+        "language": "en",
+        "model_license": "other",
+        "description": (
+            "TESS (Dupuis & Pichora-Fuller, 2010): 200 target words in the carrier phrase \"Say the word ___\" "
+            "spoken by two Toronto actresses aged 26 (YAF) and 64 (OAF) in seven emotions (anger, disgust, fear, "
+            "happiness, pleasant surprise, sadness, neutral); 2,800 files at 24.4 kHz."
+        ),
+        "split_protocol": (
+            "With two speakers, three speaker-disjoint splits are impossible. Default: the test split is every file "
+            "of the younger speaker (YAF); the older speaker's files are split by word into train and validation "
+            "(validation: one word fold of ten). The alternative `split_by=\"word\"` gives word-disjoint splits "
+            "holding both speakers. Model selection uses validation only."
+        ),
+        "intended_use": "Research on speech emotion recognition; a component of the merged acted-speech corpus.",
+        "limitations": (
+            "Two female speakers, single words in one carrier phrase, very stereotyped acted prosody: within-corpus "
+            "accuracy is near ceiling and says little about other voices, male speakers or natural speech. The "
+            "test split is a single speaker. Not suitable for decisions about individuals."
+        ),
+        "citation": (
+            "@data{dupuis2010tess,\n  title={{Toronto emotional speech set (TESS)}},\n  author={Dupuis, Kate and "
+            "Pichora-Fuller, M. Kathleen},\n  publisher={Borealis},\n  year={2010},\n  doi={10.5683/SP2/E8H2MF}\n}"
+        ),
+    },
+    "savee": {
+        "pretty_name": "SAVEE (audio)",
+        "hub_id": None,  # distributed by the University of Surrey after registration
+        "language": "en",
+        "model_license": "other",
+        "description": (
+            "SAVEE (Haq & Jackson, 2009): four native English male speakers read TIMIT sentences in seven emotions "
+            "(anger, disgust, fear, happiness, neutral, sadness, surprise); 480 utterances at 44.1 kHz, 30 neutral "
+            "and 15 of each other emotion per speaker."
+        ),
+        "split_protocol": (
+            "Speaker-disjoint: one speaker per fold; by default train DC and JE, validation JK, test KL. With four "
+            "speakers, leave-one-speaker-out cross-validation gives a far more reliable estimate than one split."
+        ),
+        "intended_use": "Research on speech emotion recognition; a component of the merged acted-speech corpus.",
+        "limitations": (
+            "Four male speakers from one university, acted emotions: no female voices and almost no speaker "
+            "diversity; a single test speaker makes the test figure very noisy. Not suitable for decisions about "
+            "individuals."
+        ),
+        "citation": (
+            "@inproceedings{haq2009savee,\n  title={Speaker-dependent audio-visual emotion recognition},\n  "
+            "author={Haq, Sanaul and Jackson, Philip J. B.},\n  booktitle={Proc. Int. Conf. on Auditory-Visual Speech "
+            "Processing (AVSP'09)},\n  pages={53--58},\n  year={2009}\n}"
+        ),
+    },
+    "crema_d": {
+        "pretty_name": "CREMA-D (audio)",
+        "hub_id": None,  # the authors publish on GitHub (CheyneyComputerScience/CREMA-D, Git LFS), not on the Hub
+        "language": "en",
+        "model_license": "odbl",
+        "description": (
+            "CREMA-D (Cao et al., 2014): 7,442 clips of 91 actors (48 male, 43 female, aged 20-74, several races and "
+            "ethnicities) saying 12 sentences in six acted emotions (anger, disgust, fear, happy, neutral, sad); "
+            "one sentence at three intensity levels. 16 kHz audio converted from the videos."
+        ),
+        "split_protocol": (
+            "Actor-disjoint: actors are assigned to 10 folds balanced by gender (from the repository's "
+            "VideoDemographics.csv); test = fold 9, validation = fold 8, train = the others (about 73 / 9 / 9 actors). "
+            "Model selection uses validation only."
+        ),
+        "intended_use": "Research on speech emotion recognition across many speakers and demographics.",
+        "limitations": (
+            "Acted emotions on 12 sentences; the labels are the emotions the actors were asked to portray, and raters "
+            "often perceived another emotion from the voice alone, so the targets are noisy. Demographic groups are "
+            "unevenly represented. Not suitable for decisions about individuals."
+        ),
+        "citation": (
+            "@article{cao2014crema,\n  title={{CREMA-D}: Crowd-sourced Emotional Multimodal Actors Dataset},\n  "
+            "author={Cao, Houwei and Cooper, David G. and Keutmann, Michael K. and Gur, Ruben C. and Nenkova, Ani and "
+            "Verma, Ragini},\n  journal={IEEE Transactions on Affective Computing},\n  volume={5},\n  number={4},\n  "
+            "pages={377--390},\n  year={2014}\n}"
+        ),
+    },
+    "vivae": {
+        "pretty_name": "VIVAE (non-speech vocalisations)",
+        "hub_id": None,  # published on Zenodo (record 4066235)
+        "language": None,  # non-speech vocalisations
+        "model_license": "cc-by-nc-4.0",
+        "description": (
+            "VIVAE (Holz, Larrouy-Maestri & Poeppel): non-speech vocalisations (screams, moans, laughs, gasps) by "
+            "eleven speakers expressing achievement, anger, fear, pain, sexual pleasure and surprise, each at four "
+            "intensities (low, moderate, strong, peak). Full set 1,085 files; core set 480 files selected for "
+            "authenticity. 44.1 kHz."
+        ),
+        "split_protocol": (
+            "No official split. Speaker-disjoint: the speakers are dealt round-robin over 5 folds; test = fold 4 "
+            "(full set: S05, S10), validation = fold 3 (S04, S09), train = the other seven speakers. Cross-validated "
+            "results hold out each fold in turn with a fresh model; selection on validation only."
+        ),
+        "intended_use": "Research on emotion and intensity recognition from nonverbal vocalisations.",
+        "limitations": (
+            "Eleven speakers and posed studio vocalisations: a small corpus whose test folds hold two speakers, so "
+            "fold-to-fold variance is large. Low-intensity vocalisations of different emotions are hard to tell "
+            "apart, also for human listeners. Not suitable for decisions about individuals."
+        ),
+        "citation": (
+            "@article{holz2022vivae,\n  title={The Variably Intense Vocalizations of Affect and Emotion ({VIVAE}) "
+            "corpus prompts new perspective on nonspeech perception},\n  author={Holz, Natalie and Larrouy-Maestri, "
+            "Pauline and Poeppel, David},\n  journal={Emotion},\n  volume={22},\n  number={1},\n  "
+            "pages={213--225},\n  year={2022}\n}"
+        ),
+    },
+    "speech_emotion": {
+        "pretty_name": "Acted English speech emotion (RAVDESS + TESS + SAVEE + CREMA-D)",
+        "hub_id": None,  # built locally from the four corpora
+        "language": "en",
+        "model_license": "other",
+        "description": (
+            "RAVDESS speech, TESS, SAVEE and CREMA-D merged through one label-mapping table onto shared names; the "
+            "label set is the emotions every chosen corpus has (all four: anger, disgust, fear, happiness, neutral, "
+            "sadness; without CREMA-D also surprise). RAVDESS calm is left out by default. Audio is decoded at one "
+            "rate, 16 kHz by default, from the corpora's 48, 24.4, 44.1 and 16 kHz files."
+        ),
+        "split_protocol": (
+            "Speaker-disjoint, speakers prefixed by their corpus: each corpus is dealt on its own over 5 folds, "
+            "balanced by gender, starting at the test fold, so every corpus has a speaker in the test split and "
+            "corpora with fewer speakers than folds (TESS, SAVEE) keep their other speakers in train. Test = fold 4, "
+            "validation = fold 3. Selection on validation only."
+        ),
+        "intended_use": "Research on speech emotion recognition across several acted English corpora.",
+        "limitations": (
+            "All corpora are acted studio speech with few sentences; their recording conditions differ, so a model "
+            "can learn to recognise the corpus rather than the emotion: check accuracy per source. TESS and SAVEE "
+            "contribute many files but only 2 and 4 speakers. The licences of all four corpora apply (several are "
+            "non-commercial). Not suitable for decisions about individuals."
+        ),
+        "citation": (
+            "@article{livingstone2018ravdess,\n  title={The Ryerson Audio-Visual Database of Emotional Speech and Song "
+            "(RAVDESS)},\n  author={Livingstone, Steven R. and Russo, Frank A.},\n  journal={PLoS ONE},\n  "
+            "year={2018}\n}\n@data{dupuis2010tess,\n  title={{Toronto emotional speech set (TESS)}},\n  "
+            "author={Dupuis, Kate and Pichora-Fuller, M. Kathleen},\n  year={2010}\n}\n@inproceedings{haq2009savee,\n"
+            "  title={Speaker-dependent audio-visual emotion recognition},\n  author={Haq, Sanaul and Jackson, "
+            "Philip J. B.},\n  booktitle={AVSP},\n  year={2009}\n}\n@article{cao2014crema,\n  title={{CREMA-D}: "
+            "Crowd-sourced Emotional Multimodal Actors Dataset},\n  author={Cao, Houwei and others},\n  "
+            "journal={IEEE Transactions on Affective Computing},\n  year={2014}\n}"
+        ),
+    },
     "_default": {
         "pretty_name": "a custom dataset",
         "hub_id": None,

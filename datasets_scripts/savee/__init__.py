@@ -1,0 +1,5 @@
+from .savee import (EMOTIONS, EMOTION_CODES, MANUAL_DOWNLOAD_INSTRUCTIONS, SPEAKERS, Savee, SaveeConfig,
+                    parse_file_name, read_savee)
+
+__all__ = ["EMOTIONS", "EMOTION_CODES", "MANUAL_DOWNLOAD_INSTRUCTIONS", "SPEAKERS", "Savee", "SaveeConfig",
+           "parse_file_name", "read_savee"]
