@@ -1,0 +1,18 @@
+"""Processors of the package. Importing this registers the custom ones with `AutoProcessor`, and
+`register_for_auto_class` makes `save_pretrained` write `auto_map` and copy their code, so a saved folder loads with
+`AutoProcessor.from_pretrained(folder, trust_remote_code=True)` in a Python that has only transformers installed.
+"""
+
+from transformers import AutoProcessor
+
+from modeling.configuration_erc_fusion import ERCFusionConfig
+
+from .processing_erc import ERCProcessor, default_feature_extractor, frame_image_processor
+from .tokenization_byte_level_bpe import build_byte_level_bpe_tokenizer
+
+
+AutoProcessor.register(ERCFusionConfig, ERCProcessor, exist_ok=True)
+ERCProcessor.register_for_auto_class("AutoProcessor")
+
+
+__all__ = ["ERCProcessor", "build_byte_level_bpe_tokenizer", "default_feature_extractor", "frame_image_processor"]
