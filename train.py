@@ -103,6 +103,8 @@ class Recipe:
     hub_private_repo: bool = False
     hub_token: Optional[str] = field(default=None, metadata={"help": "defaults to the saved login / HF_TOKEN"})
     # conversations (erc_fusion)
+    dataset_options: dict = field(default_factory=dict, metadata={
+        "help": "builder config options, e.g. {on_bad_clip: skip, num_frames: 5} for MELD's multimodal config"})
     erc_processor: dict = field(default_factory=dict, metadata={
         "help": "erc_fusion processor: tokenizer (Hub id/folder, or 'train' for a byte-level BPE trained on the "
                 "training split: bpe_vocab_size, bpe_min_frequency), feature_extractor (Hub id/folder), frame_height, "
@@ -282,7 +284,8 @@ class ERCTask:
         model_args = {k: v for k, v in recipe.model.items() if k != "class_weights"}
         if self.backbones.get("vision"):
             model_args["vision_config"] = {**model_args.get("vision_config", {}), "model_name": self.backbones["vision"]}
-        probe = self.config_class(**model_args)  # validates the model arguments early and tells the modalities
+        # Validates the model arguments early and tells the modalities (class weights come later, in build_model).
+        probe = self.config_class(**{**model_args, "loss_type": "ce"})
         self.modalities = probe.modalities
         # The dialogue columns are always read (the prompt is cheap to build even when no text encoder uses it).
         self.columns = list(self.TEXT_COLUMNS) + [c for m, c in (("audio", "audio"), ("vision", "frames"))
@@ -605,7 +608,8 @@ def load_checkpoint(accelerator, path, output_dir):
 
 # ---------------------------------------------------------------------------------------------------------------------
 def load_splits(recipe: Recipe):
-    raw = load_builder_dataset(recipe.dataset, recipe.dataset_config, data_dir=recipe.data_dir, cache_dir=recipe.cache_dir)
+    raw = load_builder_dataset(recipe.dataset, recipe.dataset_config, data_dir=recipe.data_dir, cache_dir=recipe.cache_dir,
+                               **recipe.dataset_options)
     for split in ("train", "validation", "test"):
         if split not in raw:
             raise ValueError(f"dataset {recipe.dataset}/{recipe.dataset_config} has no {split!r} split: {list(raw)}")

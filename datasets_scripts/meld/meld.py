@@ -124,18 +124,6 @@ class MeldConfig(datasets.BuilderConfig):
 
     def __init__(self, modality="text", max_context_turns=None, num_frames=5, sampling_rate=16000, frame_height=360,
                  on_bad_clip="raise", **kwargs):
-        if modality not in ("text", "multimodal"):
-            raise ValueError(f"`modality` must be 'text' or 'multimodal', got {modality!r}")
-        if max_context_turns is not None and max_context_turns < 0:
-            raise ValueError(f"`max_context_turns` must be >= 0 or None, got {max_context_turns}")
-        if not isinstance(num_frames, int) or num_frames < 1:
-            raise ValueError(f"`num_frames` must be a positive int, got {num_frames!r}")
-        if not isinstance(sampling_rate, int) or sampling_rate < 1000:
-            raise ValueError(f"`sampling_rate` must be an int >= 1000 (Hz), got {sampling_rate!r}")
-        if frame_height is not None and (not isinstance(frame_height, int) or frame_height < 8):
-            raise ValueError(f"`frame_height` must be None or an int >= 8 (pixels), got {frame_height!r}")
-        if on_bad_clip not in BAD_CLIP_POLICIES:
-            raise ValueError(f"`on_bad_clip` must be one of {BAD_CLIP_POLICIES}, got {on_bad_clip!r}")
         super().__init__(version=datasets.Version("1.0.0"), **kwargs)
         self.modality = modality
         self.max_context_turns = max_context_turns
@@ -143,6 +131,23 @@ class MeldConfig(datasets.BuilderConfig):
         self.sampling_rate = sampling_rate
         self.frame_height = frame_height
         self.on_bad_clip = on_bad_clip
+        self.validate()
+
+    def validate(self):
+        """Raise a `ValueError` naming the option. Also called by the builder: `datasets` sets the options given to
+        `Meld(config_name=..., **options)` on a copy of the named config without calling `__init__`."""
+        if self.modality not in ("text", "multimodal"):
+            raise ValueError(f"`modality` must be 'text' or 'multimodal', got {self.modality!r}")
+        if self.max_context_turns is not None and self.max_context_turns < 0:
+            raise ValueError(f"`max_context_turns` must be >= 0 or None, got {self.max_context_turns}")
+        if not isinstance(self.num_frames, int) or self.num_frames < 1:
+            raise ValueError(f"`num_frames` must be a positive int, got {self.num_frames!r}")
+        if not isinstance(self.sampling_rate, int) or self.sampling_rate < 1000:
+            raise ValueError(f"`sampling_rate` must be an int >= 1000 (Hz), got {self.sampling_rate!r}")
+        if self.frame_height is not None and (not isinstance(self.frame_height, int) or self.frame_height < 8):
+            raise ValueError(f"`frame_height` must be None or an int >= 8 (pixels), got {self.frame_height!r}")
+        if self.on_bad_clip not in BAD_CLIP_POLICIES:
+            raise ValueError(f"`on_bad_clip` must be one of {BAD_CLIP_POLICIES}, got {self.on_bad_clip!r}")
 
 
 class Meld(datasets.GeneratorBasedBuilder):
@@ -163,6 +168,7 @@ class Meld(datasets.GeneratorBasedBuilder):
     RAW_URL = RAW_URL
 
     def _info(self):
+        self.config.validate()
         turn = {"speaker": datasets.Value("string"), "utterance": datasets.Value("string")}
         features = {
             "clip_id": datasets.Value("string"),  # dia{D}_utt{U}, the clip's name in MELD.Raw
@@ -293,8 +299,9 @@ class Meld(datasets.GeneratorBasedBuilder):
             count += 1
             yield key, example
         if bad:
-            logger.warning(f"{clips_dir}: skipped {len(bad)} of {len(bad) + count} utterances of this shard whose clip "
-                           f"is missing or undecodable: {', '.join(bad)}")
+            # One summary per generation job: the whole split, or its part when building with `num_proc` > 1.
+            logger.warning(f"{os.path.basename(csv_path)}: skipped {len(bad)} of {len(bad) + count} utterances whose "
+                           f"clip in {clips_dir} is missing or undecodable: {', '.join(bad)}")
 
     def _generate_text_examples(self, csv_path, dialogue_ids=None):
         max_turns = self.config.max_context_turns
