@@ -133,3 +133,20 @@ def test_class_balanced_batch_sampler():
         train.ClassBalancedBatchSampler(labels, 8, 0)
     with pytest.raises(ValueError, match="at least 2 classes"):
         train.ClassBalancedBatchSampler([1, 1, 1], 8, 2)
+
+
+@pytest.mark.parametrize("name", sorted(f for f in os.listdir(os.path.join(os.path.dirname(__file__), "..", "configs"))
+                                        if f.startswith("erc-meld-")))
+def test_recipes_parse_and_their_model_arguments_validate(name):
+    from modeling import ERCFusionConfig
+
+    path = os.path.join(os.path.dirname(__file__), "..", "configs", name)
+    recipe = train.parse_args(["--config", path, "--output_dir", "x"])
+    assert recipe.model_type == "erc_fusion" and recipe.metric_for_best_model == "f1_weighted"
+    model_args = {k: v for k, v in recipe.model.items() if k != "class_weights"}
+    config = ERCFusionConfig(**model_args)
+    assert (recipe.dataset_config == "text") == (config.modalities == ["text"])
+    backbones = recipe.erc_backbones
+    assert set(backbones.values()) <= {"gpt2", "facebook/wav2vec2-base", "resnet50"}
+    if config.text_encoder == "gpt2":
+        assert backbones.get("text") == "gpt2" or recipe.erc_processor.get("tokenizer") == "train"
