@@ -218,7 +218,8 @@ def test_save_reload_and_clean_python_hub_load(tokenizer, tmp_path):
     batch = processor(dialogues, audio=audio, frames=frames)
     expected = model(**batch).logits
     reloaded = ERCFusionForEmotionRecognition.from_pretrained(tmp_path).eval()
-    assert torch.equal(reloaded(**batch).logits, expected)
+    # Not bit-equal: oneDNN may pick another convolution kernel for differently aligned weights (~1e-9 apart).
+    torch.testing.assert_close(reloaded(**batch).logits, expected, rtol=1e-5, atol=1e-6)
     assert isinstance(ERCFusionModel.from_pretrained(tmp_path), ERCFusionModel)
     torch.save({"expected": expected, "dialogues": dialogues, "audio": audio, "frames": frames}, tmp_path / "inputs.pt")
 
@@ -230,7 +231,7 @@ def test_save_reload_and_clean_python_hub_load(tokenizer, tmp_path):
         model = AutoModelForSequenceClassification.from_pretrained({str(tmp_path)!r}, trust_remote_code=True).eval()
         assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
         out = model(**processor(data["dialogues"], audio=data["audio"], frames=data["frames"]))
-        assert torch.equal(out.logits, data["expected"]), "logits differ"
+        assert torch.allclose(out.logits, data["expected"], rtol=1e-5, atol=1e-6), "logits differ"
         print("attention", tuple(out.fusion_attentions.shape))
         erc = pipeline("emotion-recognition-in-conversation", model={str(tmp_path)!r}, trust_remote_code=True)
         one = erc({{"dialogue": data["dialogues"][0], "audio": data["audio"][0], "frames": data["frames"][0]}})
