@@ -404,7 +404,9 @@ class ClassBalancedBatchSampler(torch.utils.data.Sampler):
 
     Each class's examples are drawn without replacement from a reshuffled pool refilled when empty, so every example
     is used and a rare class repeats its examples rather than being skipped. An epoch has `len(labels) // batch`
-    batches (at least one). The order depends only on `seed` and the epoch (`set_epoch`), not on the global RNG.
+    batches (at least one). The order depends only on `seed` and the epoch, not on the global RNG: `set_epoch` sets
+    the epoch, and a completed pass moves to the next one (accelerate's multi-process wrapper does not forward
+    `set_epoch` to a custom batch sampler).
     """
 
     def __init__(self, labels, batch_size: int, samples_per_class: int, seed: int = 0):
@@ -438,6 +440,7 @@ class ClassBalancedBatchSampler(torch.utils.data.Sampler):
                 batch.extend(pools[c][: self.samples_per_class])
                 del pools[c][: self.samples_per_class]
             yield batch
+        self.epoch += 1
 
 
 MODEL_TYPES = {"text_cnn": TextClassificationTask, "erc_fusion": ERCTask}

@@ -123,12 +123,17 @@ def test_class_balanced_batch_sampler():
     for batch in batches:  # 3 classes x 3 examples each
         counts = collections.Counter(labels[i] for i in batch)
         assert len(counts) == 3 and set(counts.values()) == {3}
-    assert batches == list(sampler)  # same epoch, same order
+    second = list(sampler)  # a completed pass moves to the next epoch
+    assert second != batches
+    sampler.set_epoch(0)
+    assert list(sampler) == batches  # same epoch, same order
     sampler.set_epoch(1)
-    assert list(sampler) != batches
+    assert list(sampler) == second
     # A rare class repeats its examples instead of being dropped; drawn without replacement until exhausted.
-    rare = [i for batch in batches for i in batch if labels[i] == 2]
-    assert rare and set(rare) == {60, 61, 62} or len(rare) < 3
+    rare = collections.Counter(i for batch in batches for i in batch if labels[i] == 2)
+    assert set(rare) == {60, 61, 62} and max(rare.values()) - min(rare.values()) <= 1
+    frequent = collections.Counter(i for batch in batches for i in batch if labels[i] == 0)
+    assert max(frequent.values()) == 1  # fewer draws than examples: none repeated
     with pytest.raises(ValueError, match="samples_per_class"):
         train.ClassBalancedBatchSampler(labels, 8, 0)
     with pytest.raises(ValueError, match="at least 2 classes"):
