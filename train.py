@@ -43,6 +43,7 @@ from datasets_scripts import load_builder_dataset
 from modeling.losses import class_weights_from_counts
 from model_cards import render_model_card
 from processing.tokenization_word_level import build_word_level_tokenizer
+from processing import ERCProcessor, build_byte_level_bpe_tokenizer, default_feature_extractor, frame_image_processor
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "sgd_momentum", "adadelta")
@@ -101,6 +102,19 @@ class Recipe:
     hub_model_id: Optional[str] = None
     hub_private_repo: bool = False
     hub_token: Optional[str] = field(default=None, metadata={"help": "defaults to the saved login / HF_TOKEN"})
+    # conversations (erc_fusion)
+    dataset_options: dict = field(default_factory=dict, metadata={
+        "help": "builder config options, e.g. {on_bad_clip: skip, num_frames: 5} for MELD's multimodal config"})
+    erc_processor: dict = field(default_factory=dict, metadata={
+        "help": "erc_fusion processor: tokenizer (Hub id/folder, or 'train' for a byte-level BPE trained on the "
+                "training split: bpe_vocab_size, bpe_min_frequency), feature_extractor (Hub id/folder), frame_height, "
+                "frame_width, and ERCProcessor arguments (max_prompt_tokens, max_context_turns, target_marker)"})
+    erc_backbones: dict = field(default_factory=dict, metadata={
+        "help": "erc_fusion pretrained backbones: text (GPT2 id), audio (wav2vec2 id), vision (timm name), "
+                "vision_pretrained_cfg_overlay (e.g. {file: weights.safetensors})"})
+    class_balanced_sampler: bool = field(default=False, metadata={
+        "help": "train batches of samples_per_class examples of each of batch_size // samples_per_class classes"})
+    samples_per_class: int = field(default=4, metadata={"help": "class_balanced_sampler: examples per class"})
 
     def __post_init__(self):
         checks = [
@@ -249,7 +263,187 @@ def _first_words(path, n):
         return [line.partition(" ")[0] for _, line in zip(range(n), f)]
 
 
-MODEL_TYPES = {"text_cnn": TextClassificationTask}
+class ERCTask:
+    """Emotion recognition in conversation with ERCFusion (`model_type: erc_fusion`) on MELD: the `text` config for
+    text-only models, the `multimodal` config (clip audio and frames) for models that read audio or video.
+
+    Text-only splits are tokenised once with `map` (the dialogue prompts are cached by `datasets`); splits with audio
+    or frames are only narrowed to the needed columns, and the collator decodes and processes each batch, so a
+    10 GB corpus is never loaded or copied at once (`dataloader_num_workers` parallelises the decoding).
+    """
+
+    config_class, model_class = modeling.ERCFusionConfig, modeling.ERCFusionForEmotionRecognition
+    TEXT_COLUMNS = ("context", "speaker", "utterance")
+
+    def __init__(self, recipe: Recipe, train_split, label_names):
+        self.recipe, self.label_names = recipe, label_names
+        self.backbones = dict(recipe.erc_backbones)
+        unknown = set(self.backbones) - {"text", "audio", "vision", "vision_pretrained_cfg_overlay"}
+        if unknown:
+            raise ValueError(f"`erc_backbones` keys are text, audio, vision, vision_pretrained_cfg_overlay; got {sorted(unknown)}")
+        model_args = {k: v for k, v in recipe.model.items() if k != "class_weights"}
+        if self.backbones.get("vision"):
+            model_args["vision_config"] = {**model_args.get("vision_config", {}), "model_name": self.backbones["vision"]}
+        # Validates the model arguments early and tells the modalities (class weights come later, in build_model).
+        probe = self.config_class(**{**model_args, "loss_type": "ce"})
+        self.modalities = probe.modalities
+        # The dialogue columns are always read (the prompt is cheap to build even when no text encoder uses it).
+        self.columns = list(self.TEXT_COLUMNS) + [c for m, c in (("audio", "audio"), ("vision", "frames"))
+                                                  if m in self.modalities]
+        missing = [c for c in self.columns if c not in train_split.column_names]
+        if missing:
+            raise ValueError(f"model_type erc_fusion reads {self.modalities}: dataset {recipe.dataset}/"
+                             f"{recipe.dataset_config} lacks columns {missing} (MELD: use the 'multimodal' config "
+                             f"for audio and frames)")
+        self.pipeline_tag = {("text",): "text-classification", ("audio",): "audio-classification"}.get(
+            tuple(self.modalities), "video-classification")
+
+        options = dict(recipe.erc_processor)
+        tokenizer_name = options.pop("tokenizer", self.backbones.get("text") or "gpt2")
+        vocab_size, min_frequency = options.pop("bpe_vocab_size", 8000), options.pop("bpe_min_frequency", 2)
+        feature_extractor = options.pop("feature_extractor", self.backbones.get("audio"))
+        height, width = options.pop("frame_height", 224), options.pop("frame_width", 224)
+        n_positions = probe.text_config.n_positions
+        options.setdefault("max_prompt_tokens", n_positions)
+        if probe.text_encoder == "gpt2" and options["max_prompt_tokens"] > n_positions:
+            raise ValueError(f"`erc_processor.max_prompt_tokens` ({options['max_prompt_tokens']}) exceeds GPT2's "
+                             f"`n_positions` ({n_positions})")
+        if tokenizer_name == "train":
+            texts = list(train_split["utterance"]) + sorted(set(train_split["speaker"]))
+            tokenizer = build_byte_level_bpe_tokenizer(texts, vocab_size=vocab_size, min_frequency=min_frequency,
+                                                       model_max_length=options["max_prompt_tokens"])
+        else:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_name)
+        if feature_extractor:
+            from transformers import AutoFeatureExtractor
+
+            feature_extractor = AutoFeatureExtractor.from_pretrained(feature_extractor, return_attention_mask=True)
+        else:
+            feature_extractor = default_feature_extractor()
+        image_processor = frame_image_processor(probe.vision_config["model_name"], height, width)
+        self.processor = ERCProcessor(tokenizer, feature_extractor, image_processor,
+                                      min_audio_samples=probe.audio_receptive_field, **options)
+        self.vector_coverage = None
+
+    def _dialogues(self, rows_context, rows_speaker, rows_utterance):
+        return [list(context) + [{"speaker": speaker, "utterance": utterance}]
+                for context, speaker, utterance in zip(rows_context, rows_speaker, rows_utterance)]
+
+    def dataset(self, split_name, split):
+        label = self.recipe.label_column
+        if self.modalities != ["text"]:
+            return split.select_columns(self.columns + [label]).rename_column(label, "labels")
+
+        def encode(batch):
+            encoded = [self.processor.encode_dialogue(d, i)
+                       for i, d in enumerate(self._dialogues(batch["context"], batch["speaker"], batch["utterance"]))]
+            return {key: [e[key] for e in encoded] for key in encoded[0]}
+
+        split = split.map(encode, batched=True, remove_columns=[c for c in split.column_names if c != label],
+                          desc=f"building dialogue prompts of {split_name}")
+        return split.rename_column(label, "labels")
+
+    def collator(self, train: bool):
+        return ERCCollator(self.processor, self.modalities)
+
+    def build_model(self, class_weights):
+        kwargs = {k: v for k, v in self.recipe.model.items() if k != "class_weights"}
+        tokenizer = self.processor.tokenizer
+        kwargs.update(id2label=dict(enumerate(self.label_names)),
+                      label2id={name: i for i, name in enumerate(self.label_names)}, class_weights=class_weights)
+        if self.recipe.word_vectors:
+            kwargs.setdefault("word_vectors", os.path.basename(self.recipe.word_vectors))
+        if self.backbones.get("text"):
+            model = self.model_class.from_pretrained_backbones(**self.backbones, **kwargs)
+        else:
+            kwargs["text_config"] = {**kwargs.get("text_config", {}), "vocab_size": len(tokenizer),
+                                     "bos_token_id": tokenizer.eos_token_id, "eos_token_id": tokenizer.eos_token_id}
+            backbones = {k: v for k, v in self.backbones.items() if v}
+            model = (self.model_class.from_pretrained_backbones(**backbones, **kwargs) if backbones
+                     else self.model_class(self.config_class(**kwargs)))
+        embeddings = model.get_input_embeddings()
+        if embeddings is not None and embeddings.num_embeddings < len(tokenizer):
+            raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the text encoder only "
+                             f"{embeddings.num_embeddings} embeddings")
+        if self.recipe.word_vectors:
+            found = model.load_word_vectors(self.recipe.word_vectors, tokenizer.get_vocab())
+            self.vector_coverage = found / len(tokenizer)
+        return model
+
+    def extra_results(self):
+        return {"word_vector_coverage": self.vector_coverage} if self.vector_coverage is not None else {}
+
+
+@dataclass
+class ERCCollator:
+    """Pads pre-built prompts, or builds prompt, audio and frame inputs of a batch of raw dataset rows."""
+
+    processor: Any
+    modalities: list
+
+    def __call__(self, rows):
+        labels = torch.tensor([row["labels"] for row in rows], dtype=torch.long)
+        if "input_ids" in rows[0]:
+            return {**self.processor.pad_prompts(rows), "labels": labels}
+        dialogues = [list(r["context"]) + [{"speaker": r["speaker"], "utterance": r["utterance"]}] for r in rows]
+        audio = frames = sampling_rate = None
+        if "audio" in self.modalities:
+            audio = [r["audio"]["array"] for r in rows]
+            sampling_rate = rows[0]["audio"]["sampling_rate"]
+        if "vision" in self.modalities:
+            frames = [r["frames"] for r in rows]
+        batch = self.processor(dialogues=dialogues, audio=audio, frames=frames, sampling_rate=sampling_rate)
+        return {**batch, "labels": labels}
+
+
+class ClassBalancedBatchSampler(torch.utils.data.Sampler):
+    """Batches of `samples_per_class` examples of each of `batch_size // samples_per_class` classes (all classes when
+    there are fewer), the classes drawn at random for every batch (the "PK" batches that online triplet mining needs).
+
+    Each class's examples are drawn without replacement from a reshuffled pool refilled when empty, so every example
+    is used and a rare class repeats its examples rather than being skipped. An epoch has `len(labels) // batch`
+    batches (at least one). The order depends only on `seed` and the epoch, not on the global RNG: `set_epoch` sets
+    the epoch, and a completed pass moves to the next one (accelerate's multi-process wrapper does not forward
+    `set_epoch` to a custom batch sampler).
+    """
+
+    def __init__(self, labels, batch_size: int, samples_per_class: int, seed: int = 0):
+        labels = np.asarray(labels)
+        if samples_per_class < 1:
+            raise ValueError(f"`samples_per_class` must be >= 1, got {samples_per_class}")
+        self.classes = np.unique(labels)
+        if len(self.classes) < 2:
+            raise ValueError(f"a class-balanced sampler needs at least 2 classes in the training labels, got {self.classes}")
+        self.by_class = {c: np.flatnonzero(labels == c) for c in self.classes}
+        self.samples_per_class = samples_per_class
+        self.classes_per_batch = max(2, min(len(self.classes), batch_size // samples_per_class))
+        self.batch_size = self.classes_per_batch * samples_per_class
+        self.num_batches = max(1, len(labels) // self.batch_size)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.num_batches
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        pools = {c: [] for c in self.classes}
+        for _ in range(self.num_batches):
+            batch = []
+            for c in rng.choice(self.classes, size=self.classes_per_batch, replace=False):
+                while len(pools[c]) < self.samples_per_class:
+                    pools[c].extend(rng.permutation(self.by_class[c]).tolist())
+                batch.extend(pools[c][: self.samples_per_class])
+                del pools[c][: self.samples_per_class]
+            yield batch
+        self.epoch += 1
+
+
+MODEL_TYPES = {"text_cnn": TextClassificationTask, "erc_fusion": ERCTask}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -417,7 +611,8 @@ def load_checkpoint(accelerator, path, output_dir):
 
 # ---------------------------------------------------------------------------------------------------------------------
 def load_splits(recipe: Recipe):
-    raw = load_builder_dataset(recipe.dataset, recipe.dataset_config, data_dir=recipe.data_dir, cache_dir=recipe.cache_dir)
+    raw = load_builder_dataset(recipe.dataset, recipe.dataset_config, data_dir=recipe.data_dir, cache_dir=recipe.cache_dir,
+                               **recipe.dataset_options)
     for split in ("train", "validation", "test"):
         if split not in raw:
             raise ValueError(f"dataset {recipe.dataset}/{recipe.dataset_config} has no {split!r} split: {list(raw)}")
@@ -478,6 +673,11 @@ def train_and_evaluate(recipe: Recipe, accelerator, splits, output_dir, resume_f
     # Loaders draw their worker seed from their own generator, not the global RNG that dropout uses: creating an
     # iterator after a resumed checkpoint must not shift the dropout masks of an uninterrupted run.
     def loader(name, train=False):
+        if train and recipe.class_balanced_sampler:  # batches of several examples of several classes (triplet loss)
+            sampler = ClassBalancedBatchSampler(list(splits["train"][recipe.label_column]), recipe.per_device_train_batch_size,
+                                                recipe.samples_per_class, seed=recipe.seed)
+            return DataLoader(data[name], batch_sampler=sampler, collate_fn=task.collator(train),
+                              num_workers=recipe.dataloader_num_workers)
         return DataLoader(data[name], shuffle=train, collate_fn=task.collator(train),
                           batch_size=recipe.per_device_train_batch_size if train else recipe.per_device_eval_batch_size,
                           num_workers=recipe.dataloader_num_workers, generator=torch.Generator().manual_seed(recipe.seed))

@@ -14,6 +14,7 @@ PIPELINE_TO_TASK_NAME = {
     "text-classification": "Text Classification",
     "audio-classification": "Audio Classification",
     "image-classification": "Image Classification",
+    "video-classification": "Video Classification",
 }
 HYPERPARAMETER_KEYS = (
     "optimizer", "learning_rate", "weight_decay", "lr_scheduler", "warmup_ratio", "num_epochs",

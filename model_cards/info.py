@@ -59,11 +59,11 @@ DATASET_INFO = {
             "Weighted-F1 is MELD's customary headline metric."
         ),
         "intended_use": (
-            "Research on emotion recognition in conversation, as a text-only utterance baseline."
+            "Research on emotion recognition in conversation (text, voice and face of each utterance)."
         ),
         "limitations": (
             "Scripted sitcom dialogue is not natural conversation; the emotion of many utterances depends on context, "
-            "tone of voice and facial expression that a text-only utterance model does not see. The minority "
+            "tone of voice and facial expression that text-only models do not see. The minority "
             "classes (fear, disgust) are small and their F1 is unstable. Not suitable for decisions about "
             "individuals."
         ),
@@ -298,6 +298,60 @@ print(model.config.id2label[int(logits.argmax(-1))])
         "citation": (
             "@inproceedings{kim2014convolutional,\n  title={Convolutional Neural Networks for Sentence "
             "Classification},\n  author={Kim, Yoon},\n  booktitle={EMNLP},\n  year={2014}\n}"
+        ),
+    },
+    "erc_fusion": {
+        "description": (
+            "A multimodal model for emotion recognition in conversation (ERC). Per utterance it encodes the text "
+            "(GPT2's last-token state over a prompt holding the dialogue so far, one `speaker: utterance` line per "
+            "turn with the target turn marked, or a mean word embedding of the target and context utterances), the "
+            "voice (wav2vec2 frame states pooled with mean and max, or an MLP over raw-waveform frames) and the face "
+            "(a timm CNN, ResNet50 by default, over equidistant video frames), projects each modality to a common "
+            "width, fuses them by concatenation or multi-head attention over the modality vectors, then applies "
+            "feed-forward layers, optional L2 normalisation and a linear classifier. This checkpoint reads the "
+            "modalities listed in `config.modalities`. The processor (`ERCProcessor`) builds the prompt (truncated "
+            "from the oldest turn so the target turn always stays), the audio features and the frame tensors; the "
+            "`emotion-recognition-in-conversation` pipeline ships in the repository."
+        ),
+        "training_summary": (
+            "Encoders start from the pretrained backbones named in `erc_backbones` (none: trained from scratch, the "
+            "mean embeddings optionally from GloVe vectors), the fusion and classifier from random weights; trained "
+            "with the loss below (class weights, when used, come from the training split's label counts in "
+            "label-id order), optionally plus a batch-hard triplet loss on class-balanced batches; early stopping "
+            "on the validation (dev) weighted-F1."
+        ),
+        "tags": ["emotion-recognition-in-conversation", "multimodal", "meld"],
+        "usage": """
+from transformers import pipeline
+
+erc = pipeline("emotion-recognition-in-conversation", model="{repo}", trust_remote_code=True)
+dialogue = [
+    {{"speaker": "Monica", "utterance": "Okay, everybody relax. This is not even a date."}},
+    {{"speaker": "Joey", "utterance": "C'mon, you're going out with the guy! There's gotta be something wrong with him!"}},
+]
+print(erc(dialogue))  # emotion of the last turn: [{{"label": ..., "score": ...}}, ...]
+
+# A model that reads audio and video also takes the last turn's 16 kHz mono waveform and frames (PIL images):
+# erc({{"dialogue": dialogue, "audio": waveform, "frames": frames}})
+
+# or step by step
+import torch
+from transformers import AutoModelForSequenceClassification, AutoProcessor
+
+processor = AutoProcessor.from_pretrained("{repo}", trust_remote_code=True)
+model = AutoModelForSequenceClassification.from_pretrained("{repo}", trust_remote_code=True).eval()
+with torch.no_grad():
+    outputs = model(**processor(dialogues=[dialogue]))
+print(model.config.id2label[int(outputs.logits.argmax(-1))], outputs.fusion_attentions)
+""",
+        "citation": (
+            "@article{radford2019language,\n  title={Language Models are Unsupervised Multitask Learners},\n  "
+            "author={Radford, Alec and Wu, Jeffrey and Child, Rewon and Luan, David and Amodei, Dario and Sutskever, "
+            "Ilya},\n  year={2019}\n}\n@inproceedings{baevski2020wav2vec,\n  title={wav2vec 2.0: A Framework for "
+            "Self-Supervised Learning of Speech Representations},\n  author={Baevski, Alexei and Zhou, Henry and "
+            "Mohamed, Abdelrahman and Auli, Michael},\n  booktitle={NeurIPS},\n  year={2020}\n}\n"
+            "@inproceedings{he2016deep,\n  title={Deep Residual Learning for Image Recognition},\n  author={He, "
+            "Kaiming and Zhang, Xiangyu and Ren, Shaoqing and Sun, Jian},\n  booktitle={CVPR},\n  year={2016}\n}"
         ),
     },
 }

@@ -6,10 +6,14 @@
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+from transformers.pipelines import PIPELINE_REGISTRY
 
+from .configuration_erc_fusion import ERC_TASK, ERCFusionConfig
 from .configuration_text_cnn import TextCNNConfig
-from .losses import DiceLoss, FocalLoss, build_loss, class_weights_from_counts
+from .losses import DiceLoss, FocalLoss, TripletLoss, build_loss, class_weights_from_counts
+from .modeling_erc_fusion import ERCFusionForEmotionRecognition, ERCFusionModel
 from .modeling_text_cnn import TextCNNForSequenceClassification, TextCNNModel, read_word_vectors
+from .pipeline_erc import EmotionRecognitionInConversationPipeline
 
 
 def _register(config_class, auto_models: dict):
@@ -21,14 +25,24 @@ def _register(config_class, auto_models: dict):
 
 
 _register(TextCNNConfig, {AutoModel: TextCNNModel, AutoModelForSequenceClassification: TextCNNForSequenceClassification})
+# Conversations: no Auto class fits a dialogue + audio + frames classifier better than sequence classification.
+_register(ERCFusionConfig, {AutoModel: ERCFusionModel, AutoModelForSequenceClassification: ERCFusionForEmotionRecognition})
+PIPELINE_REGISTRY.register_pipeline(ERC_TASK, pipeline_class=EmotionRecognitionInConversationPipeline,
+                                    pt_model=AutoModelForSequenceClassification, type="multimodal")
 
 
 __all__ = [
+    "ERC_TASK",
     "DiceLoss",
+    "ERCFusionConfig",
+    "ERCFusionForEmotionRecognition",
+    "ERCFusionModel",
+    "EmotionRecognitionInConversationPipeline",
     "FocalLoss",
     "TextCNNConfig",
     "TextCNNForSequenceClassification",
     "TextCNNModel",
+    "TripletLoss",
     "build_loss",
     "class_weights_from_counts",
     "read_word_vectors",

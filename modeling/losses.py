@@ -15,6 +15,7 @@ from torch import nn
 
 
 LOSS_TYPES = ("ce", "weighted_ce", "focal", "dice")
+TRIPLET_MININGS = ("batch_hard", "batch_all")
 
 
 def class_weights_from_counts(counts: Sequence[int]) -> list[float]:
@@ -103,6 +104,67 @@ class DiceLoss(nn.Module):
         return 1.0 - (weight * dice).sum() / weight.sum()
 
 
+def validate_triplet_arguments(triplet_weight, triplet_margin, triplet_mining):
+    """Raise a `ValueError` naming the argument when a triplet-loss setting is invalid."""
+    if not (isinstance(triplet_weight, (int, float)) and math.isfinite(triplet_weight) and triplet_weight >= 0):
+        raise ValueError(f"`triplet_weight` must be a finite number >= 0 (0 turns the triplet loss off), got {triplet_weight!r}")
+    if not (isinstance(triplet_margin, (int, float)) and triplet_margin >= 0):
+        raise ValueError(f"`triplet_margin` must be >= 0, got {triplet_margin!r}")
+    if triplet_mining not in TRIPLET_MININGS:
+        raise ValueError(f"`triplet_mining` must be one of {TRIPLET_MININGS}, got {triplet_mining!r}")
+
+
+class TripletLoss(nn.Module):
+    """Triplet margin loss over the embeddings of a batch, triplets mined online (Hermans et al., 2017).
+
+    For every anchor, `"batch_hard"` takes its farthest same-class example and its nearest other-class example and
+    penalises `relu(d(a, p) - d(a, n) + margin)`, averaged over the anchors that have both; `"batch_all"` averages
+    the penalty over every valid (anchor, positive, negative) triplet with a non-zero penalty. Distances are
+    Euclidean. A batch where no anchor has both a positive and a negative gives 0 (with a gradient graph), which is
+    why training with it needs batches holding several examples of several classes: train.py's class-balanced batch
+    sampler.
+
+    Args:
+        margin (`float`, *optional*, defaults to 0.3): the required gap between negative and positive distances.
+        mining (`str`, *optional*, defaults to `"batch_hard"`): `"batch_hard"` or `"batch_all"`.
+    """
+
+    def __init__(self, margin: float = 0.3, mining: str = "batch_hard"):
+        super().__init__()
+        if mining not in TRIPLET_MININGS:
+            raise ValueError(f"`mining` must be one of {TRIPLET_MININGS}, got {mining!r}")
+        self.margin, self.mining = margin, mining
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        embeddings = embeddings.float()
+        squared = embeddings.pow(2).sum(-1)
+        # Squared distances from the Gram matrix; the clamp keeps sqrt's gradient finite on the zero diagonal.
+        distances = (squared[:, None] + squared[None, :] - 2 * embeddings @ embeddings.T).clamp_min(1e-12).sqrt()
+        same = labels[:, None] == labels[None, :]
+        eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+        positive, negative = same & ~eye, ~same
+        if self.mining == "batch_hard":
+            hardest_positive = distances.masked_fill(~positive, float("-inf")).amax(1)
+            hardest_negative = distances.masked_fill(~negative, float("inf")).amin(1)
+            valid = positive.any(1) & negative.any(1)
+            if not valid.any():
+                return embeddings.sum() * 0.0
+            return F.relu(hardest_positive - hardest_negative + self.margin)[valid].mean()
+        # batch_all: (anchor, positive, negative) penalties, shape (batch, batch, batch)
+        penalty = F.relu(distances[:, :, None] - distances[:, None, :] + self.margin)
+        valid = positive[:, :, None] & negative[:, None, :]
+        active = valid & (penalty > 1e-16)
+        if not active.any():
+            return embeddings.sum() * 0.0
+        return penalty[active].mean()
+
+
+def triplet_loss(config, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The config's weighted triplet loss (`triplet_weight`, `triplet_margin`, `triplet_mining`) of `embeddings`."""
+    loss_fct = TripletLoss(margin=config.triplet_margin, mining=config.triplet_mining)
+    return config.triplet_weight * loss_fct(embeddings, labels.to(embeddings.device).long().view(-1))
+
+
 def build_loss(config) -> nn.Module:
     """The loss module a config asks for (`loss_type`, `class_weights`, `focal_gamma`, `dice_smooth`)."""
     weight = None
@@ -134,10 +196,14 @@ def classification_loss(config, logits: torch.Tensor, labels: torch.Tensor) -> t
 
 __all__ = [
     "LOSS_TYPES",
+    "TRIPLET_MININGS",
     "DiceLoss",
     "FocalLoss",
+    "TripletLoss",
     "build_loss",
     "class_weights_from_counts",
     "classification_loss",
+    "triplet_loss",
     "validate_loss_arguments",
+    "validate_triplet_arguments",
 ]

@@ -43,3 +43,13 @@ def meld_dir(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("meld"))
     write_meld(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def meld_raw_dir(tmp_path_factory):
+    """An extracted MELD.Raw tree (CSVs + ffmpeg-made clips) of 4/2/2 dialogues x 3 turns: `<dir>/MELD.Raw/...`."""
+    from tests.fixtures import write_meld_raw
+
+    root = str(tmp_path_factory.mktemp("meld_raw"))
+    write_meld_raw(root, dialogues=(4, 2, 2), turns=3)
+    return root

@@ -90,3 +90,67 @@ def write_word_vectors(path, words, dim, seed=0):
         for word in words:
             f.write(word + " " + " ".join(f"{rng.uniform(-1, 1):.5f}" for _ in range(dim)) + "\n")
     return path
+
+
+# --- MELD.Raw: clips (ffmpeg-made mp4: a tone and a moving test pattern per emotion) in the official layout ---------
+RAW_CLIP_FOLDERS = {"train": "train_splits", "dev": "dev_splits_complete", "test": "output_repeated_splits_test"}
+
+
+def make_clip(path, emotion_index, duration=0.5, size="64x48", rate=10):
+    """An mp4 (H.264 + AAC stereo, 44.1 kHz) whose tone pitch and pattern hue depend on the emotion."""
+    import subprocess
+
+    frequency = 220 * 2 ** (emotion_index / 2)
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", f"testsrc=size={size}:rate={rate}:duration={duration},hue=h={emotion_index * 50}",
+         "-f", "lavfi", "-i", f"sine=frequency={frequency}:sample_rate=44100:duration={duration}",
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", "-shortest", str(path)],
+        check=True, capture_output=True,
+    )
+    return path
+
+
+def write_meld_raw(root, dialogues=(4, 2, 2), turns=3, seed=0, clip_cache=None):
+    """Write an extracted MELD.Raw tree: `root/MELD.Raw/{train,dev,test}_sent_emo.csv` and the clip folders
+    (`train_splits/`, `dev_splits_complete/`, `output_repeated_splits_test/`) of `dia{D}_utt{U}.mp4` clips.
+
+    One clip is made per emotion and copied for each utterance of that emotion (`clip_cache`: a folder to reuse the
+    seven clips from). Returns `(raw_dir, rows)`.
+    """
+    import shutil
+
+    raw = os.path.join(root, "MELD.Raw")
+    rows = write_meld(raw, dialogues=dialogues, turns=turns, seed=seed, nested=False)
+    clip_cache = clip_cache or os.path.join(root, "_clips")
+    os.makedirs(clip_cache, exist_ok=True)
+    for i, emotion in enumerate(MELD_EMOTIONS):
+        if not os.path.isfile(os.path.join(clip_cache, f"{emotion}.mp4")):
+            make_clip(os.path.join(clip_cache, f"{emotion}.mp4"), i)
+    for prefix, folder in RAW_CLIP_FOLDERS.items():
+        os.makedirs(os.path.join(raw, folder), exist_ok=True)
+        for row in rows[prefix]:
+            shutil.copyfile(os.path.join(clip_cache, f"{row['Emotion']}.mp4"),
+                            os.path.join(raw, folder, f"dia{row['Dialogue_ID']}_utt{row['Utterance_ID']}.mp4"))
+    return raw, rows
+
+
+def pack_meld_raw(raw_dir, out_dir):
+    """Pack an extracted tree like the official download: `MELD.Raw.tar.gz` holding `MELD.Raw/` with the nested
+    `train.tar.gz`, `dev.tar.gz`, `test.tar.gz` (each holding its clip folder) and the CSVs."""
+    import shutil
+    import tarfile
+
+    staging = os.path.join(out_dir, "staging", "MELD.Raw")
+    os.makedirs(staging, exist_ok=True)
+    for name in os.listdir(raw_dir):
+        if name.endswith(".csv"):
+            shutil.copyfile(os.path.join(raw_dir, name), os.path.join(staging, name))
+    for short, folder in RAW_CLIP_FOLDERS.items():
+        with tarfile.open(os.path.join(staging, f"{short}.tar.gz"), "w:gz") as tar:
+            tar.add(os.path.join(raw_dir, folder), arcname=folder)
+    archive = os.path.join(out_dir, "MELD.Raw.tar.gz")
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(staging, arcname="MELD.Raw")
+    shutil.rmtree(os.path.join(out_dir, "staging"))
+    return archive

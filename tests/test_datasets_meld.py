@@ -66,7 +66,7 @@ def test_bad_files_give_clear_errors(tmp_path):
 
 
 def test_unknown_config_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"'audio' not found. Available: \['text'\]"):
+    with pytest.raises(ValueError, match=r"'audio' not found. Available: \['text', 'multimodal'\]"):
         Meld(config_name="audio")
 
 

@@ -1,3 +1,3 @@
-from .meld import EMOTIONS, SENTIMENTS, Meld, MeldConfig
+from .meld import EMOTIONS, RAW_URL, SENTIMENTS, Meld, MeldConfig, decode_clip
 
-__all__ = ["EMOTIONS", "SENTIMENTS", "Meld", "MeldConfig"]
+__all__ = ["EMOTIONS", "RAW_URL", "SENTIMENTS", "Meld", "MeldConfig", "decode_clip"]
