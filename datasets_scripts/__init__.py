@@ -15,6 +15,7 @@ import datasets
 BUILDERS = {
     "tweet_eval_emotion": "datasets_scripts.tweet_eval_emotion.tweet_eval_emotion:TweetEvalEmotion",
     "meld": "datasets_scripts.meld.meld:Meld",
+    "fer2013": "datasets_scripts.fer2013.fer2013:Fer2013",
 }
 
 

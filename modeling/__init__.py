@@ -5,10 +5,12 @@
 `trust_remote_code=True` in a Python that has only transformers installed.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+from transformers import AutoConfig, AutoModel, AutoModelForImageClassification, AutoModelForSequenceClassification
 
+from .configuration_fer_cnn import FERCNNConfig
 from .configuration_text_cnn import TextCNNConfig
 from .losses import DiceLoss, FocalLoss, build_loss, class_weights_from_counts
+from .modeling_fer_cnn import FERCNNForImageClassification, FERCNNModel
 from .modeling_text_cnn import TextCNNForSequenceClassification, TextCNNModel, read_word_vectors
 
 
@@ -21,10 +23,14 @@ def _register(config_class, auto_models: dict):
 
 
 _register(TextCNNConfig, {AutoModel: TextCNNModel, AutoModelForSequenceClassification: TextCNNForSequenceClassification})
+_register(FERCNNConfig, {AutoModel: FERCNNModel, AutoModelForImageClassification: FERCNNForImageClassification})
 
 
 __all__ = [
     "DiceLoss",
+    "FERCNNConfig",
+    "FERCNNForImageClassification",
+    "FERCNNModel",
     "FocalLoss",
     "TextCNNConfig",
     "TextCNNForSequenceClassification",
