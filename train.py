@@ -266,7 +266,8 @@ class ImageAugmentation:
     """Random flips, rotations, shifts, zooms, brightness/contrast changes and erasing of a whole batch at once.
 
     One affine transform per image (`affine_grid` + bilinear `grid_sample`, edges replicated), drawn from the global
-    torch RNG that Accelerate checkpoints, so a resumed run draws what the uninterrupted one would have.
+    torch RNG that Accelerate checkpoints. It runs in the training loop (`ImageClassificationTask.augment_batch`), not
+    in the collator: the DataLoader collates one batch ahead, so collator draws would not resume exactly.
     """
 
     def __init__(self, **options):
@@ -290,16 +291,19 @@ class ImageAugmentation:
 
     def __call__(self, pixels: torch.Tensor, fill: float) -> torch.Tensor:
         """`pixels` `(batch, channels, height, width)` float in [0, 255] -> augmented, same shape."""
-        o, batch = self.options, pixels.shape[0]
+        o, batch, device = self.options, pixels.shape[0], pixels.device
+
+        def rand():
+            return torch.rand(batch, device=device)
 
         def uniform(low, high):
-            return torch.rand(batch) * (high - low) + low
+            return rand() * (high - low) + low
 
         if self.geometric:
             # affine_grid maps output to input coordinates in [-1, 1]: zooming in by z samples a 1/z-sized window.
             angle = uniform(-o["rotation"], o["rotation"]) * math.pi / 180
             zoom = uniform(*o["scale"])
-            flip = torch.where(torch.rand(batch) < o["hflip"], -1.0, 1.0)
+            flip = torch.where(rand() < o["hflip"], -1.0, 1.0)
             shift = uniform(-o["translate"], o["translate"]) * 2, uniform(-o["translate"], o["translate"]) * 2
             cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
             theta = torch.stack([torch.stack([cos * flip, -sin, shift[0]], -1),
@@ -318,34 +322,39 @@ class ImageAugmentation:
             ratio = torch.exp(uniform(math.log(0.3), math.log(1 / 0.3)))
             h = (area * ratio).sqrt().clamp(1, height).floor()
             w = (area / ratio).sqrt().clamp(1, width).floor()
-            top, left = (torch.rand(batch) * (height - h + 1)).floor(), (torch.rand(batch) * (width - w + 1)).floor()
-            rows, cols = torch.arange(height).view(1, -1, 1), torch.arange(width).view(1, 1, -1)
+            top, left = (rand() * (height - h + 1)).floor(), (rand() * (width - w + 1)).floor()
+            rows = torch.arange(height, device=device).view(1, -1, 1)
+            cols = torch.arange(width, device=device).view(1, 1, -1)
             box = ((rows >= top.view(-1, 1, 1)) & (rows < (top + h).view(-1, 1, 1)) &
                    (cols >= left.view(-1, 1, 1)) & (cols < (left + w).view(-1, 1, 1)))  # (batch, height, width)
-            box &= (torch.rand(batch) < o["erasing"]).view(-1, 1, 1)
+            box &= (rand() < o["erasing"]).view(-1, 1, 1)
             pixels = pixels.masked_fill(box[:, None], fill)
         return pixels
 
 
-class ImageCollator:
-    """Stacks uint8 images, augments them (training only) and normalises them with the saved image processor's own
-    `rescale_and_normalize`, so training sees exactly what the processor gives the pipeline at inference."""
+def normalize_pixels(processor: FERImageProcessor, pixels: torch.Tensor) -> torch.Tensor:
+    """`(batch, 1 or 3, size, size)` pixels in [0, 255] (uint8 or float) -> the processor's output for those images:
+    its RGB conversion (repeat the gray channel) and its own `rescale_and_normalize`, so training sees exactly what
+    the saved processor gives the pipeline at inference."""
+    p = processor
+    if p.do_convert_rgb and pixels.shape[1] == 1:
+        pixels = pixels.expand(-1, 3, -1, -1)
+    pixels = p.rescale_and_normalize(pixels, p.do_rescale, p.rescale_factor, p.do_normalize, p.image_mean,
+                                     p.image_std)
+    return pixels.contiguous()
 
-    def __init__(self, processor: FERImageProcessor, augmentation: Optional[ImageAugmentation] = None):
-        self.processor, self.augmentation = processor, augmentation
+
+class ImageCollator:
+    """Stacks uint8 images and normalises them (`normalize=False`: leaves uint8 pixels to `augment_batch`)."""
+
+    def __init__(self, processor: FERImageProcessor, normalize: bool = True):
+        self.processor, self.normalize = processor, normalize
 
     def __call__(self, features):
         pixels = torch.stack([f["pixel_values"] for f in features])  # uint8 (batch, 1 or 3, size, size)
         labels = torch.tensor([int(f["labels"]) for f in features])
-        p = self.processor
-        if self.augmentation is not None:
-            fill = float(np.mean(p.image_mean)) * 255 if p.do_normalize else 0.0
-            pixels = self.augmentation(pixels.float(), fill)
-        if p.do_convert_rgb and pixels.shape[1] == 1:
-            pixels = pixels.expand(-1, 3, -1, -1)  # as the processor converts grayscale to RGB
-        pixels = p.rescale_and_normalize(pixels, p.do_rescale, p.rescale_factor, p.do_normalize, p.image_mean,
-                                         p.image_std)
-        return {"pixel_values": pixels.contiguous(), "labels": labels}
+        return {"pixel_values": normalize_pixels(self.processor, pixels) if self.normalize else pixels,
+                "labels": labels}
 
 
 class ImageTensorDataset(torch.utils.data.Dataset):
@@ -392,8 +401,9 @@ def decode_images(split, column: str, processor: FERImageProcessor, desc: str) -
 class ImageClassificationTask:
     """Face images + the FER CNN (`model_type: fer_cnn`).
 
-    Images are decoded once into uint8 tensors; batches are augmented on the fly (training only, `augmentation`) and
-    normalised with the image processor saved beside the model, whose mean/std default to the training split's.
+    Images are decoded once into uint8 tensors; training batches are augmented on the fly in the training loop
+    (`augment_batch`, on the model's device) and every batch is normalised with the image processor saved beside the
+    model, whose mean/std default to the training split's.
     """
 
     pipeline_tag = "image-classification"
@@ -418,7 +428,14 @@ class ImageClassificationTask:
         return ImageTensorDataset(pixels, torch.tensor(list(split[self.recipe.label_column])))
 
     def collator(self, train: bool):
-        return ImageCollator(self.processor, self.augmentation if train else None)
+        return ImageCollator(self.processor, normalize=not train)
+
+    def augment_batch(self, batch):
+        """Training batches only, called by the training loop: random augmentation, then normalisation."""
+        p = self.processor
+        fill = float(np.mean(p.image_mean)) / p.rescale_factor if p.do_normalize else 0.0  # erase to the mean
+        pixels = self.augmentation(batch["pixel_values"].float(), fill)
+        return {**batch, "pixel_values": normalize_pixels(p, pixels)}
 
     def build_model(self, class_weights):
         kwargs = {k: v for k, v in self.recipe.model.items() if k != "class_weights"}
@@ -690,6 +707,7 @@ def train_and_evaluate(recipe: Recipe, accelerator, splits, output_dir, resume_f
         f"train {len(data['train'])} / validation {len(data['validation'])} / test {len(data['test'])};"
         f" {num_epochs} epochs x {steps_per_epoch} steps, batch {total_batch}, {_count(model)} trainable parameters"
     )
+    augment = getattr(task, "augment_batch", None)  # tasks that augment training batches in the loop (faces)
     progress = tqdm(total=max_steps, initial=state.completed_steps, desc="training",
                     disable=not accelerator.is_local_main_process)
     sign = 1 if recipe.greater_is_better else -1
@@ -703,6 +721,8 @@ def train_and_evaluate(recipe: Recipe, accelerator, splits, output_dir, resume_f
         batches = accelerator.skip_first_batches(train_dataloader, skip) if skip else train_dataloader
         started, running_loss, running_n = time.perf_counter(), 0.0, 0
         for batch_index, batch in enumerate(batches, start=skip):
+            if augment is not None:
+                batch = augment(batch)
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
                 accelerator.backward(loss)

@@ -82,8 +82,8 @@ DATASET_INFO = {
             "FER2013 (Goodfellow et al., 2013), the facial-expression dataset of the ICML 2013 *Challenges in "
             "Representation Learning* Kaggle contest: 35,887 48x48 grayscale face crops collected by Google image "
             "search and labelled with one of seven expressions (angry, disgust, fear, happy, sad, surprise, "
-            "neutral). Human accuracy on it is estimated at about 65%; about 10% of the labels are thought to be "
-            "wrong. Disgust is rare (1.5% of the training images)."
+            "neutral). Human accuracy on it is estimated at 65 +/- 5% (Goodfellow et al.): the labels are noisy. "
+            "Disgust is rare (1.5% of the training images)."
         ),
         "split_protocol": (
             "The official `Usage` split: Training (28,709 images) for training, PublicTest (3,589) for model "

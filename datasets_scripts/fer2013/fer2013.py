@@ -88,6 +88,8 @@ class Fer2013(datasets.GeneratorBasedBuilder):
         )
 
     def _info(self):
+        if self.config.layout not in ("csv", "image_folder"):  # `Fer2013(..., layout=x)` bypasses the config's check
+            raise ValueError(f"`layout` must be 'csv' or 'image_folder', got {self.config.layout!r}")
         return datasets.DatasetInfo(
             description=_DESCRIPTION,
             features=datasets.Features({
