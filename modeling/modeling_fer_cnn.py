@@ -1,5 +1,6 @@
 """VGG-style CNN for facial-expression recognition on small grayscale faces (FER2013, 48x48)."""
 
+import math
 from typing import Optional
 
 import torch
@@ -48,9 +49,12 @@ class FERCNNPreTrainedModel(PreTrainedModel):
         if isinstance(module, nn.Conv2d):
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         elif isinstance(module, nn.Linear):
-            init.kaiming_uniform_(module.weight, nonlinearity="relu")
+            # PyTorch's default (Kaiming-uniform with a=sqrt(5)) kept explicit, so `post_init` sets every weight;
+            # it keeps the initial logits small.
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
             if module.bias is not None:
-                init.zeros_(module.bias)
+                bound = 1 / math.sqrt(module.weight.shape[1])
+                init.uniform_(module.bias, -bound, bound)
         elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
             init.ones_(module.weight)
             init.zeros_(module.bias)
