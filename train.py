@@ -415,6 +415,9 @@ class ImageClassificationTask:
         image_size = recipe.model.get("image_size", self.config_class().image_size)
         options = {"size": {"height": image_size, "width": image_size}, **recipe.image_processor}
         self.processor = FERImageProcessor(**options)
+        if (self.processor.size.height, self.processor.size.width) != (image_size, image_size):
+            raise ValueError(f"`image_processor.size` {dict(self.processor.size)} must be the model's `image_size` "
+                             f"{image_size}x{image_size}; set `model.image_size` instead")
         self._decoded = {"train": decode_images(train_split, recipe.input_column, self.processor, "train")}
         if "image_mean" not in recipe.image_processor and "image_std" not in recipe.image_processor:
             values = self._decoded["train"].double() / 255

@@ -46,8 +46,8 @@ def test_output_shapes_loss_and_hidden_states(convs_per_block):
     assert no_fc.classifier.in_features == 8 * 4 * 4 and no_fc(pixels).logits.shape == (5, 3)
 
 
-@pytest.mark.parametrize("loss_type", ["ce", "weighted_ce", "focal", "dice"])
-def test_every_loss_trains(loss_type):
+@pytest.mark.parametrize("loss_type", ["ce", "focal"])  # every loss: tests/test_losses.py
+def test_losses_train(loss_type):
     torch.manual_seed(0)
     model = FERCNNForImageClassification(tiny_config(loss_type=loss_type, class_weights=[1.0, 2.0, 0.5],
                                                      conv_dropout=0.0, fc_dropout=0.0))

@@ -156,5 +156,7 @@ def test_bad_image_recipes(tmp_path, fer_dir, datasets_cache):
         run(tmp_path, fer_dir, datasets_cache, tmp_path / "x", augmentation={"rotate": 10})
     with pytest.raises(ValueError, match=r"`augmentation.hflip` must be a probability in \[0, 1\], got 2"):
         run(tmp_path, fer_dir, datasets_cache, tmp_path / "x", augmentation={"hflip": 2})
+    with pytest.raises(ValueError, match=r"`image_processor.size` .* must be the model's `image_size` 48x48"):
+        run(tmp_path, fer_dir, datasets_cache, tmp_path / "x", image_processor={"size": {"height": 64, "width": 64}})
     with pytest.raises(ValueError, match=r"column 'text' is not in fer2013"):
         run(tmp_path, fer_dir, datasets_cache, tmp_path / "x", input_column="text")
