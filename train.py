@@ -782,11 +782,13 @@ def train_and_evaluate(recipe: Recipe, accelerator, splits, output_dir, resume_f
     progress.close()
 
     # Best weights, then the final validation and test figures.
-    unwrapped = accelerator.unwrap_model(model)
+    # The final figures come from the plain model in full precision (without the mixed-precision autocast wrapper):
+    # what the saved weights give users in `from_pretrained` / `pipeline`.
+    unwrapped = accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     if best_state is not None:
         unwrapped.load_state_dict(best_state)
-    eval_metrics, eval_report = evaluate(model, eval_dataloader, accelerator, label_names, "validation")
-    test_metrics, test_report = evaluate(model, test_dataloader, accelerator, label_names, "test")
+    eval_metrics, eval_report = evaluate(unwrapped, eval_dataloader, accelerator, label_names, "validation")
+    test_metrics, test_report = evaluate(unwrapped, test_dataloader, accelerator, label_names, "test")
     results = {f"eval_{k}": v for k, v in eval_metrics.items()}
     results.update({f"test_{k}": v for k, v in test_metrics.items()})
     results.update({

@@ -53,7 +53,7 @@ def run(tmp_path, data_dir, cache, output_dir, *extra, **overrides):
 
 def test_smoke_run_then_pipeline_in_a_clean_python(tmp_path, fer_dir, datasets_cache):
     out = tmp_path / "out"
-    results = run(tmp_path, fer_dir, datasets_cache, out)
+    results = run(tmp_path, fer_dir, datasets_cache, out, mixed_precision="bf16")
     assert results["train_steps"] == 2 and results["train_samples"] == 28
     assert results["eval_samples"] == 14 and results["test_samples"] == 14
     files = set(os.listdir(out))
@@ -85,6 +85,14 @@ def test_smoke_run_then_pipeline_in_a_clean_python(tmp_path, fer_dir, datasets_c
     processor = train.FERImageProcessor.from_pretrained(out)
     with torch.no_grad(), Image.open(tmp_path / "face.jpg") as image:
         expected = model(**processor(image, return_tensors="pt")).logits.softmax(-1)[0].tolist()
+    # bf16 training, but the reported test figures are those of the saved fp32 weights
+    from datasets_scripts import load_builder_dataset
+
+    test_split = load_builder_dataset("fer2013", "image_folder", data_dir=fer_dir, cache_dir=datasets_cache)["test"]
+    with torch.no_grad():
+        probabilities = model(**processor(list(test_split["image"]), return_tensors="pt")).logits.softmax(-1)
+    test_loss = torch.nn.functional.nll_loss(probabilities.log(), torch.tensor(list(test_split["label"]))).item()
+    assert results["test_loss"] == pytest.approx(test_loss, rel=1e-5)
     printed = run_clean_python(f"""
         import json
         import numpy as np
