@@ -82,12 +82,12 @@ class FERImageProcessor(TorchvisionBackend):
             width, height = image.size
             if min(width, height) == 0:
                 raise ValueError(f"{name} is empty ({width}x{height} pixels)")
-        elif 0 in tuple(image.shape):
-            raise ValueError(f"{name} is empty (shape {tuple(image.shape)})")
-        elif (image.dtype.kind == "f" if isinstance(image, np.ndarray) else image.is_floating_point()) and not bool(
-            np.isfinite(np.asarray(image)).all() if isinstance(image, np.ndarray) else torch.isfinite(image).all()
-        ):
-            raise ValueError(f"{name} has NaN or infinite pixel values")
+        else:
+            if 0 in tuple(image.shape):
+                raise ValueError(f"{name} is empty (shape {tuple(image.shape)})")
+            finite = torch.isfinite(image).all() if isinstance(image, torch.Tensor) else np.isfinite(image).all()
+            if not bool(finite):
+                raise ValueError(f"{name} has NaN or infinite pixel values")
         pixels = super().process_image(image, *args, **kwargs)  # (channels, height, width)
         height, width = pixels.shape[-2:]
         if min(height, width) < min_image_size:
