@@ -29,6 +29,7 @@ setup(
         "torchcodec>=0.5",
         "scikit-learn>=1.3",
         "numpy>=1.24",
+        "pillow>=9.0",
         "pyyaml>=6.0",
         "jinja2>=3.1",
         "tqdm>=4.66",

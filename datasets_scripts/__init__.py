@@ -22,6 +22,7 @@ BUILDERS = {
     "crema_d": "datasets_scripts.crema_d.crema_d:CremaD",
     "vivae": "datasets_scripts.vivae.vivae:Vivae",
     "speech_emotion": "datasets_scripts.speech_emotion.speech_emotion:SpeechEmotion",
+    "fer2013": "datasets_scripts.fer2013.fer2013:Fer2013",
 }
 
 

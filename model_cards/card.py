@@ -53,6 +53,7 @@ def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, spli
     hyperparameters["word_vectors"] = os.path.basename(recipe.word_vectors) if recipe.word_vectors else None
     hyperparameters.update({f"model.{k}": v for k, v in recipe.model.items()})
     hyperparameters.update({f"tokenizer.{k}": v for k, v in recipe.tokenizer.items()})
+    hyperparameters.update({f"augmentation.{k}": v for k, v in getattr(recipe, "augmentation", {}).items()})
     hyperparameters = {k: v for k, v in hyperparameters.items() if v is not None}
 
     dataset_id = data["hub_id"] or recipe.dataset

@@ -255,6 +255,44 @@ DATASET_INFO = {
             "journal={IEEE Transactions on Affective Computing},\n  year={2014}\n}"
         ),
     },
+    "fer2013": {
+        "pretty_name": "FER2013",
+        "hub_id": None,
+        "language": None,
+        "model_license": "other",
+        "description": (
+            "FER2013 (Goodfellow et al., 2013), the facial-expression dataset of the ICML 2013 *Challenges in "
+            "Representation Learning* Kaggle contest: 35,887 48x48 grayscale face crops collected by Google image "
+            "search and labelled with one of seven expressions (angry, disgust, fear, happy, sad, surprise, "
+            "neutral). Human accuracy on it is estimated at 65 +/- 5% (Goodfellow et al.): the labels are noisy. "
+            "Disgust is rare (1.5% of the training images)."
+        ),
+        "split_protocol": (
+            "The official `Usage` split: Training (28,709 images) for training, PublicTest (3,589) for model "
+            "selection (best epoch, learning-rate reduction, early stopping) and PrivateTest (3,589) as the test set, "
+            "evaluated once with the best-validation weights. Augmentation (flips, small rotations, shifts and zooms) "
+            "is applied to training batches only."
+        ),
+        "intended_use": (
+            "Research and teaching on facial-expression recognition from small, roughly aligned grayscale face crops, "
+            "and a light CPU baseline to compare larger models against. The input should be a tight crop of one "
+            "face (run a face detector first); whole photographs give meaningless predictions."
+        ),
+        "limitations": (
+            "A facial expression is not an emotion: the labels describe posed or spontaneous expressions judged "
+            "by annotators, not what a person feels. The images come from web search, with the demographic and "
+            "cultural biases that implies, and accuracy differs between groups and between classes (disgust and "
+            "fear are the least reliable; neutral and sad are often confused). Not suitable for decisions about "
+            "individuals, surveillance, hiring, education or any assessment of a person's state of mind."
+        ),
+        "citation": (
+            "@inproceedings{goodfellow2013challenges,\n  title={Challenges in Representation Learning: A Report on "
+            "Three Machine Learning Contests},\n  author={Goodfellow, Ian J. and Erhan, Dumitru and Carrier, Pierre "
+            "Luc and Courville, Aaron and Mirza, Mehdi and Hamner, Ben and Cukierski, Will and Tang, Yichuan and "
+            "Thaler, David and Lee, Dong-Hyun and others},\n  booktitle={Neural Information Processing (ICONIP)},\n"
+            "  pages={117--124},\n  year={2013}\n}"
+        ),
+    },
     "_default": {
         "pretty_name": "a custom dataset",
         "hub_id": None,
@@ -354,6 +392,40 @@ print(model.config.id2label[int(outputs.logits.argmax(-1))], outputs.fusion_atte
             "Kaiming and Zhang, Xiangyu and Ren, Shaoqing and Sun, Jian},\n  booktitle={CVPR},\n  year={2016}\n}"
         ),
     },
+}
+
+MODEL_INFO["fer_cnn"] = {
+    "description": (
+        "A VGG-style convolutional network for facial-expression recognition on 48x48 grayscale faces: "
+        "convolutional blocks (3x3 convolutions with zero padding, batch norm, ReLU, 2x2 max pooling, dropout), "
+        "fully connected blocks (linear, batch norm, ReLU, dropout) and a linear classifier. The image processor "
+        "(`FERImageProcessor`) takes a PIL image, a file path, a numpy array or a tensor, grayscale or colour, of any "
+        "size, and resizes and normalises it; RGB input is turned into luminance (ITU-R BT.601) inside the model."
+    ),
+    "training_summary": (
+        "Trained from scratch on the training split with cross-entropy, the optimizer below and the learning rate "
+        "reduced when the validation metric stops improving; early stopping on the validation metric. Training "
+        "batches are augmented on the fly (settings under `augmentation.*`), validation and test images are not."
+    ),
+    "tags": ["fer-cnn", "facial-expression-recognition", "image-classification"],
+    "usage": """
+from transformers import pipeline
+
+classifier = pipeline("image-classification", model="{repo}", trust_remote_code=True)
+print(classifier("face.jpg", top_k=None))  # a path, a URL, a PIL image or a numpy array (grayscale or RGB)
+
+# or step by step
+import torch
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+processor = AutoImageProcessor.from_pretrained("{repo}", trust_remote_code=True)
+model = AutoModelForImageClassification.from_pretrained("{repo}", trust_remote_code=True)
+with torch.no_grad():
+    logits = model(**processor(Image.open("face.jpg"), return_tensors="pt")).logits
+print(model.config.id2label[int(logits.argmax(-1))])
+""",
+    "citation": "",
 }
 
 __all__ = ["DATASET_INFO", "MODEL_INFO"]

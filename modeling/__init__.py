@@ -5,13 +5,15 @@
 `trust_remote_code=True` in a Python that has only transformers installed.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+from transformers import AutoConfig, AutoModel, AutoModelForImageClassification, AutoModelForSequenceClassification
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_erc_fusion import ERC_TASK, ERCFusionConfig
+from .configuration_fer_cnn import FERCNNConfig
 from .configuration_text_cnn import TextCNNConfig
 from .losses import DiceLoss, FocalLoss, TripletLoss, build_loss, class_weights_from_counts
 from .modeling_erc_fusion import ERCFusionForEmotionRecognition, ERCFusionModel
+from .modeling_fer_cnn import FERCNNForImageClassification, FERCNNModel
 from .modeling_text_cnn import TextCNNForSequenceClassification, TextCNNModel, read_word_vectors
 from .pipeline_erc import EmotionRecognitionInConversationPipeline
 
@@ -29,6 +31,7 @@ _register(TextCNNConfig, {AutoModel: TextCNNModel, AutoModelForSequenceClassific
 _register(ERCFusionConfig, {AutoModel: ERCFusionModel, AutoModelForSequenceClassification: ERCFusionForEmotionRecognition})
 PIPELINE_REGISTRY.register_pipeline(ERC_TASK, pipeline_class=EmotionRecognitionInConversationPipeline,
                                     pt_model=AutoModelForSequenceClassification, type="multimodal")
+_register(FERCNNConfig, {AutoModel: FERCNNModel, AutoModelForImageClassification: FERCNNForImageClassification})
 
 
 __all__ = [
@@ -38,6 +41,9 @@ __all__ = [
     "ERCFusionForEmotionRecognition",
     "ERCFusionModel",
     "EmotionRecognitionInConversationPipeline",
+    "FERCNNConfig",
+    "FERCNNForImageClassification",
+    "FERCNNModel",
     "FocalLoss",
     "TextCNNConfig",
     "TextCNNForSequenceClassification",

@@ -154,3 +154,57 @@ def pack_meld_raw(raw_dir, out_dir):
         tar.add(staging, arcname="MELD.Raw")
     shutil.rmtree(os.path.join(out_dir, "staging"))
     return archive
+
+
+FER_LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]  # official CSV id order
+FER_FOLDERS = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]  # the Kaggle folders (sorted)
+
+
+def fer_face(label, rng, size=48):
+    """A 48x48 uint8 'face' whose class shows as a bright bar at a label-dependent height, plus noise."""
+    import numpy as np
+
+    image = rng.integers(40, 90, size=(size, size)).astype(np.uint8)
+    row = 3 + label * (size - 8) // len(FER_LABELS)
+    image[row:row + 5, 6:size - 6] = 230
+    return image
+
+
+def write_fer2013_folder(root, per_class=(4, 2, 2), seed=0, image_format="JPEG"):
+    """The Kaggle image-folder layout: `train/<emotion>/Training_<id>.jpg`, `test/<emotion>/{PublicTest,
+    PrivateTest}_<id>.jpg`, `per_class` images of each label per usage. Returns `{relative_path: (label_id, array)}`."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    written, serial = {}, 1000
+    for usage, n in zip(("Training", "PublicTest", "PrivateTest"), per_class):
+        folder = "train" if usage == "Training" else "test"
+        for label, name in enumerate(FER_LABELS):
+            os.makedirs(os.path.join(root, folder, name), exist_ok=True)
+            for _ in range(n):
+                serial += 7
+                relative = f"{folder}/{name}/{usage}_{serial}.{'jpg' if image_format == 'JPEG' else 'png'}"
+                pixels = fer_face(label, rng)
+                Image.fromarray(pixels, mode="L").save(os.path.join(root, relative), format=image_format)
+                written[relative] = (label, pixels)
+    return written
+
+
+def write_fer2013_csv(path, per_class=(4, 2, 2), seed=0):
+    """The official `fer2013.csv` (`emotion,pixels,Usage`). Returns the rows as `(label, usage, array)`."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for usage, n in zip(("Training", "PublicTest", "PrivateTest"), per_class):
+        for label in range(len(FER_LABELS)):
+            rows.extend((label, usage, fer_face(label, rng)) for _ in range(n))
+    order = rng.permutation(len(rows))  # the official file interleaves labels
+    rows = [rows[i] for i in order if rows[i][1] == "Training"] + [rows[i] for i in order if rows[i][1] != "Training"]
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["emotion", "pixels", "Usage"])
+        for label, usage, pixels in rows:
+            writer.writerow([label, " ".join(map(str, pixels.flatten().tolist())), usage])
+    return rows
