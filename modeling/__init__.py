@@ -5,16 +5,24 @@
 `trust_remote_code=True` in a Python that has only transformers installed.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForImageClassification, AutoModelForSequenceClassification
+from transformers import (AutoConfig, AutoModel, AutoModelForAudioClassification, AutoModelForImageClassification,
+                          AutoModelForSequenceClassification)
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_erc_fusion import ERC_TASK, ERCFusionConfig
 from .configuration_fer_cnn import FERCNNConfig
+from .configuration_mfcc_cnn import MFCCCNNConfig
+from .configuration_spectrogram_vit import SpectrogramViTConfig
 from .configuration_text_cnn import TextCNNConfig
+from .configuration_waveform_mlp import WaveformMLPConfig
 from .losses import DiceLoss, FocalLoss, TripletLoss, build_loss, class_weights_from_counts
 from .modeling_erc_fusion import ERCFusionForEmotionRecognition, ERCFusionModel
 from .modeling_fer_cnn import FERCNNForImageClassification, FERCNNModel
+from .modeling_mfcc_cnn import MFCCCNNForAudioClassification, MFCCCNNModel
+from .modeling_spectrogram_vit import SpectrogramViTForAudioClassification, SpectrogramViTModel
 from .modeling_text_cnn import TextCNNForSequenceClassification, TextCNNModel, read_word_vectors
+from .modeling_waveform_mlp import WaveformMLPForAudioClassification
+from .pipeline_audio_classification import AUDIO_TASK, EmotionAudioClassificationPipeline
 from .pipeline_erc import EmotionRecognitionInConversationPipeline
 
 
@@ -32,11 +40,19 @@ _register(ERCFusionConfig, {AutoModel: ERCFusionModel, AutoModelForSequenceClass
 PIPELINE_REGISTRY.register_pipeline(ERC_TASK, pipeline_class=EmotionRecognitionInConversationPipeline,
                                     pt_model=AutoModelForSequenceClassification, type="multimodal")
 _register(FERCNNConfig, {AutoModel: FERCNNModel, AutoModelForImageClassification: FERCNNForImageClassification})
+# Voice: each config saves `custom_pipelines` for "audio-classification" (EmotionAudioClassificationPipeline), so
+# `pipeline("audio-classification", model=folder, trust_remote_code=True)` takes datasets rows and stereo audio.
+_register(SpectrogramViTConfig, {AutoModel: SpectrogramViTModel,
+                                 AutoModelForAudioClassification: SpectrogramViTForAudioClassification})
+_register(MFCCCNNConfig, {AutoModel: MFCCCNNModel, AutoModelForAudioClassification: MFCCCNNForAudioClassification})
+_register(WaveformMLPConfig, {AutoModelForAudioClassification: WaveformMLPForAudioClassification})
 
 
 __all__ = [
+    "AUDIO_TASK",
     "ERC_TASK",
     "DiceLoss",
+    "EmotionAudioClassificationPipeline",
     "ERCFusionConfig",
     "ERCFusionForEmotionRecognition",
     "ERCFusionModel",
@@ -45,10 +61,18 @@ __all__ = [
     "FERCNNForImageClassification",
     "FERCNNModel",
     "FocalLoss",
+    "MFCCCNNConfig",
+    "MFCCCNNForAudioClassification",
+    "MFCCCNNModel",
+    "SpectrogramViTConfig",
+    "SpectrogramViTForAudioClassification",
+    "SpectrogramViTModel",
     "TextCNNConfig",
     "TextCNNForSequenceClassification",
     "TextCNNModel",
     "TripletLoss",
+    "WaveformMLPConfig",
+    "WaveformMLPForAudioClassification",
     "build_loss",
     "class_weights_from_counts",
     "read_word_vectors",

@@ -1,0 +1,330 @@
+"""Vision Transformer over log-mel spectrograms (non-square patches, learned positions, CLS or mean pooling), trained
+from scratch or started from a timm ImageNet ViT; square-patch AST-shaped configurations export to the stock
+`ASTForAudioClassification`."""
+
+from typing import Optional
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
+from transformers.utils import logging
+
+from .configuration_spectrogram_vit import SpectrogramViTConfig
+from .losses import classification_loss
+from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
+
+
+logger = logging.get_logger(__name__)
+
+
+def spectrogram_input(input_features: torch.Tensor, config, name: str = "input_features") -> torch.Tensor:
+    """`(batch, height, frames)` or `(batch, channels, height, frames)` features -> `(batch, channels, height, frames)`,
+    checked against the config's `num_channels`, and finite."""
+    if input_features.dim() == 3:
+        input_features = input_features[:, None]
+    if input_features.dim() != 4 or input_features.shape[1] != config.num_channels:
+        raise ValueError(f"`{name}` must have shape (batch, {config.num_mel_bins}, frames) or (batch, "
+                         f"{config.num_channels}, {config.num_mel_bins}, frames), got {tuple(input_features.shape)}")
+    if not torch.isfinite(input_features).all():
+        raise ValueError(f"`{name}` holds NaN or infinite values")
+    return input_features
+
+
+class SpectrogramViTEmbeddings(nn.Module):
+    """Patch embeddings (a convolution with kernel = stride = patch), special tokens and learned positions."""
+
+    def __init__(self, config: SpectrogramViTConfig):
+        super().__init__()
+        self.config = config
+        self.patch_embeddings = nn.Conv2d(config.num_channels, config.hidden_size, kernel_size=config.patch_size,
+                                          stride=config.patch_size)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        self.distillation_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size)) if config.distillation_token else None
+        rows, columns = config.patch_grid
+        self.position_embeddings = nn.Parameter(
+            torch.zeros(1, rows * columns + config.num_special_tokens, config.hidden_size))
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        config = self.config
+        if (pixel_values.shape[2], pixel_values.shape[3]) != (config.num_mel_bins, config.max_frames):
+            raise ValueError(f"the model reads {config.num_mel_bins}x{config.max_frames} spectrograms (`num_mel_bins` "
+                             f"x `max_frames`), got {pixel_values.shape[2]}x{pixel_values.shape[3]}: pad or crop the "
+                             f"audio to the feature extractor's `max_length_seconds`")
+        patches = self.patch_embeddings(pixel_values.to(self.patch_embeddings.weight.dtype))  # (batch, hidden, rows, cols)
+        patches = patches.flatten(2).transpose(1, 2)  # (batch, rows * cols, hidden), row-major as AST
+        special = [self.cls_token] + ([self.distillation_token] if self.distillation_token is not None else [])
+        special = torch.cat(special, dim=1).expand(patches.shape[0], -1, -1)
+        return self.dropout(torch.cat([special, patches], dim=1) + self.position_embeddings)
+
+
+class SpectrogramViTAttention(nn.Module):
+    """Multi-head self-attention whose heads need not split `hidden_size` (`heads x head_dim` inner width)."""
+
+    def __init__(self, config: SpectrogramViTConfig):
+        super().__init__()
+        self.num_heads, self.head_dim = config.num_attention_heads, config.attention_head_dim
+        inner = self.num_heads * self.head_dim
+        self.q_proj = nn.Linear(config.hidden_size, inner, bias=config.qkv_bias)
+        self.k_proj = nn.Linear(config.hidden_size, inner, bias=config.qkv_bias)
+        self.v_proj = nn.Linear(config.hidden_size, inner, bias=config.qkv_bias)
+        self.o_proj = nn.Linear(inner, config.hidden_size)
+        self.dropout_prob = config.attention_probs_dropout_prob
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        batch, length, _ = hidden_states.shape
+
+        def heads(x):  # (batch, length, inner) -> (batch, heads, length, head_dim)
+            return x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
+
+        context = F.scaled_dot_product_attention(
+            heads(self.q_proj(hidden_states)), heads(self.k_proj(hidden_states)), heads(self.v_proj(hidden_states)),
+            attn_mask=attention_mask, dropout_p=self.dropout_prob if self.training else 0.0,
+        )
+        return self.o_proj(context.transpose(1, 2).reshape(batch, length, -1))
+
+
+class SpectrogramViTMLP(nn.Module):
+    def __init__(self, config: SpectrogramViTConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.activation_fn = ACT2FN[config.hidden_act]
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.activation_fn(self.fc1(hidden_states)))
+
+
+class SpectrogramViTLayer(nn.Module):
+    """Pre-norm transformer layer, AST's (and ViT's): `x + attn(norm(x))`, then `x + mlp(norm(x))`."""
+
+    def __init__(self, config: SpectrogramViTConfig):
+        super().__init__()
+        self.attention = SpectrogramViTAttention(config)
+        self.layernorm_before = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.layernorm_after = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = SpectrogramViTMLP(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        hidden_states = hidden_states + self.dropout(self.attention(self.layernorm_before(hidden_states), attention_mask))
+        return hidden_states + self.dropout(self.mlp(self.layernorm_after(hidden_states)))
+
+
+class SpectrogramViTPreTrainedModel(PreTrainedModel):
+    config_class = SpectrogramViTConfig
+    config: SpectrogramViTConfig
+    base_model_prefix = "spectrogram_vit"
+    main_input_name = "input_features"
+    input_modalities = "audio"
+    supports_gradient_checkpointing = False
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Conv2d)) and not getattr(module, "_is_hf_initialized", False):
+            init.trunc_normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, SpectrogramViTEmbeddings):
+            init.trunc_normal_(module.position_embeddings, mean=0.0, std=std)
+            init.trunc_normal_(module.cls_token, mean=0.0, std=std)
+            if module.distillation_token is not None:
+                init.trunc_normal_(module.distillation_token, mean=0.0, std=std)
+
+
+def patch_token_mask(attention_mask: Optional[torch.Tensor], config: SpectrogramViTConfig) -> Optional[torch.Tensor]:
+    """Frame-level `(batch, frames)` mask -> `(batch, rows * cols)` mask of the patch tokens, row-major.
+
+    A patch column is kept when all its frames hold audio, so padding never reaches the model (the first column is
+    always kept: a clip shorter than one patch still has tokens).
+    """
+    if attention_mask is None:
+        return None
+    rows, columns = config.patch_grid
+    width = config.patch_size[1]
+    valid_frames = attention_mask[:, : columns * width].reshape(len(attention_mask), columns, width).bool().all(-1)
+    valid_frames[:, 0] = True  # (batch, columns)
+    return valid_frames[:, None, :].expand(-1, rows, -1).reshape(len(attention_mask), rows * columns)
+
+
+class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
+    """Embeddings, transformer layers and a final layer norm; `pooler_output` is the pooled clip representation."""
+
+    def __init__(self, config: SpectrogramViTConfig):
+        super().__init__(config)
+        if config.backbone != "vit":
+            raise ValueError("SpectrogramViTModel is the from-scratch ViT (`backbone='vit'`); a timm backbone lives in "
+                             "SpectrogramViTForAudioClassification")
+        self.embeddings = SpectrogramViTEmbeddings(config)
+        self.layers = nn.ModuleList(SpectrogramViTLayer(config) for _ in range(config.num_hidden_layers))
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def forward(
+        self,
+        input_features: Optional[torch.Tensor] = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        input_values: Optional[torch.Tensor] = None,
+        output_hidden_states: Optional[bool] = None,
+        return_dict: Optional[bool] = None,
+    ) -> BaseModelOutputWithPooling:
+        config = self.config
+        if input_features is None:
+            if input_values is None:
+                raise ValueError("pass `input_features` (batch, mels, frames), or AST-layout `input_values` "
+                                 "(batch, frames, mels)")
+            input_features = input_values.transpose(-1, -2)  # AST's (batch, frames, mels) layout
+        pixel_values = spectrogram_input(input_features, config)
+        hidden_states = self.embeddings(pixel_values)  # (batch, special + patches, hidden)
+        special = config.num_special_tokens
+        tokens = patch_token_mask(attention_mask, config)
+        sdpa_mask = None
+        if tokens is not None:
+            keep = torch.cat([tokens.new_ones(len(tokens), special), tokens], dim=1)  # (batch, length)
+            sdpa_mask = keep[:, None, None, :]  # boolean key mask, broadcast over heads and queries
+        all_hidden = (hidden_states,) if output_hidden_states else None
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, sdpa_mask)
+            if output_hidden_states:
+                all_hidden += (hidden_states,)
+        hidden_states = self.layernorm(hidden_states)
+        if config.pooling == "cls":
+            pooled = hidden_states[:, :special].mean(1)  # AST: (cls + distillation) / 2
+        elif tokens is None:
+            pooled = hidden_states[:, special:].mean(1)
+        else:
+            weights = tokens[..., None].to(hidden_states.dtype)
+            pooled = (hidden_states[:, special:] * weights).sum(1) / weights.sum(1)
+        return BaseModelOutputWithPooling(last_hidden_state=hidden_states, pooler_output=pooled,
+                                          hidden_states=all_hidden)
+
+
+def _stock_name(name: str) -> str:
+    """Our parameter name -> `ASTForAudioClassification`'s."""
+    if name.startswith("spectrogram_vit."):
+        name = "audio_spectrogram_transformer." + name[len("spectrogram_vit."):]
+        return name.replace(".embeddings.patch_embeddings.", ".embeddings.patch_embeddings.projection.")
+    if name.startswith("head_layernorm."):
+        return "classifier.layernorm." + name[len("head_layernorm."):]
+    return "classifier.dense." + name[len("classifier."):]
+
+
+class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
+    """A ViT (`backbone="vit"`) or a timm image model (`backbone="timm"`) over the spectrogram, then a classifier."""
+
+    def __init__(self, config: SpectrogramViTConfig):
+        super().__init__(config)
+        if config.backbone == "vit":
+            self.spectrogram_vit = SpectrogramViTModel(config)
+            self.head_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+            self.dropout = nn.Dropout(config.classifier_dropout)
+            self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        else:
+            kwargs = {"img_size": config.timm_image_size, **config.timm_model_kwargs}
+            self.timm_model = timm.create_model(config.timm_model_name, pretrained=False,
+                                                num_classes=config.num_labels, **kwargs)
+            for module in self.timm_model.modules():  # timm initialises its own weights: keep post_init off them
+                module._is_hf_initialized = True
+        self.post_init()
+
+    @classmethod
+    def from_pretrained_timm(cls, timm_model_name: str, pretrained_cfg_overlay: Optional[dict] = None, **config_kwargs):
+        """A `backbone="timm"` model whose image model starts from timm's pretrained weights (its classifier is new).
+
+        Args:
+            timm_model_name (`str`): e.g. `"vit_base_patch16_224"`, created with `pretrained=True` (downloads).
+            pretrained_cfg_overlay (`dict`, *optional*): passed to `timm.create_model`, e.g. `{"file":
+                "vit.safetensors"}` to read the weights from a local file.
+            config_kwargs: the other [`SpectrogramViTConfig`] arguments (labels, input size, loss...).
+        """
+        config = SpectrogramViTConfig(backbone="timm", timm_model_name=timm_model_name, **config_kwargs)
+        model = cls(config)
+        pretrained = timm.create_model(timm_model_name, pretrained=True, num_classes=config.num_labels,
+                                       pretrained_cfg_overlay=pretrained_cfg_overlay,
+                                       img_size=config.timm_image_size, **config.timm_model_kwargs)
+        state = pretrained.state_dict()
+        head = {k for k in state if k.startswith(pretrained.default_cfg.get("classifier", "head"))}
+        own = model.timm_model.state_dict()
+        state = {k: (own[k] if k in head else v) for k, v in state.items()}  # keep our freshly initialised head
+        model.timm_model.load_state_dict(state)
+        return model
+
+    def _timm_logits(self, input_features: torch.Tensor) -> torch.Tensor:
+        pixel_values = spectrogram_input(input_features, self.config)
+        size = self.config.timm_image_size
+        pixel_values = F.interpolate(pixel_values, size=(size, size), mode="bilinear", align_corners=False)
+        channels = getattr(self.timm_model, "in_chans", None) or self.timm_model.default_cfg.get("input_size", (3,))[0]
+        pixel_values = pixel_values.expand(-1, channels, -1, -1) if pixel_values.shape[1] == 1 else pixel_values
+        return self.timm_model(pixel_values.contiguous())
+
+    def forward(
+        self,
+        input_features: Optional[torch.Tensor] = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        labels: Optional[torch.LongTensor] = None,
+        input_values: Optional[torch.Tensor] = None,
+        output_hidden_states: Optional[bool] = None,
+        return_dict: Optional[bool] = None,
+    ) -> SequenceClassifierOutput:
+        hidden_states = None
+        if self.config.backbone == "timm":
+            if input_features is None and input_values is not None:
+                input_features = input_values.transpose(-1, -2)
+            if input_features is None:
+                raise ValueError("pass `input_features` (batch, mels, frames)")
+            logits = self._timm_logits(input_features)  # the timm model sees the whole image: no padding mask
+        else:
+            outputs = self.spectrogram_vit(input_features, attention_mask=attention_mask, input_values=input_values,
+                                           output_hidden_states=output_hidden_states)
+            logits = self.classifier(self.dropout(self.head_layernorm(outputs.pooler_output)))
+            hidden_states = outputs.hidden_states
+        loss = classification_loss(self.config, logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+
+    # -- stock export --------------------------------------------------------------------------------------------
+    def to_stock_model(self):
+        """The same network as a stock `ASTForAudioClassification` (same logits on AST-layout `input_values`, i.e.
+        our `input_features` transposed to `(batch, frames, mels)`), loadable without `trust_remote_code`."""
+        from transformers import ASTConfig, ASTForAudioClassification
+
+        config = self.config
+        reasons = config.stock_exportable
+        if reasons:
+            raise ValueError("this SpectrogramViT cannot be written as ASTForAudioClassification: " + "; ".join(reasons))
+        stock_config = ASTConfig(
+            hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
+            num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
+            hidden_act=config.hidden_act, hidden_dropout_prob=config.hidden_dropout_prob,
+            attention_probs_dropout_prob=config.attention_probs_dropout_prob, initializer_range=config.initializer_range,
+            layer_norm_eps=config.layer_norm_eps, patch_size=config.patch_size[0], qkv_bias=config.qkv_bias,
+            frequency_stride=config.patch_size[0], time_stride=config.patch_size[1],
+            max_length=config.max_frames, num_mel_bins=config.num_mel_bins,
+            id2label=dict(config.id2label), label2id=dict(config.label2id),
+        )
+        stock = ASTForAudioClassification(stock_config)
+        # Same module layout as AST (transformers 5 names); only prefixes and the head's names differ.
+        state = {_stock_name(name): tensor for name, tensor in self.state_dict().items()}
+        expected = set(stock.state_dict())
+        if set(state) != expected:
+            raise RuntimeError(f"weights do not map onto AST's: ours only {sorted(set(state) - expected)}, AST only "
+                               f"{sorted(expected - set(state))}")
+        stock.load_state_dict(state)
+        return stock.eval() if not self.training else stock
+
+    def save_stock_pretrained(self, save_directory: str, **kwargs):
+        """Write `to_stock_model()` to `save_directory`: a plain AST checkpoint with no custom code."""
+        stock = self.to_stock_model()
+        stock.save_pretrained(save_directory, **kwargs)
+        return stock
+
+
+__all__ = ["SpectrogramViTForAudioClassification", "SpectrogramViTModel", "SpectrogramViTPreTrainedModel"]

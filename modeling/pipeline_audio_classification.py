@@ -1,0 +1,174 @@
+"""The package's "audio-classification" pipeline: the stock one, plus the inputs users of `datasets` and soundfile
+actually have.
+
+Every voice model of the package saves `custom_pipelines = AUDIO_CUSTOM_PIPELINES` in its config and this file next to
+its code, so `pipeline("audio-classification", model=repo, trust_remote_code=True)` builds
+`EmotionAudioClassificationPipeline`. On top of the stock `AudioClassificationPipeline` it accepts:
+
+- a `datasets` row or its `audio` value: a torchcodec `AudioDecoder` (what `datasets>=4` gives; the stock pipeline
+  turns it into a `[channels, samples]` tensor and then refuses it), or a `{"array", "sampling_rate"}` dict;
+- multi-channel audio (`(channels, samples)` or `(samples, channels)` arrays or tensors), mixed down to mono;
+- integer PCM arrays (int16/int32), scaled to [-1, 1];
+- `window_seconds` (and `hop_seconds`): score overlapping windows of a long recording and average them.
+
+Audio at another sampling rate is resampled to the feature extractor's (torchaudio when installed, else librosa).
+"""
+
+import sys
+from typing import Any
+
+import numpy as np
+from transformers import AudioClassificationPipeline
+
+
+AUDIO_TASK = "audio-classification"
+AUDIO_CUSTOM_PIPELINES = {
+    AUDIO_TASK: {"impl": "pipeline_audio_classification.EmotionAudioClassificationPipeline",
+                 "pt": ["AutoModelForAudioClassification"], "tf": [], "type": "audio"}
+}
+MAX_CHANNELS = 8
+
+
+def to_mono(array, name: str = "audio") -> np.ndarray:
+    """A 1-D float32 waveform from a 1-D or 2-D (channels first or last) array/tensor; int PCM scaled to [-1, 1]."""
+    if hasattr(array, "detach"):  # torch tensor
+        array = array.detach().cpu().numpy()
+    array = np.asarray(array)
+    if np.issubdtype(array.dtype, np.integer):
+        array = array.astype(np.float32) / float(np.iinfo(array.dtype).max + 1)
+    array = array.astype(np.float32, copy=False)
+    if array.ndim == 2:
+        if array.shape[0] <= MAX_CHANNELS < array.shape[1] or array.shape[0] <= min(MAX_CHANNELS, array.shape[1]):
+            array = array.mean(axis=0)
+        elif array.shape[1] <= MAX_CHANNELS:
+            array = array.mean(axis=1)
+        else:
+            raise ValueError(f"{name}: a 2-D array must be (channels, samples) or (samples, channels) with at most "
+                             f"{MAX_CHANNELS} channels, got shape {array.shape}")
+    elif array.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D waveform or a 2-D (channels, samples) array, got shape {array.shape}")
+    return array
+
+
+def resample(waveform: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    if orig_sr == target_sr:
+        return waveform
+    try:
+        import torch
+        import torchaudio.functional as F
+
+        return F.resample(torch.from_numpy(np.ascontiguousarray(waveform)), orig_sr, target_sr).numpy()
+    except ImportError:
+        import librosa
+
+        return librosa.resample(waveform, orig_sr=orig_sr, target_sr=target_sr).astype(np.float32)
+
+
+class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
+    """`AudioClassificationPipeline` that also takes `datasets` rows, torchcodec decoders, stereo and int PCM audio,
+    and long recordings in windows.
+
+    Example:
+
+    ```python
+    >>> from transformers import pipeline
+    >>> classifier = pipeline("audio-classification", model="path/to/model", trust_remote_code=True)
+    >>> classifier("speech.wav")                                    # any rate, any channels (read by ffmpeg)
+    >>> classifier({"array": stereo_int16, "sampling_rate": 48000})  # resampled, mixed down
+    >>> classifier(dataset[0])                                      # a datasets row with an "audio" column
+    >>> classifier("one_hour.wav", window_seconds=2.0, hop_seconds=1.0)
+    ```
+    """
+
+    def check_model_type(self, supported_models):
+        # Our models register with AutoModelForAudioClassification only where the package is imported; the stock
+        # check would log an error for them in a Python that loads them through `trust_remote_code`.
+        if getattr(self.model.config, "custom_pipelines", {}).get(AUDIO_TASK) is None:
+            super().check_model_type(supported_models)
+
+    def _sanitize_parameters(self, top_k=None, function_to_apply=None, window_seconds=None, hop_seconds=None,
+                             window_batch_size=8, **kwargs):
+        preprocess, forward, postprocess = super()._sanitize_parameters(top_k=top_k,
+                                                                        function_to_apply=function_to_apply, **kwargs)
+        if window_seconds is not None:
+            if not window_seconds > 0 or (hop_seconds is not None and not 0 < hop_seconds <= window_seconds):
+                raise ValueError(f"`window_seconds` must be > 0 and `hop_seconds` in (0, window_seconds], got "
+                                 f"{window_seconds} and {hop_seconds}")
+            preprocess.update(window_seconds=window_seconds, hop_seconds=hop_seconds,
+                              window_batch_size=window_batch_size)
+        return preprocess, forward, postprocess
+
+    def _waveform(self, inputs: Any):
+        """`(mono float32 waveform, sampling rate)` of any accepted input, at the feature extractor's rate."""
+        target = self.feature_extractor.sampling_rate
+        if isinstance(inputs, dict) and "audio" in inputs and not ({"raw", "array"} & set(inputs)):
+            inputs = inputs["audio"]  # a datasets row
+        if isinstance(inputs, str):
+            path = inputs
+            if path.startswith(("http://", "https://")):
+                import httpx
+
+                inputs = httpx.get(path, follow_redirects=True).content
+            else:
+                with open(path, "rb") as f:
+                    inputs = f.read()
+            if not inputs:
+                raise ValueError(f"{path}: the file is empty, expected an audio file")
+            try:
+                return self._ffmpeg(inputs, target), target
+            except ValueError as err:
+                raise ValueError(f"{path}: cannot decode this file as audio ({err})") from None
+        if isinstance(inputs, (bytes, bytearray)):
+            return self._ffmpeg(bytes(inputs), target), target
+        torchcodec = sys.modules.get("torchcodec")
+        if torchcodec is not None and isinstance(inputs, torchcodec.decoders.AudioDecoder):
+            samples = inputs.get_all_samples()
+            inputs = {"array": samples.data, "sampling_rate": samples.sample_rate}
+        if isinstance(inputs, dict):
+            if "sampling_rate" not in inputs or not ({"raw", "array"} & set(inputs)):
+                raise ValueError("a dict input needs a 'sampling_rate' and the waveform under 'raw' or 'array' (or "
+                                 f"a datasets row with an 'audio' column); got keys {sorted(inputs)}")
+            array = inputs["raw"] if "raw" in inputs else inputs["array"]
+            rate = int(inputs["sampling_rate"])
+            return resample(to_mono(array), rate, target), target
+        if isinstance(inputs, np.ndarray) or hasattr(inputs, "detach"):
+            # A bare array carries no sampling rate: it is taken to be the feature extractor's (as in the stock
+            # pipeline); pass {"raw": array, "sampling_rate": rate} otherwise.
+            return to_mono(inputs), target
+        raise TypeError(f"expected a file path, bytes, a waveform array, a {{'raw'/'array', 'sampling_rate'}} dict, "
+                        f"a torchcodec AudioDecoder or a datasets row; got {type(inputs).__name__}")
+
+    @staticmethod
+    def _ffmpeg(payload: bytes, sampling_rate: int) -> np.ndarray:
+        from transformers.pipelines.audio_classification import ffmpeg_read
+
+        return ffmpeg_read(payload, sampling_rate)
+
+    def preprocess(self, inputs, window_seconds=None, hop_seconds=None, window_batch_size=8):
+        waveform, rate = self._waveform(inputs)
+        if window_seconds is not None:
+            # The windows are scored in `_forward`; `preprocess` only hands the waveform on.
+            return {"waveform": waveform, "sampling_rate": rate, "window_seconds": window_seconds,
+                    "hop_seconds": hop_seconds, "window_batch_size": window_batch_size}
+        processed = self.feature_extractor(waveform, sampling_rate=rate, return_tensors="pt")
+        if self.dtype is not None:
+            processed = processed.to(dtype=self.dtype)
+        return processed
+
+    def _forward(self, model_inputs):
+        if "waveform" in model_inputs:
+            from .windowed_audio import classify_windows
+
+            result = classify_windows(self.model, self.feature_extractor, model_inputs["waveform"],
+                                      model_inputs["sampling_rate"], model_inputs["window_seconds"],
+                                      hop_seconds=model_inputs["hop_seconds"],
+                                      batch_size=model_inputs["window_batch_size"])
+            # Mean window probabilities, as log-probabilities so the postprocessing softmax returns them unchanged.
+            import torch
+
+            probabilities = torch.as_tensor(result["probabilities"]).float().clamp_min(1e-12)
+            return {"logits": probabilities.log()[None]}
+        return self.model(**model_inputs)
+
+
+__all__ = ["AUDIO_CUSTOM_PIPELINES", "AUDIO_TASK", "EmotionAudioClassificationPipeline", "resample", "to_mono"]
