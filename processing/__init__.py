@@ -10,6 +10,7 @@ from transformers import AutoImageProcessor, AutoProcessor
 from modeling.configuration_erc_fusion import ERCFusionConfig
 from modeling.configuration_fer_cnn import FERCNNConfig
 
+from .feature_extraction_emotion_audio import EmotionAudioFeatureExtractor
 from .image_processing_fer import FERImageProcessor
 from .processing_erc import ERCProcessor, default_feature_extractor, frame_image_processor
 from .tokenization_byte_level_bpe import build_byte_level_bpe_tokenizer
@@ -20,10 +21,13 @@ AutoProcessor.register(ERCFusionConfig, ERCProcessor, exist_ok=True)
 ERCProcessor.register_for_auto_class("AutoProcessor")
 AutoImageProcessor.register(FERCNNConfig, image_processor_classes={"torchvision": FERImageProcessor}, exist_ok=True)
 FERImageProcessor.register_for_auto_class("AutoImageProcessor")
+# The voice models register it against their configs (AutoFeatureExtractor.register); this writes `auto_map`.
+EmotionAudioFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
 
 
 __all__ = [
     "ERCProcessor",
+    "EmotionAudioFeatureExtractor",
     "FERImageProcessor",
     "build_byte_level_bpe_tokenizer",
     "build_word_level_tokenizer",
