@@ -5,16 +5,19 @@
 `trust_remote_code=True` in a Python that has only transformers installed.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForImageClassification, AutoModelForSequenceClassification
+from transformers import (AutoConfig, AutoModel, AutoModelForAudioClassification, AutoModelForImageClassification,
+                          AutoModelForSequenceClassification)
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_erc_fusion import ERC_TASK, ERCFusionConfig
 from .configuration_fer_cnn import FERCNNConfig
 from .configuration_text_cnn import TextCNNConfig
+from .configuration_wav2vec2_emotion import Wav2Vec2EmotionConfig
 from .losses import DiceLoss, FocalLoss, TripletLoss, build_loss, class_weights_from_counts
 from .modeling_erc_fusion import ERCFusionForEmotionRecognition, ERCFusionModel
 from .modeling_fer_cnn import FERCNNForImageClassification, FERCNNModel
 from .modeling_text_cnn import TextCNNForSequenceClassification, TextCNNModel, read_word_vectors
+from .modeling_wav2vec2_emotion import Wav2Vec2EmotionForAudioClassification, Wav2Vec2EmotionPreTrainedModel
 from .pipeline_erc import EmotionRecognitionInConversationPipeline
 
 
@@ -32,6 +35,10 @@ _register(ERCFusionConfig, {AutoModel: ERCFusionModel, AutoModelForSequenceClass
 PIPELINE_REGISTRY.register_pipeline(ERC_TASK, pipeline_class=EmotionRecognitionInConversationPipeline,
                                     pt_model=AutoModelForSequenceClassification, type="multimodal")
 _register(FERCNNConfig, {AutoModel: FERCNNModel, AutoModelForImageClassification: FERCNNForImageClassification})
+# No separate base model (the stock Wav2Vec2ForSequenceClassification has none either): AutoModel gives the classifier
+# locally; the saved auto_map names AutoModelForAudioClassification, registered last.
+_register(Wav2Vec2EmotionConfig, {AutoModel: Wav2Vec2EmotionForAudioClassification,
+                                  AutoModelForAudioClassification: Wav2Vec2EmotionForAudioClassification})
 
 
 __all__ = [
@@ -49,6 +56,9 @@ __all__ = [
     "TextCNNForSequenceClassification",
     "TextCNNModel",
     "TripletLoss",
+    "Wav2Vec2EmotionConfig",
+    "Wav2Vec2EmotionForAudioClassification",
+    "Wav2Vec2EmotionPreTrainedModel",
     "build_loss",
     "class_weights_from_counts",
     "read_word_vectors",
