@@ -19,6 +19,7 @@ from .modeling_fer_cnn import FERCNNForImageClassification, FERCNNModel
 from .modeling_text_cnn import TextCNNForSequenceClassification, TextCNNModel, read_word_vectors
 from .modeling_wav2vec2_emotion import Wav2Vec2EmotionForAudioClassification, Wav2Vec2EmotionPreTrainedModel
 from .pipeline_erc import EmotionRecognitionInConversationPipeline
+from .windowed_audio import classify_windows
 
 
 def _register(config_class, auto_models: dict):
@@ -61,5 +62,6 @@ __all__ = [
     "Wav2Vec2EmotionPreTrainedModel",
     "build_loss",
     "class_weights_from_counts",
+    "classify_windows",
     "read_word_vectors",
 ]
