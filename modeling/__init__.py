@@ -14,6 +14,7 @@ from .configuration_fer_cnn import FERCNNConfig
 from .configuration_mfcc_cnn import MFCCCNNConfig
 from .configuration_spectrogram_vit import SpectrogramViTConfig
 from .configuration_text_cnn import TextCNNConfig
+from .configuration_wav2vec2_emotion import Wav2Vec2EmotionConfig
 from .configuration_waveform_mlp import WaveformMLPConfig
 from .losses import DiceLoss, FocalLoss, TripletLoss, build_loss, class_weights_from_counts
 from .modeling_erc_fusion import ERCFusionForEmotionRecognition, ERCFusionModel
@@ -21,9 +22,11 @@ from .modeling_fer_cnn import FERCNNForImageClassification, FERCNNModel
 from .modeling_mfcc_cnn import MFCCCNNForAudioClassification, MFCCCNNModel
 from .modeling_spectrogram_vit import SpectrogramViTForAudioClassification, SpectrogramViTModel
 from .modeling_text_cnn import TextCNNForSequenceClassification, TextCNNModel, read_word_vectors
+from .modeling_wav2vec2_emotion import Wav2Vec2EmotionForAudioClassification, Wav2Vec2EmotionPreTrainedModel
 from .modeling_waveform_mlp import WaveformMLPForAudioClassification
 from .pipeline_audio_classification import AUDIO_TASK, EmotionAudioClassificationPipeline
 from .pipeline_erc import EmotionRecognitionInConversationPipeline
+from .windowed_audio import classify_windows
 
 
 def _register(config_class, auto_models: dict):
@@ -46,6 +49,10 @@ _register(SpectrogramViTConfig, {AutoModel: SpectrogramViTModel,
                                  AutoModelForAudioClassification: SpectrogramViTForAudioClassification})
 _register(MFCCCNNConfig, {AutoModel: MFCCCNNModel, AutoModelForAudioClassification: MFCCCNNForAudioClassification})
 _register(WaveformMLPConfig, {AutoModelForAudioClassification: WaveformMLPForAudioClassification})
+# No separate base model (the stock Wav2Vec2ForSequenceClassification has none either): AutoModel gives the classifier
+# locally; the saved auto_map names AutoModelForAudioClassification, registered last.
+_register(Wav2Vec2EmotionConfig, {AutoModel: Wav2Vec2EmotionForAudioClassification,
+                                  AutoModelForAudioClassification: Wav2Vec2EmotionForAudioClassification})
 
 
 __all__ = [
@@ -71,9 +78,13 @@ __all__ = [
     "TextCNNForSequenceClassification",
     "TextCNNModel",
     "TripletLoss",
+    "Wav2Vec2EmotionConfig",
+    "Wav2Vec2EmotionForAudioClassification",
+    "Wav2Vec2EmotionPreTrainedModel",
     "WaveformMLPConfig",
     "WaveformMLPForAudioClassification",
     "build_loss",
     "class_weights_from_counts",
+    "classify_windows",
     "read_word_vectors",
 ]
