@@ -37,16 +37,20 @@ from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, precisi
                              roc_auc_score)
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
+import transformers
 from transformers import DataCollatorWithPadding, get_scheduler
 
 import modeling
 from datasets_scripts import load_builder_dataset
 from modeling.losses import class_weights_from_counts
 from model_cards import render_model_card
+from processing.feature_extraction_emotion_audio import EmotionAudioFeatureExtractor
 from processing.image_processing_fer import FERImageProcessor
 from processing.tokenization_word_level import build_word_level_tokenizer
 from processing import ERCProcessor, build_byte_level_bpe_tokenizer, default_feature_extractor, frame_image_processor
 
+
+logger = transformers.utils.logging.get_logger("train")
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "sgd_momentum", "adadelta")
 SCHEDULERS = ("constant", "linear", "cosine", "reduce_on_plateau")
@@ -124,6 +128,30 @@ class Recipe:
     erc_backbones: dict = field(default_factory=dict, metadata={
         "help": "erc_fusion pretrained backbones: text (GPT2 id), audio (wav2vec2 id), vision (timm name), "
                 "vision_pretrained_cfg_overlay (e.g. {file: weights.safetensors})"})
+    # voice (audio classification)
+    feature_extractor: dict = field(default_factory=dict, metadata={
+        "help": "audio feature extractor: `class` (EmotionAudioFeatureExtractor (default), Wav2Vec2FeatureExtractor, "
+                "ASTFeatureExtractor), `from_pretrained` (Hub id/folder) and the class's arguments"})
+    random_crop: bool = field(default=False, metadata={
+        "help": "training clips: a random max_length_seconds crop per clip and epoch (evaluation: deterministic)"})
+    max_length_seconds: Optional[float] = field(default=None, metadata={
+        "help": "training crop length (default: the feature extractor's max_length_seconds)"})
+    pretrained_backbone: Optional[str] = field(default=None, metadata={
+        "help": "start from pretrained weights: a timm model name (spectrogram_vit backbone: timm)"})
+    pretrained_backbone_options: dict = field(default_factory=dict, metadata={
+        "help": "e.g. {pretrained_cfg_overlay: {file: weights.safetensors}} for a local timm checkpoint"})
+    export_stock: bool = field(default=False, metadata={
+        "help": "save the model as the stock transformers class it matches (ASTForAudioClassification, "
+                "Wav2Vec2ForSequenceClassification): no trust_remote_code, runs in the Hub's hosted widget"})
+    # cross-validation
+    folds: int = field(default=0, metadata={
+        "help": "K-fold cross-validation over all splits (0: off): OUT/fold_{k}/ per fold, cv_* in all_results.json"})
+    fold_group_column: Optional[str] = field(default=None, metadata={
+        "help": "grouped folds: no value of this column (e.g. speaker) in two folds; None: stratified by label"})
+    fold_strata_column: Optional[str] = field(default=None, metadata={
+        "help": "grouped folds balanced over this per-group column (e.g. gender)"})
+    fold_validation_fraction: float = field(default=0.25, metadata={
+        "help": "share of each fold's training groups (or examples) held out for validation (at least one)"})
     class_balanced_sampler: bool = field(default=False, metadata={
         "help": "train batches of samples_per_class examples of each of batch_size // samples_per_class classes"})
     samples_per_class: int = field(default=4, metadata={"help": "class_balanced_sampler: examples per class"})
@@ -142,6 +170,11 @@ class Recipe:
             (self.checkpointing_steps in (None, "epoch") or isinstance(self.checkpointing_steps, int)
              and self.checkpointing_steps > 0, "`checkpointing_steps` must be 'epoch', a positive int or None"),
             (not self.push_to_hub or self.hub_model_id, "`push_to_hub` needs `hub_model_id`"),
+            (self.folds == 0 or self.folds >= 2, "`folds` must be 0 (off) or >= 2"),
+            (0 < self.fold_validation_fraction < 1, "`fold_validation_fraction` must be in (0, 1)"),
+            (not (self.folds and self.push_to_hub), "`push_to_hub` pushes one model: with `folds`, push a fold's "
+             "folder (OUT/fold_k) yourself"),
+            (self.max_length_seconds is None or self.max_length_seconds > 0, "`max_length_seconds` must be > 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -653,7 +686,204 @@ class ImageClassificationTask:
         return {}
 
 
-MODEL_TYPES = {"text_cnn": TextClassificationTask, "erc_fusion": ERCTask, "fer_cnn": ImageClassificationTask}
+# ---------------------------------------------------------------------------------------------------------------------
+# Voice: audio classification over a `datasets.Audio` column
+# ---------------------------------------------------------------------------------------------------------------------
+AUDIO_MODELS = {
+    "spectrogram_vit": (modeling.SpectrogramViTConfig, modeling.SpectrogramViTForAudioClassification),
+    "mfcc_cnn": (modeling.MFCCCNNConfig, modeling.MFCCCNNForAudioClassification),
+    "waveform_mlp": (modeling.WaveformMLPConfig, modeling.WaveformMLPForAudioClassification),
+}
+
+
+def build_feature_extractor(options: dict):
+    """The recipe's `feature_extractor`: `class` (ours by default, or a transformers feature extractor class name),
+    optionally `from_pretrained` (a Hub id or folder), and the class's own arguments."""
+    import transformers
+
+    options = dict(options)
+    name = options.pop("class", "EmotionAudioFeatureExtractor")
+    pretrained = options.pop("from_pretrained", None)
+    if name == "EmotionAudioFeatureExtractor":
+        cls = EmotionAudioFeatureExtractor
+    elif name.endswith("FeatureExtractor") and hasattr(transformers, name):
+        cls = getattr(transformers, name)
+    else:
+        raise ValueError(f"`feature_extractor.class` must be EmotionAudioFeatureExtractor or a transformers feature "
+                         f"extractor class (Wav2Vec2FeatureExtractor, ASTFeatureExtractor...), got {name!r}")
+    return cls.from_pretrained(pretrained, **options) if pretrained else cls(**options)
+
+
+def crop_waveforms(waveforms: list, max_samples: int) -> list:
+    """A random `max_samples` window of every longer clip, offsets drawn from the global torch RNG (checkpointed by
+    Accelerate, so a resumed run draws the same crops)."""
+    out = []
+    for wave in waveforms:
+        excess = len(wave) - max_samples
+        start = int(torch.randint(0, excess + 1, ()).item()) if excess > 0 else 0
+        out.append(wave[start: start + max_samples])
+    return out
+
+
+class AudioDataset(torch.utils.data.Dataset):
+    """`{"audio": mono float32 waveform at the processor's rate, "labels": id}` rows of a split with an Audio column;
+    a clip that fails to decode raises an error naming its file."""
+
+    def __init__(self, split, column: str, label_column: str, sampling_rate: int):
+        import datasets
+
+        split = split.select_columns([column, label_column])
+        self.decoded = split.cast_column(column, datasets.Audio(sampling_rate=sampling_rate))
+        self.raw = split.cast_column(column, datasets.Audio(decode=False))
+        self.column, self.label_column = column, label_column
+
+    def __len__(self):
+        return len(self.decoded)
+
+    def path(self, index) -> str:
+        return self.raw[index][self.column].get("path") or f"row {index}"
+
+    def __getitem__(self, index):
+        row = self.decoded[index]
+        try:
+            audio = row[self.column]
+            wave = np.asarray(audio["array"], dtype=np.float32)
+        except Exception as err:
+            raise ValueError(f"audio file {self.path(index)}: cannot decode ({err})") from None
+        if wave.ndim > 1:
+            wave = wave.mean(axis=0)
+        if wave.size == 0:
+            raise ValueError(f"audio file {self.path(index)}: no samples")
+        return {"audio": wave, "labels": int(row[self.label_column])}
+
+
+@dataclass
+class AudioCollator:
+    """Evaluation batches: the processor's features of whole clips (its own padding/cropping). Training batches
+    (`raw=True`) keep the waveforms, which `AudioClassificationTask.augment_batch` crops and processes in the loop."""
+
+    processor: Any
+    raw: bool = False
+
+    def __call__(self, rows):
+        labels = torch.tensor([row["labels"] for row in rows], dtype=torch.long)
+        waveforms = [row["audio"] for row in rows]
+        if self.raw:
+            return {"audio": waveforms, "labels": labels}
+        return {**features_of(self.processor, waveforms), "labels": labels}
+
+
+def features_of(processor, waveforms) -> dict:
+    features = processor(waveforms, sampling_rate=processor.sampling_rate, return_tensors="pt",
+                         **({"padding": True} if not isinstance(processor, EmotionAudioFeatureExtractor) else {}))
+    return dict(features)
+
+
+class AudioClassificationTask:
+    """Voice models (`spectrogram_vit`, `mfcc_cnn`, `waveform_mlp`) over an Audio column.
+
+    Clips are decoded (and resampled to the processor's rate by `datasets`) on the fly, so a corpus is never held in
+    memory. Evaluation batches are the processor's features of whole clips (fixed-length models: its deterministic
+    crop/pad); training batches are random crops (`random_crop`) processed in the training loop, so every epoch sees
+    other windows of long clips and a resumed run the same ones. The model's input size comes from the processor.
+    """
+
+    pipeline_tag = "audio-classification"
+
+    def __init__(self, recipe: Recipe, train_split, label_names):
+        import datasets
+
+        self.recipe, self.label_names = recipe, label_names
+        self.config_class, self.model_class = AUDIO_MODELS[recipe.model_type]
+        feature = train_split.features.get(recipe.input_column)
+        if not isinstance(feature, datasets.Audio):
+            raise ValueError(f"model_type {recipe.model_type} reads audio: `input_column` {recipe.input_column!r} "
+                             f"must be a datasets.Audio column, got {type(feature).__name__}")
+        self.processor = build_feature_extractor(recipe.feature_extractor)
+        max_length = recipe.max_length_seconds or getattr(self.processor, "max_length_seconds", None)
+        if recipe.random_crop and not max_length:
+            raise ValueError("`random_crop` needs a crop length: set `max_length_seconds` (or the feature "
+                             "extractor's)")
+        self.train_samples = int(round(max_length * self.processor.sampling_rate)) if recipe.random_crop else None
+        p = self.processor
+        if isinstance(p, EmotionAudioFeatureExtractor) and p.feature_normalization == "global" and p.feature_mean is None:
+            data = AudioDataset(train_split, recipe.input_column, recipe.label_column, p.sampling_rate)
+            waves = [data[i]["audio"] for i in tqdm(range(len(data)), desc="feature statistics", leave=False)]
+            mean, std = p.compute_global_statistics(waves, p.sampling_rate)
+            self.processor = build_feature_extractor({**recipe.feature_extractor, "feature_mean": round(float(mean), 6),
+                                                      "feature_std": round(float(std), 6)})
+
+    def dataset(self, split_name, split):
+        return AudioDataset(split, self.recipe.input_column, self.recipe.label_column, self.processor.sampling_rate)
+
+    def collator(self, train: bool):
+        return AudioCollator(self.processor, raw=train)
+
+    def augment_batch(self, batch):
+        """Training batches, called by the training loop: random crops, then the processor's features."""
+        waveforms = batch["audio"]
+        if self.train_samples:
+            waveforms = crop_waveforms(waveforms, self.train_samples)
+        device = batch["labels"].device
+        features = {k: v.to(device) for k, v in features_of(self.processor, waveforms).items()}
+        return {**features, "labels": batch["labels"]}
+
+    def input_size(self) -> dict:
+        """Config arguments fixed by the processor's output shape."""
+        p, model_type = self.processor, self.recipe.model_type
+        if isinstance(p, transformers.ASTFeatureExtractor):
+            if model_type != "spectrogram_vit":
+                raise ValueError(f"ASTFeatureExtractor features suit model_type spectrogram_vit, not {model_type}")
+            return {"num_mel_bins": p.num_mel_bins, "max_frames": p.max_length}
+        if not isinstance(p, EmotionAudioFeatureExtractor):
+            raise ValueError(f"model_type {model_type} needs EmotionAudioFeatureExtractor or ASTFeatureExtractor "
+                             f"features, got {type(p).__name__}")
+        expected = {"spectrogram_vit": "log_mel", "mfcc_cnn": "mfcc", "waveform_mlp": "waveform"}[model_type]
+        if p.feature_type != expected:
+            raise ValueError(f"model_type {model_type} reads `feature_type: {expected}` features, the recipe's "
+                             f"feature extractor makes {p.feature_type!r}")
+        if not p.max_length_seconds:
+            raise ValueError(f"model_type {model_type} has a fixed input size: set `feature_extractor."
+                             f"max_length_seconds`")
+        shape = p.output_shape()
+        if model_type == "waveform_mlp":
+            return {"input_length": shape[-1]}
+        if model_type == "spectrogram_vit":
+            return {"num_mel_bins": shape[-2], "max_frames": shape[-1], "num_channels": 1 if len(shape) == 2 else shape[0]}
+        return {"input_height": shape[-2], "input_width": shape[-1], "num_channels": 1 if len(shape) == 2 else shape[0]}
+
+    def build_model(self, class_weights):
+        kwargs = {k: v for k, v in self.recipe.model.items() if k != "class_weights"}
+        for key, value in self.input_size().items():
+            if kwargs.setdefault(key, value) != value:
+                raise ValueError(f"`model.{key}` is {kwargs[key]} but the feature extractor gives {value}; leave it "
+                                 f"out of the recipe (it follows the features)")
+        kwargs.update(id2label=dict(enumerate(self.label_names)),
+                      label2id={name: i for i, name in enumerate(self.label_names)}, class_weights=class_weights)
+        if self.recipe.pretrained_backbone:
+            if self.recipe.model_type != "spectrogram_vit":
+                raise ValueError(f"`pretrained_backbone` is a timm model name for spectrogram_vit, not {self.recipe.model_type}")
+            return self.model_class.from_pretrained_timm(self.recipe.pretrained_backbone,
+                                                         **self.recipe.pretrained_backbone_options, **kwargs)
+        return self.model_class(self.config_class(**kwargs))
+
+    def save_model(self, model, output_dir):
+        """`export_stock`: the stock transformers class instead of ours (no custom code in the folder)."""
+        if self.recipe.export_stock:
+            model.save_stock_pretrained(output_dir, safe_serialization=True)
+            if isinstance(self.processor, EmotionAudioFeatureExtractor):
+                logger.warning("export_stock: the model is a stock class but EmotionAudioFeatureExtractor is our code "
+                               "(trust_remote_code); for a folder the hosted widget runs, train with a stock feature "
+                               "extractor (ASTFeatureExtractor, Wav2Vec2FeatureExtractor)")
+        else:
+            model.save_pretrained(output_dir, safe_serialization=True)
+
+    def extra_results(self):
+        return {}
+
+
+MODEL_TYPES = {"text_cnn": TextClassificationTask, "erc_fusion": ERCTask, "fer_cnn": ImageClassificationTask,
+               **{name: AudioClassificationTask for name in AUDIO_MODELS}}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -838,15 +1068,19 @@ def load_splits(recipe: Recipe):
     return raw
 
 
-def main(argv=None):
-    recipe = parse_args(argv)
-    accelerator = Accelerator(
+def build_accelerator(recipe: Recipe) -> Accelerator:
+    return Accelerator(
         gradient_accumulation_steps=recipe.gradient_accumulation_steps,
         mixed_precision=recipe.mixed_precision,
         log_with=None if recipe.report_to == "none" else recipe.report_to,
         project_dir=recipe.output_dir,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=recipe.seed),
     )
+
+
+def main(argv=None):
+    recipe = parse_args(argv)
+    accelerator = build_accelerator(recipe)
     accelerator.print(f"{accelerator.num_processes} process(es), device {accelerator.device}")
     if accelerator.is_main_process:
         os.makedirs(recipe.output_dir, exist_ok=True)
@@ -855,7 +1089,10 @@ def main(argv=None):
     with accelerator.main_process_first():
         splits = load_splits(recipe)
 
-    results = train_and_evaluate(recipe, accelerator, splits, recipe.output_dir, recipe.resume_from_checkpoint)
+    if recipe.folds:
+        results = cross_validate(recipe, accelerator, splits, recipe.output_dir, recipe.resume_from_checkpoint)
+    else:
+        results = train_and_evaluate(recipe, accelerator, splits, recipe.output_dir, recipe.resume_from_checkpoint)
 
     if accelerator.is_main_process and recipe.push_to_hub:
         push_to_hub(recipe)
@@ -867,6 +1104,11 @@ def main(argv=None):
 def train_and_evaluate(recipe: Recipe, accelerator, splits, output_dir, resume_from_checkpoint=None):
     """Train a fresh model on `splits["train"]`, select it on `validation`, evaluate it on `test`, and save it with
     its processor, results and model card as a Hub-ready folder `output_dir`. Returns the results dict."""
+    # One Accelerator serves every fold of a cross-validation: forget the previous run's prepared objects and
+    # checkpointed scheduler, or `save_state` would save (and `load_state` expect) them all. Accelerate has no public
+    # call for the registered custom objects.
+    accelerator.free_memory()
+    accelerator._custom_objects.clear()
     set_seed(recipe.seed)
     label_names = splits["train"].features[recipe.label_column].names
     task = MODEL_TYPES[recipe.model_type](recipe, splits["train"], label_names)
@@ -1013,7 +1255,10 @@ def train_and_evaluate(recipe: Recipe, accelerator, splits, output_dir, resume_f
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         out = output_dir
-        unwrapped.save_pretrained(out, safe_serialization=True)
+        if hasattr(task, "save_model"):
+            task.save_model(unwrapped, out)
+        else:
+            unwrapped.save_pretrained(out, safe_serialization=True)
         task.processor.save_pretrained(out)
         _write_json(os.path.join(out, "all_results.json"), results)
         _write_json(os.path.join(out, "classification_report.json"),
@@ -1034,6 +1279,123 @@ def train_and_evaluate(recipe: Recipe, accelerator, splits, output_dir, resume_f
         )
     accelerator.wait_for_everyone()
     return results
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Cross-validation
+# ---------------------------------------------------------------------------------------------------------------------
+CV_METRICS = ("accuracy", "f1_macro", "f1_weighted", "uar", "roc_auc_macro")
+
+
+def fold_assignment(recipe: Recipe, full) -> tuple[np.ndarray, np.ndarray]:
+    """`(fold, validation)` per row: the test fold of each row, and whether it is held out for validation when its
+    fold is not the test fold (`validation[k]` holds the rows validating the model of fold k).
+
+    Grouped (`fold_group_column`): `speaker_folds` over the groups, balanced over `fold_strata_column`; then, per
+    fold, a `fold_validation_fraction` share of the training groups (at least one) validates. Ungrouped: stratified
+    K-fold over the labels, and a stratified share of each fold's training rows validates.
+    """
+    from datasets_scripts.audio_utils import deal_folds, speaker_folds
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
+    k, labels = recipe.folds, np.asarray(full[recipe.label_column])
+    validation = np.full((k, len(labels)), False)
+    if recipe.fold_group_column:
+        for column in (recipe.fold_group_column, recipe.fold_strata_column):
+            if column and column not in full.column_names:
+                raise ValueError(f"fold column {column!r} is not in {recipe.dataset}: {full.column_names}")
+        groups = list(full[recipe.fold_group_column])
+        strata = list(full[recipe.fold_strata_column]) if recipe.fold_strata_column else None
+        fold_of = speaker_folds(groups, k, strata=strata, seed=recipe.seed)
+        folds = np.array([fold_of[g] for g in groups])
+        stratum_of = dict(zip(groups, strata)) if strata else {g: None for g in groups}
+        for test_fold in range(k):
+            train_groups = sorted({g for g, f in fold_of.items() if f != test_fold}, key=str)
+            if len(train_groups) < 2:
+                raise ValueError(f"fold {test_fold} leaves {len(train_groups)} training group(s): nothing to validate "
+                                 f"on; use fewer folds")
+            n_val = min(len(train_groups) - 1, max(1, round(recipe.fold_validation_fraction * len(train_groups))))
+            dealt = deal_folds({g: stratum_of[g] for g in train_groups}, math.ceil(len(train_groups) / n_val),
+                               seed=recipe.seed + test_fold)
+            chosen = {g for g, f in dealt.items() if f == 0}
+            validation[test_fold] = np.array([g in chosen for g in groups]) & (folds != test_fold)
+        return folds, validation
+    folds = np.zeros(len(labels), dtype=int)
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=recipe.seed)
+    for fold, (_, test_index) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        folds[test_index] = fold
+    for test_fold in range(k):
+        rest = np.flatnonzero(folds != test_fold)
+        _, held = train_test_split(rest, test_size=recipe.fold_validation_fraction, stratify=labels[rest],
+                                   random_state=recipe.seed + test_fold)
+        validation[test_fold, held] = True
+    return folds, validation
+
+
+def cross_validate(recipe: Recipe, accelerator, splits, output_dir, resume_from_checkpoint=None):
+    """K-fold cross-validation over all rows of `splits`: a fresh model per fold (`train_and_evaluate` seeds and
+    builds a new one), trained on the other folds minus a validation share, selected on that share, tested on the
+    fold; each fold's model a Hub-ready `output_dir/fold_{k}/`. Returns mean and std (over folds, ddof=0) of the test
+    metrics as `cv_{metric}_mean` / `cv_{metric}_std`, plus every fold's results.
+
+    With `resume_from_checkpoint`, folds that finished (their `all_results.json` exists) are read back, not retrained,
+    and the first unfinished fold resumes from its latest checkpoint.
+    """
+    import datasets
+
+    full = datasets.concatenate_datasets([splits[name] for name in ("train", "validation", "test")])
+    folds, validation = fold_assignment(recipe, full)
+    label_names = full.features[recipe.label_column].names
+    fold_results, confusions = [], []
+    for k in range(recipe.folds):
+        fold_dir = os.path.join(output_dir, f"fold_{k}")
+        test_rows = np.flatnonzero(folds == k)
+        val_rows = np.flatnonzero(validation[k])
+        train_rows = np.flatnonzero((folds != k) & ~validation[k])
+        fold_splits = {"train": full.select(train_rows), "validation": full.select(val_rows),
+                       "test": full.select(test_rows)}
+        done = os.path.join(fold_dir, "all_results.json")
+        if resume_from_checkpoint and os.path.isfile(done):
+            with open(done) as f:
+                results = json.load(f)
+            accelerator.print(f"fold {k}: finished earlier, results read from {done}")
+        else:
+            resume = resume_from_checkpoint if resume_from_checkpoint and list_checkpoints(fold_dir) else None
+            groups = (sorted(set(fold_splits["test"][recipe.fold_group_column]), key=str)
+                      if recipe.fold_group_column else None)
+            accelerator.print(f"fold {k}/{recipe.folds}: train {len(train_rows)}, validation {len(val_rows)}, test "
+                              f"{len(test_rows)}" + (f" (test groups {groups})" if groups else ""))
+            results = train_and_evaluate(recipe, accelerator, fold_splits, fold_dir, resume)
+        fold_results.append(results)
+        with open(os.path.join(fold_dir, "classification_report.json")) as f:
+            report = json.load(f)["test"]
+        confusions.append(np.asarray(report["confusion_matrix"]))
+
+    summary = {"cv_folds": recipe.folds, "cv_group_column": recipe.fold_group_column}
+    for metric in CV_METRICS + tuple(f"f1_{name}" for name in label_names):
+        values = np.array([r[f"test_{metric}"] for r in fold_results], dtype=float)
+        summary[f"cv_{metric}_mean"] = float(np.mean(values))
+        summary[f"cv_{metric}_std"] = float(np.std(values))
+    for metric in ("accuracy", "f1_macro"):
+        summary[f"cv_eval_{metric}_mean"] = float(np.mean([r[f"eval_{metric}"] for r in fold_results]))
+    confusion = np.sum(confusions, axis=0)  # the out-of-fold prediction of every row, counted once
+    summary["cv_pooled_accuracy"] = float(np.trace(confusion) / confusion.sum())
+    summary["train_runtime"] = round(sum(r["train_runtime"] for r in fold_results), 3)
+    summary["folds"] = fold_results
+    per_class = tuple(f"cv_f1_{name}_" for name in label_names)
+    accelerator.print(json.dumps({k: v for k, v in summary.items() if k.startswith("cv_") and not k.startswith(per_class)},
+                                 indent=2))
+    if accelerator.is_main_process:
+        _write_json(os.path.join(output_dir, "all_results.json"), summary)
+        report = {"labels": label_names, "confusion_matrix": confusion.tolist(),
+                  "folds": {f"fold_{k}": sorted(set(full.select(np.flatnonzero(folds == k))[recipe.fold_group_column]),
+                                                key=str) if recipe.fold_group_column else int((folds == k).sum())
+                            for k in range(recipe.folds)}}
+        _write_json(os.path.join(output_dir, "cv_report.json"), report)
+        plot_confusion_matrix(report, os.path.join(output_dir, "confusion_matrix.png"),
+                              f"{recipe.dataset}: {recipe.folds}-fold out-of-fold predictions")
+    accelerator.wait_for_everyone()
+    return summary
 
 
 def push_to_hub(recipe: Recipe):

@@ -70,6 +70,10 @@ def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, spli
         widget=widget,
     )
     repo = recipe.hub_model_id or "path/to/" + os.path.basename(os.path.normpath(output_dir))
+    usage = info["usage"].format(repo=repo, example=_example_repr(widget))
+    stock_class = stock_class_of(output_dir) if getattr(recipe, "export_stock", False) else None
+    if stock_class:  # stock classes (and the stock pipeline) need no remote code
+        usage = usage.replace(", trust_remote_code=True", "")
     card = ModelCard.from_template(
         card_data,
         template_path=TEMPLATE,
@@ -79,7 +83,8 @@ def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, spli
         dataset_config=recipe.dataset_config,
         label_names=report["labels"],
         results=results,
-        usage_snippet=info["usage"].format(repo=repo, example=_example_repr(widget)).strip(),
+        usage_snippet=usage.strip(),
+        stock_class=stock_class,
         intended_use=data["intended_use"],
         limitations=data["limitations"],
         dataset_description=data["description"],
@@ -95,6 +100,21 @@ def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, spli
     )
     card.save(os.path.join(output_dir, "README.md"))
     return card
+
+
+def stock_class_of(output_dir):
+    import json
+
+    """The stock class of a folder whose model and processor need no code of ours, else `None`."""
+    configs = []
+    for name in ("config.json", "preprocessor_config.json"):
+        path = os.path.join(output_dir, name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                configs.append(json.load(f))
+    if any("auto_map" in config for config in configs):
+        return None
+    return (configs[0].get("architectures") or [None])[0]
 
 
 def _example_repr(widget):

@@ -428,4 +428,75 @@ print(model.config.id2label[int(logits.argmax(-1))])
     "citation": "",
 }
 
+AUDIO_USAGE = """
+from transformers import pipeline
+
+classifier = pipeline("audio-classification", model="{repo}", trust_remote_code=True)
+print(classifier("speech.wav", top_k=None))  # any sampling rate and channel count (decoded by ffmpeg)
+# also: {{"raw": waveform, "sampling_rate": rate}} (float or int16, mono or stereo), a datasets row with an "audio"
+# column, or a long recording scored in overlapping windows: classifier("long.wav", window_seconds=2.0, hop_seconds=1.0)
+
+# or step by step
+import soundfile as sf
+import torch
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+feature_extractor = AutoFeatureExtractor.from_pretrained("{repo}", trust_remote_code=True)
+model = AutoModelForAudioClassification.from_pretrained("{repo}", trust_remote_code=True).eval()
+waveform, rate = sf.read("speech.wav", dtype="float32")  # the extractor refuses another rate unless resample=True
+inputs = feature_extractor(waveform, sampling_rate=rate, return_tensors="pt")
+with torch.no_grad():
+    logits = model(**inputs).logits
+print(model.config.id2label[int(logits.argmax(-1))])
+"""
+AUDIO_TRAINING = (
+    "Trained from scratch on the training split with the loss, optimizer and schedule below; early stopping on the "
+    "validation metric. Training clips are random crops of `max_length_seconds` (`random_crop`), validation and test "
+    "clips deterministic crops; the feature extractor's normalisation statistics, when global, come from the "
+    "training split."
+)
+
+MODEL_INFO["spectrogram_vit"] = {
+    "description": (
+        "A Vision Transformer over log-mel spectrograms: the spectrogram is cut into (possibly non-square) patches, "
+        "each embedded linearly, with a class token and learned position embeddings, then pre-norm transformer layers "
+        "and a layer-norm + linear head over the class token or the mean of the patch tokens (patches of padding are "
+        "masked out). The feature extractor (`EmotionAudioFeatureExtractor`) mixes any input down to mono, pads or "
+        "crops it to a fixed length and computes the log-mel image in batched torch code that matches librosa."
+    ),
+    "training_summary": AUDIO_TRAINING,
+    "tags": ["spectrogram-vit", "speech-emotion-recognition", "audio-classification"],
+    "usage": AUDIO_USAGE,
+    "citation": (
+        "@inproceedings{dosovitskiy2021image,\n  title={An Image is Worth 16x16 Words: Transformers for Image "
+        "Recognition at Scale},\n  author={Dosovitskiy, Alexey and others},\n  booktitle={ICLR},\n  year={2021}\n}"
+        "\n@inproceedings{gong2021ast,\n  title={AST: Audio Spectrogram Transformer},\n  author={Gong, Yuan and "
+        "Chung, Yu-An and Glass, James},\n  booktitle={Interspeech},\n  year={2021}\n}"
+    ),
+}
+MODEL_INFO["mfcc_cnn"] = {
+    "description": (
+        "A small convolutional network over an MFCC + delta + delta-delta image: convolutional blocks (3x3 "
+        "convolution, ReLU, 2x2 max pooling, dropout), the feature map flattened (or averaged over time), fully "
+        "connected layers and a linear classifier. The feature extractor (`EmotionAudioFeatureExtractor`) mixes any "
+        "input down to mono, pads or crops it to a fixed length and computes the MFCC and their deltas in batched "
+        "torch code that matches librosa."
+    ),
+    "training_summary": AUDIO_TRAINING,
+    "tags": ["mfcc-cnn", "speech-emotion-recognition", "audio-classification"],
+    "usage": AUDIO_USAGE,
+    "citation": "",
+}
+MODEL_INFO["waveform_mlp"] = {
+    "description": (
+        "A raw-waveform baseline: the clip, scaled to [-1, 1] and padded or cropped to a fixed number of samples, goes "
+        "through fully connected layers (none: multinomial logistic regression). It has no notion of time or "
+        "frequency and is meant as the floor the spectral models must beat."
+    ),
+    "training_summary": AUDIO_TRAINING,
+    "tags": ["waveform-mlp", "audio-classification", "baseline"],
+    "usage": AUDIO_USAGE,
+    "citation": "",
+}
+
 __all__ = ["DATASET_INFO", "MODEL_INFO"]

@@ -22,7 +22,7 @@ class MFCCCNNConfig(PretrainedConfig):
             delta-delta are stacked along the feature axis, 3 when they are channels).
         input_height (`int`, *optional*, defaults to 120): feature rows of the input (`n_mfcc * (1 + deltas)` when
             stacked: 40 MFCC + deltas = 120).
-        input_width (`int`, *optional*, defaults to 173): time frames of the input (2 s at 22.05 kHz, hop 256). With
+        input_width (`int`, *optional*, defaults to 87): time frames of the input (2 s at 22.05 kHz, hop 512). With
             `global_pool="flatten"`, inputs must have exactly this width (the feature extractor pads or crops clips to
             a fixed length).
         conv_channels (`list[int]`, *optional*, defaults to `[32, 64]`): output channels of each convolutional block.
@@ -46,7 +46,7 @@ class MFCCCNNConfig(PretrainedConfig):
         self,
         num_channels=1,
         input_height=120,
-        input_width=173,
+        input_width=87,
         conv_channels=(32, 64),
         kernel_size=3,
         conv_dropout=0.2,

@@ -106,9 +106,10 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
         if isinstance(inputs, str):
             path = inputs
             if path.startswith(("http://", "https://")):
-                import httpx
+                from urllib.request import urlopen
 
-                inputs = httpx.get(path, follow_redirects=True).content
+                with urlopen(path) as response:
+                    inputs = response.read()
             else:
                 with open(path, "rb") as f:
                     inputs = f.read()

@@ -18,8 +18,8 @@ def test_mfcc_cnn_report_defaults():
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [(1, 32, (3, 3)), (32, 64, (3, 3))]
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    assert [(l.in_features, l.out_features) for l in linears] == [(64 * 30 * 43, 256), (256, 128), (128, 7)]
-    assert model(torch.randn(2, 120, 173)).logits.shape == (2, 7)
+    assert [(l.in_features, l.out_features) for l in linears] == [(64 * 30 * 21, 256), (256, 128), (128, 7)]
+    assert model(torch.randn(2, 120, 87)).logits.shape == (2, 7)
 
 
 @pytest.mark.parametrize("global_pool", ["flatten", "mean"])
