@@ -182,7 +182,6 @@ class Wav2Vec2EmotionForAudioClassification(Wav2Vec2EmotionPreTrainedModel):
         output_hidden_states: Optional[bool] = None,
         output_attentions: Optional[bool] = None,
         return_dict: Optional[bool] = None,
-        **kwargs,
     ) -> SequenceClassifierOutput:
         r"""
         input_values (`torch.FloatTensor` of shape `(batch_size, samples)`): 16 kHz waveforms, as made by a

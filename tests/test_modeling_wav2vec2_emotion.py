@@ -127,6 +127,8 @@ def test_bad_inputs_give_clear_errors():
         model(good[:, None])
     with pytest.raises(ValueError, match="float tensor"):
         model(torch.ones(2, 400, dtype=torch.long))
+    with pytest.raises(TypeError, match="attention_masks"):  # a misspelt argument is not silently ignored
+        model(good, attention_masks=torch.ones(2, 400, dtype=torch.long))
     with pytest.raises(ValueError, match="`attention_mask` must have the shape"):
         model(good, attention_mask=torch.ones(2, 300, dtype=torch.long))
     short = f"a clip of 19 samples .* at least {RECEPTIVE_FIELD} samples \\(0.00125 s at 16 kHz\\)"
