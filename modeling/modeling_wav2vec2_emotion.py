@@ -182,7 +182,6 @@ class Wav2Vec2EmotionForAudioClassification(Wav2Vec2EmotionPreTrainedModel):
         output_hidden_states: Optional[bool] = None,
         output_attentions: Optional[bool] = None,
         return_dict: Optional[bool] = None,
-        **kwargs,
     ) -> SequenceClassifierOutput:
         r"""
         input_values (`torch.FloatTensor` of shape `(batch_size, samples)`): 16 kHz waveforms, as made by a
@@ -264,9 +263,8 @@ class Wav2Vec2EmotionForAudioClassification(Wav2Vec2EmotionPreTrainedModel):
             raise ValueError("this model cannot be exported as a Wav2Vec2ForSequenceClassification: " + "; ".join(blockers))
         config = self.config
         stock_config = copy.deepcopy(config.wav2vec2_config)
-        for name in ("auto_map", "architectures"):
-            if hasattr(stock_config, name):
-                delattr(stock_config, name)
+        stock_config.__dict__.pop("auto_map", None)  # the nested config of a remote-code checkpoint may carry one
+        stock_config.architectures = None  # save_pretrained writes ["Wav2Vec2ForSequenceClassification"]
         stock_config.use_weighted_layer_sum = config.use_weighted_layer_sum
         stock_config.classifier_proj_size = config.frame_size
         stock_config.id2label = dict(config.id2label)

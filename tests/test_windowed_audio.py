@@ -9,7 +9,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from modeling import classify_windows
 from modeling.windowed_audio import window_starts
-from tests.test_modeling_wav2vec2_emotion import GROUP_NORM, tiny_model
+from tests.wav2vec2_utils import GROUP_NORM, tiny_model
 
 
 SR = 16000
