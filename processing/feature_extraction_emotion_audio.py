@@ -337,7 +337,7 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
         self.deltas = int(deltas)
         self.delta_layout = delta_layout
         self.feature_normalization = feature_normalization
-        derived = {"log_mel": self.n_mels, "mfcc": self.n_mfcc * (1 + self.deltas), "waveform": 1}[feature_type]
+        derived = self._feature_size()
         if feature_size is not None and feature_size != derived:
             raise ValueError(f"`feature_size` is derived from the settings ({derived} for {feature_type!r}); got "
                              f"{feature_size!r}: leave it unset")
@@ -347,6 +347,9 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
                          return_attention_mask=return_attention_mask, **kwargs)
 
     # -- shapes ------------------------------------------------------------------------------------------------------
+    def _feature_size(self) -> int:
+        return {"log_mel": self.n_mels, "mfcc": self.n_mfcc * (1 + self.deltas), "waveform": 1}[self.feature_type]
+
     @property
     def model_input_names(self):
         return ["input_values" if self.feature_type == "waveform" else "input_features", "attention_mask"]
@@ -385,6 +388,7 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
 
     def to_dict(self):
         output = {key: copy.deepcopy(value) for key, value in self.__dict__.items() if not key.startswith("_")}
+        output["feature_size"] = self._feature_size()  # follows settings changed after construction
         output["feature_extractor_type"] = self.__class__.__name__
         return output
 
@@ -542,7 +546,7 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
             out[clip, :count] = operator @ features[clip, :count]
         return out
 
-    def _extract(self, raw_speech, sampling_rate, random_crop=False, generator=None):
+    def _extract(self, raw_speech, sampling_rate, random_crop=False, generator=None, first_index=0):
         """Un-normalised features, time first (`(batch, frames, ...)`; `(batch, samples)` for waveforms), the
         real-frame mask `(batch, frames)` and each clip's own frame count."""
         clips = self._as_clips(raw_speech)
@@ -554,7 +558,7 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ValueError(f"`generator` must be a torch.Generator or None, got {type(generator).__name__}")
         waveforms = [self._prepare(clip, index, rate, bool(random_crop), generator)
-                     for index, (clip, rate) in enumerate(zip(clips, rates))]
+                     for index, (clip, rate) in enumerate(zip(clips, rates), start=first_index)]
         lengths = torch.tensor([waveform.shape[0] for waveform in waveforms])
         total = self.max_length_samples or int(lengths.max())
         if self.feature_type == "waveform":
@@ -695,10 +699,7 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
         count, mean, sum_squares = 0, 0.0, 0.0
         for start in range(0, len(waveforms), batch_size):
             chunk = [waveforms[index] for index in range(start, min(len(waveforms), start + batch_size))]
-            try:
-                features, mask, _ = self._extract(chunk, rates[start:start + len(chunk)])
-            except ValueError as err:  # name the clip by its index in `waveforms`, not in the chunk
-                raise ValueError(f"in waveforms[{start}:{start + len(chunk)}]: {err}") from None
+            features, mask, _ = self._extract(chunk, rates[start:start + len(chunk)], first_index=start)
             values = features[_broadcast_mask(mask, features).expand(features.shape)].double()
             batch_count, batch_mean = values.numel(), float(values.mean())
             batch_squares = float(((values - batch_mean) ** 2).sum())
