@@ -132,14 +132,27 @@ class Recipe:
     feature_extractor: dict = field(default_factory=dict, metadata={
         "help": "audio feature extractor: `class` (EmotionAudioFeatureExtractor (default), Wav2Vec2FeatureExtractor, "
                 "ASTFeatureExtractor), `from_pretrained` (Hub id/folder) and the class's arguments"})
+    audio_augmentation: dict = field(default_factory=dict, metadata={
+        "help": "training-only audio augmentation: noise_snr_db [min, max] (white noise), SpecAugment freq_masks / "
+                "freq_width / time_masks / time_width (masks of up to width bins/frames set to 0)"})
     random_crop: bool = field(default=False, metadata={
         "help": "training clips: a random max_length_seconds crop per clip and epoch (evaluation: deterministic)"})
     max_length_seconds: Optional[float] = field(default=None, metadata={
         "help": "training crop length (default: the feature extractor's max_length_seconds)"})
     pretrained_backbone: Optional[str] = field(default=None, metadata={
-        "help": "start from pretrained weights: a timm model name (spectrogram_vit backbone: timm)"})
+        "help": "start from pretrained weights: a wav2vec2 checkpoint (wav2vec2_emotion, e.g. facebook/wav2vec2-base) "
+                "or a timm model name (spectrogram_vit with backbone: timm)"})
     pretrained_backbone_options: dict = field(default_factory=dict, metadata={
-        "help": "e.g. {pretrained_cfg_overlay: {file: weights.safetensors}} for a local timm checkpoint"})
+        "help": "wav2vec2: {backbone_config_overrides: {mask_time_prob: 0.05}}; timm: {pretrained_cfg_overlay: "
+                "{file: weights.safetensors}} for a local checkpoint"})
+    group_by_length: bool = field(default=False, metadata={
+        "help": "training batches of clips of similar length (less padding), shuffled per epoch"})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "recompute activations in the backward"})
+    lora_r: int = field(default=0, metadata={"help": "LoRA rank through peft (0: off); merged into the saved model"})
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lora_target_modules: list = field(default_factory=lambda: ["q_proj", "v_proj"], metadata={
+        "help": "modules LoRA adapts (the model's head is trained in full)"})
     export_stock: bool = field(default=False, metadata={
         "help": "save the model as the stock transformers class it matches (ASTForAudioClassification, "
                 "Wav2Vec2ForSequenceClassification): no trust_remote_code, runs in the Hub's hosted widget"})
@@ -175,11 +188,14 @@ class Recipe:
             (not (self.folds and self.push_to_hub), "`push_to_hub` pushes one model: with `folds`, push a fold's "
              "folder (OUT/fold_k) yourself"),
             (self.max_length_seconds is None or self.max_length_seconds > 0, "`max_length_seconds` must be > 0"),
+            (isinstance(self.lora_r, int) and self.lora_r >= 0, "`lora_r` must be an int >= 0"),
+            (not self.lora_r or self.lora_target_modules, "`lora_target_modules` must name the modules to adapt"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"{message}, got {self._offending(message)}")
         ImageAugmentation(**self.augmentation)  # faces: unknown keys or out-of-range values fail before any work
+        AudioAugmentation(**self.audio_augmentation)  # voice: likewise
 
     def _offending(self, message):
         name = message.split("`")[1] if "`" in message else None
@@ -693,6 +709,7 @@ AUDIO_MODELS = {
     "spectrogram_vit": (modeling.SpectrogramViTConfig, modeling.SpectrogramViTForAudioClassification),
     "mfcc_cnn": (modeling.MFCCCNNConfig, modeling.MFCCCNNForAudioClassification),
     "waveform_mlp": (modeling.WaveformMLPConfig, modeling.WaveformMLPForAudioClassification),
+    "wav2vec2_emotion": (modeling.Wav2Vec2EmotionConfig, modeling.Wav2Vec2EmotionForAudioClassification),
 }
 
 
@@ -725,6 +742,56 @@ def crop_waveforms(waveforms: list, max_samples: int) -> list:
     return out
 
 
+class AudioAugmentation:
+    """White noise at a random SNR on the waveforms, then SpecAugment (Park et al., 2019) frequency and time masks on
+    the features, for training batches only; every draw comes from the global torch RNG (checkpointed by Accelerate).
+    """
+
+    DEFAULTS = {"noise_snr_db": None, "freq_masks": 0, "freq_width": 0, "time_masks": 0, "time_width": 0}
+
+    def __init__(self, **options):
+        unknown = sorted(set(options) - set(self.DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown `audio_augmentation` keys {unknown}; valid keys: {sorted(self.DEFAULTS)}")
+        o = {**self.DEFAULTS, **options}
+        snr = o["noise_snr_db"]
+        if snr is not None and not (isinstance(snr, (list, tuple)) and len(snr) == 2 and snr[0] <= snr[1]):
+            raise ValueError(f"`audio_augmentation.noise_snr_db` must be [min, max] in dB, got {snr!r}")
+        for key in ("freq_masks", "freq_width", "time_masks", "time_width"):
+            if not isinstance(o[key], int) or o[key] < 0:
+                raise ValueError(f"`audio_augmentation.{key}` must be an int >= 0, got {o[key]!r}")
+        self.options = o
+
+    def waveforms(self, waveforms: list) -> list:
+        snr = self.options["noise_snr_db"]
+        if snr is None:
+            return waveforms
+        out = []
+        for wave in waveforms:
+            power = float(np.mean(np.square(wave), dtype=np.float64)) if len(wave) else 0.0
+            db = float(torch.empty(()).uniform_(snr[0], snr[1]))
+            noise = torch.randn(len(wave)).numpy() * math.sqrt(power / 10 ** (db / 10))
+            out.append((wave + noise).astype(np.float32))
+        return out
+
+    def features(self, features: torch.Tensor) -> torch.Tensor:
+        """`(batch, [channels,] bins, frames)` -> the same with `freq_masks` bands and `time_masks` spans zeroed."""
+        o = self.options
+        bins, frames = features.shape[-2:]
+        keep = torch.ones(features.shape[0], bins, frames, dtype=torch.bool, device=features.device)
+        for count, width, size, axis in ((o["freq_masks"], o["freq_width"], bins, 1),
+                                         (o["time_masks"], o["time_width"], frames, 2)):
+            for _ in range(count if width else 0):
+                w = torch.randint(0, width + 1, (features.shape[0],))
+                start = (torch.rand(features.shape[0]) * (size - w + 1).clamp_min(1)).long()
+                positions = torch.arange(size)[None, :]
+                band = (positions >= start[:, None]) & (positions < (start + w)[:, None])  # (batch, size)
+                keep &= ~(band[:, :, None] if axis == 1 else band[:, None, :]).to(features.device)
+        if features.dim() == 4:
+            keep = keep[:, None]
+        return features * keep.to(features.dtype)
+
+
 class AudioDataset(torch.utils.data.Dataset):
     """`{"audio": mono float32 waveform at the processor's rate, "labels": id}` rows of a split with an Audio column;
     a clip that fails to decode raises an error naming its file."""
@@ -743,6 +810,21 @@ class AudioDataset(torch.utils.data.Dataset):
     def path(self, index) -> str:
         return self.raw[index][self.column].get("path") or f"row {index}"
 
+    def lengths(self, sampling_rate: int) -> list[int]:
+        """Every clip's length in samples at `sampling_rate`, from the file headers (no decoding)."""
+        import soundfile
+
+        lengths = []
+        for index, item in enumerate(self.raw[self.column]):
+            source = io.BytesIO(item["bytes"]) if item.get("bytes") else item.get("path")
+            try:
+                info = soundfile.info(source)
+                lengths.append(int(info.frames * sampling_rate / info.samplerate))
+            except Exception:  # a format soundfile cannot read: decode it
+                lengths.append(len(self[index]["audio"]))
+        return lengths
+
+
     def __getitem__(self, index):
         row = self.decoded[index]
         try:
@@ -755,6 +837,29 @@ class AudioDataset(torch.utils.data.Dataset):
         if wave.size == 0:
             raise ValueError(f"audio file {self.path(index)}: no samples")
         return {"audio": wave, "labels": int(row[self.label_column])}
+
+
+class LengthGroupedSampler(torch.utils.data.Sampler):
+    """Indices in batches of similar length: a random permutation cut into mega-batches of `mega_batch_factor`
+    batches, each sorted by decreasing length (as transformers' `LengthGroupedSampler`). The order depends only on
+    `seed` and the epoch (`set_epoch`, forwarded by Accelerate), so a resumed run sees the same batches."""
+
+    def __init__(self, lengths, batch_size: int, seed: int = 0, mega_batch_factor: int = 50):
+        self.lengths, self.batch_size, self.seed = np.asarray(lengths), batch_size, seed
+        self.mega_batch = batch_size * mega_batch_factor
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def __iter__(self):
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.lengths))
+        for start in range(0, len(order), self.mega_batch):
+            chunk = order[start: start + self.mega_batch]
+            yield from chunk[np.argsort(-self.lengths[chunk], kind="stable")].tolist()
 
 
 @dataclass
@@ -800,6 +905,7 @@ class AudioClassificationTask:
             raise ValueError(f"model_type {recipe.model_type} reads audio: `input_column` {recipe.input_column!r} "
                              f"must be a datasets.Audio column, got {type(feature).__name__}")
         self.processor = build_feature_extractor(recipe.feature_extractor)
+        self.augmentation = AudioAugmentation(**recipe.audio_augmentation)
         max_length = recipe.max_length_seconds or getattr(self.processor, "max_length_seconds", None)
         if recipe.random_crop and not max_length:
             raise ValueError("`random_crop` needs a crop length: set `max_length_seconds` (or the feature "
@@ -820,17 +926,26 @@ class AudioClassificationTask:
         return AudioCollator(self.processor, raw=train)
 
     def augment_batch(self, batch):
-        """Training batches, called by the training loop: random crops, then the processor's features."""
+        """Training batches, called by the training loop: random crops, noise, the processor's features, masks."""
         waveforms = batch["audio"]
         if self.train_samples:
             waveforms = crop_waveforms(waveforms, self.train_samples)
+        waveforms = self.augmentation.waveforms(waveforms)
         device = batch["labels"].device
         features = {k: v.to(device) for k, v in features_of(self.processor, waveforms).items()}
+        if "input_features" in features:
+            features["input_features"] = self.augmentation.features(features["input_features"])
         return {**features, "labels": batch["labels"]}
 
     def input_size(self) -> dict:
         """Config arguments fixed by the processor's output shape."""
         p, model_type = self.processor, self.recipe.model_type
+        if model_type == "wav2vec2_emotion":
+            values = getattr(p, "feature_type", "waveform") == "waveform" and "input_values" in p.model_input_names
+            if not values or p.sampling_rate != 16000:
+                raise ValueError(f"wav2vec2 reads 16 kHz waveforms (`input_values`): use Wav2Vec2FeatureExtractor "
+                                 f"(the backbone's), got {type(p).__name__} at {p.sampling_rate} Hz")
+            return {}
         if isinstance(p, transformers.ASTFeatureExtractor):
             if model_type != "spectrogram_vit":
                 raise ValueError(f"ASTFeatureExtractor features suit model_type spectrogram_vit, not {model_type}")
@@ -860,12 +975,23 @@ class AudioClassificationTask:
                                  f"out of the recipe (it follows the features)")
         kwargs.update(id2label=dict(enumerate(self.label_names)),
                       label2id={name: i for i, name in enumerate(self.label_names)}, class_weights=class_weights)
-        if self.recipe.pretrained_backbone:
-            if self.recipe.model_type != "spectrogram_vit":
-                raise ValueError(f"`pretrained_backbone` is a timm model name for spectrogram_vit, not {self.recipe.model_type}")
-            return self.model_class.from_pretrained_timm(self.recipe.pretrained_backbone,
-                                                         **self.recipe.pretrained_backbone_options, **kwargs)
+        backbone, options = self.recipe.pretrained_backbone, self.recipe.pretrained_backbone_options
+        if backbone and self.recipe.model_type == "wav2vec2_emotion":
+            return self.model_class.from_pretrained_backbone(backbone, **options, **kwargs)
+        if backbone and self.recipe.model_type == "spectrogram_vit":
+            return self.model_class.from_pretrained_timm(backbone, **options, **kwargs)
+        if backbone:
+            raise ValueError(f"`pretrained_backbone` starts wav2vec2_emotion or spectrogram_vit (timm) models, not "
+                             f"{self.recipe.model_type}")
         return self.model_class(self.config_class(**kwargs))
+
+    def train_sampler(self, dataset):
+        if not self.recipe.group_by_length:
+            return None
+        lengths = dataset.lengths(self.processor.sampling_rate)
+        if self.train_samples:
+            lengths = [min(length, self.train_samples) for length in lengths]
+        return LengthGroupedSampler(lengths, self.recipe.per_device_train_batch_size, seed=self.recipe.seed)
 
     def save_model(self, model, output_dir):
         """`export_stock`: the stock transformers class instead of ours (no custom code in the folder)."""
@@ -1101,6 +1227,20 @@ def main(argv=None):
     return results
 
 
+def apply_lora(recipe: Recipe, model):
+    """LoRA adapters (peft) on `lora_target_modules`; the model's head (`head_module_names()`, else `classifier`)
+    is trained in full. Only the adapters and the head train; `merge_and_unload` folds them in after training."""
+    from peft import LoraConfig, get_peft_model
+
+    head = model.head_module_names() if hasattr(model, "head_module_names") else ["classifier"]
+    config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
+                        target_modules=list(recipe.lora_target_modules), modules_to_save=head)
+    try:
+        return get_peft_model(model, config)
+    except ValueError as err:
+        raise ValueError(f"`lora_target_modules` {recipe.lora_target_modules}: {err}") from None
+
+
 def train_and_evaluate(recipe: Recipe, accelerator, splits, output_dir, resume_from_checkpoint=None):
     """Train a fresh model on `splits["train"]`, select it on `validation`, evaluate it on `test`, and save it with
     its processor, results and model card as a Hub-ready folder `output_dir`. Returns the results dict."""
@@ -1121,6 +1261,12 @@ def train_and_evaluate(recipe: Recipe, accelerator, splits, output_dir, resume_f
     if class_weights == "auto" or (loss_type == "weighted_ce" and class_weights is None):
         class_weights = class_weights_from_counts(counts.tolist())
     model = task.build_model(class_weights)
+    if recipe.gradient_checkpointing:
+        if not model.supports_gradient_checkpointing:
+            raise ValueError(f"`gradient_checkpointing`: {type(model).__name__} does not support it")
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    if recipe.lora_r:
+        model = apply_lora(recipe, model)
 
     # Loaders draw their worker seed from their own generator, not the global RNG that dropout uses: creating an
     # iterator after a resumed checkpoint must not shift the dropout masks of an uninterrupted run.
@@ -1130,6 +1276,11 @@ def train_and_evaluate(recipe: Recipe, accelerator, splits, output_dir, resume_f
                                                 recipe.samples_per_class, seed=recipe.seed)
             return DataLoader(data[name], batch_sampler=sampler, collate_fn=task.collator(train),
                               num_workers=recipe.dataloader_num_workers)
+        sampler = task.train_sampler(data[name]) if train and hasattr(task, "train_sampler") else None
+        if sampler is not None:  # length-grouped batches (voice)
+            return DataLoader(data[name], sampler=sampler, collate_fn=task.collator(train),
+                              batch_size=recipe.per_device_train_batch_size, num_workers=recipe.dataloader_num_workers,
+                              generator=torch.Generator().manual_seed(recipe.seed))
         return DataLoader(data[name], shuffle=train, collate_fn=task.collator(train),
                           batch_size=recipe.per_device_train_batch_size if train else recipe.per_device_eval_batch_size,
                           num_workers=recipe.dataloader_num_workers, generator=torch.Generator().manual_seed(recipe.seed))
@@ -1234,6 +1385,8 @@ def train_and_evaluate(recipe: Recipe, accelerator, splits, output_dir, resume_f
     unwrapped = accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     if best_state is not None:
         unwrapped.load_state_dict(best_state)
+    if recipe.lora_r:  # the adapters folded into the weights: the saved model is our plain class, no peft needed
+        unwrapped = unwrapped.merge_and_unload()
     eval_metrics, eval_report = evaluate(unwrapped, eval_dataloader, accelerator, label_names, "validation")
     test_metrics, test_report = evaluate(unwrapped, test_dataloader, accelerator, label_names, "test")
     results = {f"eval_{k}": v for k, v in eval_metrics.items()}

@@ -499,4 +499,28 @@ MODEL_INFO["waveform_mlp"] = {
     "citation": "",
 }
 
+MODEL_INFO["wav2vec2_emotion"] = {
+    "description": (
+        "A wav2vec2 speech-emotion classifier: the frame states of a wav2vec2 backbone (the last layer, or a learned "
+        "softmax-weighted sum of all layers), an optional per-frame projector, a pooling over the frames that hold "
+        "audio (`config.pooling`: mean, max, mean and max concatenated, or attentive statistics) and a linear "
+        "classifier. With mean pooling it is the stock `Wav2Vec2ForSequenceClassification` and can be saved as one. "
+        "The feature extractor is the stock `Wav2Vec2FeatureExtractor` (16 kHz)."
+    ),
+    "training_summary": (
+        "The backbone starts from the pretrained checkpoint named in `pretrained_backbone` (none: random weights), "
+        "the head from random weights; the convolutional feature encoder stays frozen unless configured otherwise. "
+        "Training clips are random crops of `max_length_seconds` in batches grouped by length; validation and test "
+        "clips are whole. With `lora_r`, only LoRA adapters and the head train, and the adapters are merged into "
+        "the saved weights. Early stopping on the validation metric."
+    ),
+    "tags": ["wav2vec2", "speech-emotion-recognition", "audio-classification"],
+    "usage": AUDIO_USAGE,
+    "citation": (
+        "@inproceedings{baevski2020wav2vec,\n  title={wav2vec 2.0: A Framework for Self-Supervised Learning of Speech "
+        "Representations},\n  author={Baevski, Alexei and Zhou, Henry and Mohamed, Abdelrahman and Auli, Michael},"
+        "\n  booktitle={NeurIPS},\n  year={2020}\n}"
+    ),
+}
+
 __all__ = ["DATASET_INFO", "MODEL_INFO"]

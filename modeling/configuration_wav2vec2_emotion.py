@@ -1,11 +1,13 @@
 """Wav2Vec2Emotion configuration: a wav2vec2 backbone, an optional per-frame projector, a pooling over frames and a
 linear emotion classifier."""
 
+import copy
 import math
 
 from transformers import PretrainedConfig, Wav2Vec2Config
 
 from .losses import validate_loss_arguments
+from .pipeline_audio_classification import AUDIO_CUSTOM_PIPELINES
 
 
 POOLINGS = ("mean", "max", "mean_max", "attentive_stats")
@@ -103,6 +105,7 @@ class Wav2Vec2EmotionConfig(PretrainedConfig):
 
         # Set before `super().__init__`: its `__post_init__` resolves the sub-configs named in `sub_configs_defaults`.
         self.wav2vec2_config = wav2vec2_config
+        kwargs.setdefault("custom_pipelines", copy.deepcopy(AUDIO_CUSTOM_PIPELINES))
         super().__init__(**kwargs)
         validate_loss_arguments(loss_type, class_weights, focal_gamma, dice_smooth, self.num_labels)
         self.pooling = pooling

@@ -18,6 +18,7 @@ from transformers.utils import logging
 
 from .configuration_wav2vec2_emotion import SAMPLING_RATE, Wav2Vec2EmotionConfig
 from .losses import classification_loss
+from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
 
 
 logger = logging.get_logger(__name__)

@@ -166,9 +166,10 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
                                       batch_size=model_inputs["window_batch_size"])
             # Mean window probabilities, as log-probabilities so the postprocessing softmax returns them unchanged.
             import torch
+            from transformers.modeling_outputs import SequenceClassifierOutput
 
             probabilities = torch.as_tensor(result["probabilities"]).float().clamp_min(1e-12)
-            return {"logits": probabilities.log()[None]}
+            return SequenceClassifierOutput(logits=probabilities.log()[None])
         return self.model(**model_inputs)
 
 
