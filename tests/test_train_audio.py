@@ -235,3 +235,35 @@ def test_bad_audio_recipes(tmp_path, ravdess_dir, datasets_cache):
     with pytest.raises(ValueError, match="fold column 'actor_name'"):
         run(tmp_path, ravdess_dir, datasets_cache, tmp_path / "x", "waveform_mlp", folds=2,
             fold_group_column="actor_name")
+
+
+VOICE_RECIPES = sorted(f for f in os.listdir(os.path.join(os.path.dirname(__file__), "..", "configs"))
+                       if f.startswith(("spectrogram-vit-", "mfcc-cnn-", "waveform-", "wav2vec2-")))
+
+
+def test_every_voice_recipe_of_the_issues_exists():
+    assert {f"{name}.yaml" for name in (
+        "spectrogram-vit-vivae", "spectrogram-vit-ravdess", "mfcc-cnn-ravdess", "mfcc-cnn-speech",
+        "waveform-mlp-vivae", "waveform-logreg-vivae", "wav2vec2-ravdess", "wav2vec2-vivae", "wav2vec2-speech",
+    )} <= set(VOICE_RECIPES)
+
+
+@pytest.mark.parametrize("name", VOICE_RECIPES)
+def test_voice_recipes_parse_and_build_their_model(name):
+    """Each recipe's feature extractor and model config build (without data or downloads), and fit each other."""
+    path = os.path.join(os.path.dirname(__file__), "..", "configs", name)
+    r = train.parse_args(["--config", path, "--output_dir", "x"])
+    assert r.model_type in train.AUDIO_MODELS and r.folds >= 3 and r.fold_group_column == "speaker"
+    config_class, _ = train.AUDIO_MODELS[r.model_type]
+    if r.model_type == "wav2vec2_emotion":
+        assert r.pretrained_backbone == "facebook/wav2vec2-base" and r.random_crop and r.group_by_length
+        assert r.feature_extractor["from_pretrained"] == "facebook/wav2vec2-base"
+        config_class(**r.model, num_labels=8)
+        return
+    task = object.__new__(train.AudioClassificationTask)  # the processor and model-size logic, no dataset
+    task.recipe, task.processor = r, train.build_feature_extractor(r.feature_extractor)
+    config = config_class(**{**r.model, **task.input_size()}, num_labels=8)
+    if r.model_type == "spectrogram_vit" and "vivae" in name:  # the source report's image and sizes
+        assert (config.num_mel_bins, config.max_frames, config.patch_size) == (64, 690, [32, 30])
+    if r.model_type == "mfcc_cnn":
+        assert (config.input_height, config.input_width) == (120, 87)
