@@ -915,9 +915,10 @@ class AudioClassificationTask:
         if isinstance(p, EmotionAudioFeatureExtractor) and p.feature_normalization == "global" and p.feature_mean is None:
             data = AudioDataset(train_split, recipe.input_column, recipe.label_column, p.sampling_rate)
             waves = [data[i]["audio"] for i in tqdm(range(len(data)), desc="feature statistics", leave=False)]
-            mean, std = p.compute_global_statistics(waves, p.sampling_rate)
-            self.processor = build_feature_extractor({**recipe.feature_extractor, "feature_mean": round(float(mean), 6),
-                                                      "feature_std": round(float(std), 6)})
+            mean, std = p.compute_global_statistics(waves, p.sampling_rate)  # floats, or per-row lists
+            mean, std = (np.round(np.asarray(v, dtype=np.float64), 6).tolist() for v in (mean, std))
+            self.processor = build_feature_extractor({**recipe.feature_extractor, "feature_mean": mean,
+                                                      "feature_std": std})
 
     def dataset(self, split_name, split):
         return AudioDataset(split, self.recipe.input_column, self.recipe.label_column, self.processor.sampling_rate)

@@ -262,8 +262,16 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
         feature_normalization (`str`, *optional*): `None`, `"utterance"` (subtract each clip's mean and divide by its
             standard deviation, both over all values of its real frames) or `"global"` (`feature_mean`,
             `feature_std`). Applies to `input_values` too.
-        feature_mean (`float`, *optional*): mean of the `"global"` normalisation (see `compute_global_statistics`).
-        feature_std (`float`, *optional*): standard deviation of the `"global"` normalisation.
+        normalize_per_bin (`bool`, *optional*, defaults to `False`): normalise every feature row (mel band, MFCC
+            coefficient, delta row) on its own instead of all values together: `"utterance"` becomes per-clip cepstral
+            mean and variance normalisation (CMVN), `"global"` takes one mean and standard deviation per row. MFCC
+            rows differ in scale by orders of magnitude (c0 against the deltas), which a single scalar keeps.
+            Spectral features only.
+        feature_mean (`float` or `list`, *optional*): mean of the `"global"` normalisation (see
+            `compute_global_statistics`); with `normalize_per_bin`, one value per feature row (nested `(1 + deltas,
+            n_mfcc)` for the `"channels"` layout).
+        feature_std (`float` or `list`, *optional*): standard deviation of the `"global"` normalisation, shaped as
+            `feature_mean`.
         return_attention_mask (`bool`, *optional*, defaults to `True`): return `attention_mask`.
     """
 
@@ -273,7 +281,7 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
                  hop_length=64, window="hann", center=True, n_mels=64, f_min=0.0, f_max=None, power=2.0,
                  mel_scale="slaney", mel_norm="slaney", top_db=80.0, db_reference="max", amin=1e-10, n_mfcc=40,
                  deltas=0, delta_width=9, delta_layout="stack", feature_normalization=None, feature_mean=None,
-                 feature_std=None, return_attention_mask=True, **kwargs):
+                 feature_std=None, normalize_per_bin=False, return_attention_mask=True, **kwargs):
         _check_choice("feature_type", feature_type, FEATURE_TYPES)
         sampling_rate = _check_int("sampling_rate", sampling_rate)
         padding_value = _check_float("padding_value", padding_value)
@@ -322,8 +330,13 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"`delta_width` must be an odd int >= 3, got {delta_width!r}")
         _check_choice("delta_layout", delta_layout, DELTA_LAYOUTS)
         _check_choice("feature_normalization", feature_normalization, FEATURE_NORMALIZATIONS)
-        self.feature_mean = _check_float("feature_mean", feature_mean, allow_none=True)
-        self.feature_std = _check_float("feature_std", feature_std, 0.0, allow_none=True)
+        self.normalize_per_bin = _check_bool("normalize_per_bin", normalize_per_bin)
+        if self.normalize_per_bin and feature_type == "waveform":
+            raise ValueError("`normalize_per_bin` normalises spectral feature rows; waveforms have none")
+        self.feature_mean = self._check_statistic("feature_mean", feature_mean, feature_type, n_mels, n_mfcc, deltas,
+                                                  delta_layout)
+        self.feature_std = self._check_statistic("feature_std", feature_std, feature_type, n_mels, n_mfcc, deltas,
+                                                 delta_layout, positive=True)
         return_attention_mask = _check_bool("return_attention_mask", return_attention_mask)
         if kwargs.get("padding_side", "right") != "right":
             raise ValueError(f"`padding_side` must be 'right' (clips are padded at the end), got {kwargs['padding_side']!r}")
@@ -385,6 +398,27 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
         if self.delta_layout == "channels":
             return (1 + self.deltas, self.n_mfcc, frames)
         return (self.n_mfcc * (1 + self.deltas), frames)
+
+    def _bin_shape(self, feature_type=None, n_mels=None, n_mfcc=None, deltas=None, delta_layout=None) -> tuple:
+        """Shape of one frame's features (the rows `normalize_per_bin` normalises one by one)."""
+        feature_type = feature_type or self.feature_type
+        if feature_type == "log_mel":
+            return (n_mels or self.n_mels,)
+        n_mfcc = n_mfcc or self.n_mfcc
+        deltas = self.deltas if deltas is None else int(deltas)
+        if (delta_layout or self.delta_layout) == "channels":
+            return (1 + deltas, n_mfcc)
+        return (n_mfcc * (1 + deltas),)
+
+    def _check_statistic(self, name, value, feature_type, n_mels, n_mfcc, deltas, delta_layout, positive=False):
+        if value is None or not self.normalize_per_bin:
+            return _check_float(name, value, 0.0 if positive else None, allow_none=True)
+        shape = self._bin_shape(feature_type, n_mels, n_mfcc, deltas, delta_layout)
+        array = np.asarray(value, dtype=np.float64)
+        if array.shape != shape or not np.isfinite(array).all() or (positive and (array <= 0).any()):
+            raise ValueError(f"`{name}` with `normalize_per_bin` must be {'positive ' if positive else ''}finite "
+                             f"values of shape {shape} (one per feature row), got shape {array.shape}")
+        return array.tolist()
 
     def to_dict(self):
         output = {key: copy.deepcopy(value) for key, value in self.__dict__.items() if not key.startswith("_")}
@@ -624,7 +658,16 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
                 raise ValueError("`feature_normalization='global'` needs `feature_mean` and `feature_std`: set them "
                                  "from the training split, e.g. `fe.feature_mean, fe.feature_std = "
                                  "fe.compute_global_statistics(train_waveforms, sampling_rate)`")
-            return (features - self.feature_mean) / self.feature_std
+            mean = torch.as_tensor(self.feature_mean, dtype=features.dtype)  # a scalar or one value per row
+            std = torch.as_tensor(self.feature_std, dtype=features.dtype)
+            return (features - mean) / std
+        if self.normalize_per_bin:  # per-clip CMVN: each row's mean and variance over the clip's real frames
+            weights = _broadcast_mask(mask, features).to(features.dtype)  # (batch, frames, 1...)
+            count = weights.sum(dim=1, keepdim=True)
+            mean = (features * weights).sum(dim=1, keepdim=True) / count
+            centred = features - mean
+            variance = (centred.square() * weights).sum(dim=1, keepdim=True) / count
+            return centred / torch.sqrt(variance + _VARIANCE_EPSILON)
         # utterance: mean and variance over every value of the clip's real frames
         dims = tuple(range(1, features.dim()))
         view = (-1,) + (1,) * (features.dim() - 1)
@@ -696,6 +739,8 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
         `fe.feature_mean, fe.feature_std = fe.compute_global_statistics(train_waveforms, 44100)`."""
         batch_size = _check_int("batch_size", batch_size)
         rates = self._sampling_rates(sampling_rate, len(waveforms))
+        if self.normalize_per_bin:
+            return self._per_bin_statistics(waveforms, rates, batch_size)
         count, mean, sum_squares = 0, 0.0, 0.0
         for start in range(0, len(waveforms), batch_size):
             chunk = [waveforms[index] for index in range(start, min(len(waveforms), start + batch_size))]
@@ -710,6 +755,20 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
             sum_squares += batch_squares + delta ** 2 * count * batch_count / total
             count = total
         return mean, math.sqrt(sum_squares / count)
+
+    def _per_bin_statistics(self, waveforms, rates, batch_size):
+        """`compute_global_statistics` with `normalize_per_bin`: nested lists of one mean and std per feature row."""
+        count, total, squares = 0, None, None
+        for start in range(0, len(waveforms), batch_size):
+            chunk = [waveforms[index] for index in range(start, min(len(waveforms), start + batch_size))]
+            features, mask, _ = self._extract(chunk, rates[start:start + len(chunk)], first_index=start)
+            values = features[mask].double()  # (real frames, *rows)
+            total = values.sum(0) if total is None else total + values.sum(0)
+            squares = values.square().sum(0) if squares is None else squares + values.square().sum(0)
+            count += values.shape[0]
+        mean = total / count
+        std = (squares / count - mean.square()).clamp_min(0).sqrt().clamp_min(1e-5)
+        return mean.tolist(), std.tolist()
 
 
 __all__ = ["EmotionAudioFeatureExtractor"]

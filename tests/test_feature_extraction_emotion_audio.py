@@ -573,3 +573,31 @@ def test_saved_folder_loads_with_trust_remote_code_in_a_clean_python(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
     local = AutoFeatureExtractor.from_pretrained(tmp_path / "fe", trust_remote_code=True)
     assert local.to_dict()["feature_type"] == "mfcc"
+
+
+@pytest.mark.parametrize("layout", ["stack", "channels"])
+def test_per_bin_global_statistics_and_cmvn(layout):
+    """`normalize_per_bin`: one mean/std per MFCC/delta row (global), or per-clip CMVN (utterance)."""
+    rng = np.random.default_rng(0)
+    clips = [(rng.standard_normal(8000 + 800 * i) * (0.05 + 0.1 * i)).astype(np.float32) for i in range(4)]
+    settings = dict(feature_type="mfcc", sampling_rate=16000, n_fft=512, hop_length=160, n_mels=40, n_mfcc=13,
+                    deltas=2, delta_layout=layout, normalize_per_bin=True)
+    mean, std = EmotionAudioFeatureExtractor(**settings).compute_global_statistics(clips, 16000)
+    assert np.shape(mean) == np.shape(std) == ((39,) if layout == "stack" else (3, 13))
+    fe = EmotionAudioFeatureExtractor(**settings, feature_normalization="global", feature_mean=mean, feature_std=std)
+    out = fe(clips, sampling_rate=16000, return_tensors="pt")
+    features, real = out["input_features"], out["attention_mask"].bool()
+    rows = (features.transpose(1, 2) if layout == "stack" else features.permute(0, 3, 1, 2))[real]  # (frames, rows)
+    assert rows.mean(0).abs().max() < 1e-4 and (rows.std(0, unbiased=False) - 1).abs().max() < 1e-3
+    assert EmotionAudioFeatureExtractor.from_dict(fe.to_dict()).feature_mean == fe.feature_mean
+    cmvn = EmotionAudioFeatureExtractor(**settings, feature_normalization="utterance")
+    out = cmvn(clips, sampling_rate=16000, return_tensors="pt")
+    for i in range(len(clips)):
+        clip = out["input_features"][i]
+        clip = clip.reshape(-1, clip.shape[-1])[:, out["attention_mask"][i].bool()]  # (rows, real frames)
+        assert clip.mean(-1).abs().max() < 1e-4 and (clip.std(-1, unbiased=False) - 1).abs().max() < 1e-2
+    with pytest.raises(ValueError, match=r"one per feature row\), got shape \(3,\)"):
+        EmotionAudioFeatureExtractor(**settings, feature_normalization="global", feature_mean=[0.0] * 3,
+                                     feature_std=std)
+    with pytest.raises(ValueError, match="waveforms have none"):
+        EmotionAudioFeatureExtractor(feature_type="waveform", normalize_per_bin=True)
