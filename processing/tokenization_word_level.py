@@ -37,17 +37,22 @@ def build_normalizer(
     remove_punctuation: bool = True,
     emoji: str = "token",
     emoji_vocabulary: Iterable[str] = (),
+    unescape_newlines: bool = False,
+    punctuation_tokens: str = "",
 ) -> normalizers.Normalizer:
     """The cleaning of the source report as a `tokenizers` normalizer.
 
     HTML tags and entities are removed, text is NFKC-normalised and lower-cased, digits removed, apostrophes joined
     (`don't` -> `dont`) and other punctuation turned into spaces. Emoji (`emoji`): `"token"` keeps each as a token,
     `"words"` replaces those in `emoji_vocabulary` by their Unicode names (an emoji outside it stays a token),
-    `"remove"` drops them.
+    `"remove"` drops them. `unescape_newlines` turns the two characters `\\n` into a space: TweetEval's files write
+    line breaks that way, and without it `...here\\nKelly` becomes the token `nkelly`. The characters of
+    `punctuation_tokens` (e.g. `"!?"`, emotion cues that GloVe has vectors for) survive `remove_punctuation`; the
+    pre-tokenizer makes each a token of its own.
     """
     if emoji not in EMOJI_MODES:
         raise ValueError(f"`emoji` must be one of {EMOJI_MODES}, got {emoji!r}")
-    steps = []
+    steps = [normalizers.Replace("\\n", " ")] if unescape_newlines else []
     if strip_html:
         steps += [
             normalizers.Replace(Regex(r"<[^<>]{0,200}>"), " "),
@@ -63,10 +68,9 @@ def build_normalizer(
     if remove_digits:
         steps.append(normalizers.Replace(Regex(r"\p{Nd}+"), " "))
     if remove_punctuation:
-        steps += [
-            normalizers.Replace(Regex(r"['’‘`´]"), ""),
-            normalizers.Replace(Regex(r"[\p{P}\p{Sm}\p{Sc}\p{Sk}]"), " "),
-        ]
+        kept = "".join(f"\\x{{{ord(c):X}}}" for c in sorted(set(punctuation_tokens)))
+        punctuation = rf"[\p{{P}}\p{{Sm}}\p{{Sc}}\p{{Sk}}&&[^{kept}]]" if kept else r"[\p{P}\p{Sm}\p{Sc}\p{Sk}]"
+        steps += [normalizers.Replace(Regex(r"['’‘`´]"), ""), normalizers.Replace(Regex(punctuation), " ")]
     return normalizers.Sequence(steps)
 
 
@@ -78,6 +82,8 @@ def build_word_level_tokenizer(
     remove_digits: bool = True,
     remove_punctuation: bool = True,
     emoji: str = "token",
+    unescape_newlines: bool = False,
+    punctuation_tokens: str = "",
     min_frequency: int = 1,
     max_vocab_size: int | None = None,
     extra_words: Iterable[str] = (),
@@ -87,7 +93,8 @@ def build_word_level_tokenizer(
 
     Args:
         texts: training texts; the vocabulary is the words they contain after cleaning.
-        lowercase, strip_html, remove_digits, remove_punctuation, emoji: the cleaning, see `build_normalizer`.
+        lowercase, strip_html, remove_digits, remove_punctuation, emoji, unescape_newlines, punctuation_tokens: the
+            cleaning, see `build_normalizer`.
         min_frequency: a word needs at least this many occurrences in `texts` to get its own id.
         max_vocab_size: keep at most this many ids (most frequent words first), special tokens included.
         extra_words: words added after the training words even if `texts` lack them, e.g. the most frequent words
@@ -102,10 +109,13 @@ def build_word_level_tokenizer(
         raise TypeError(f"training text #{bad} is a {type(texts[bad]).__name__}, expected str")
     emoji_vocabulary = {c for t in texts for c in t if _is_symbol(c) and emoji_to_words(c)} if emoji == "words" else ()
     tokenizer = Tokenizer(models.WordLevel(unk_token=UNK_TOKEN))
-    tokenizer.normalizer = build_normalizer(lowercase, strip_html, remove_digits, remove_punctuation, emoji, emoji_vocabulary)
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Split(Regex(_SYMBOL), behavior="isolated"), pre_tokenizers.WhitespaceSplit()]
+    tokenizer.normalizer = build_normalizer(
+        lowercase, strip_html, remove_digits, remove_punctuation, emoji, emoji_vocabulary, unescape_newlines,
+        punctuation_tokens,
     )
+    isolated = [pre_tokenizers.Split(Regex(_SYMBOL), behavior="isolated")]
+    isolated += [pre_tokenizers.Split(c, behavior="isolated") for c in sorted(set(punctuation_tokens))]
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([*isolated, pre_tokenizers.WhitespaceSplit()])
     trainer = trainers.WordLevelTrainer(
         vocab_size=max_vocab_size or 10_000_000, min_frequency=min_frequency, special_tokens=[PAD_TOKEN, UNK_TOKEN]
     )

@@ -29,6 +29,23 @@ def test_emoji_as_tokens_words_or_removed():
         build_word_level_tokenizer(TRAIN, emoji="keep")
 
 
+def test_escaped_newlines_become_spaces():
+    texts = [r"angry at her\nKelly is #bully", "kelly"]
+    assert build_word_level_tokenizer(texts).tokenize(r"her\nKelly") == ["her", "nkelly"]  # the bug it avoids
+    tok = build_word_level_tokenizer(texts, unescape_newlines=True)
+    assert "nkelly" not in tok.get_vocab()
+    assert tok.tokenize(r"her\nKelly") == tok.tokenize("her\nKelly") == ["her", "kelly"]
+
+
+def test_punctuation_tokens_are_kept_as_tokens(tmp_path):
+    texts = ["wow!! really?", "what?! no, fine."]
+    tok = build_word_level_tokenizer(texts, punctuation_tokens="!?")
+    assert tok.tokenize("Wow!! really?! no, fine.") == ["wow", "!", "!", "really", "?", "!", "no", "fine"]
+    assert build_word_level_tokenizer(texts).tokenize("Wow!! really?!") == ["wow", "really"]
+    tok.save_pretrained(tmp_path)
+    assert AutoTokenizer.from_pretrained(tmp_path).tokenize("what?!") == ["what", "?", "!"]
+
+
 def test_vocabulary_options():
     assert "tomorrow" not in build_word_level_tokenizer(TRAIN, min_frequency=2).get_vocab()
     tok = build_word_level_tokenizer(TRAIN, extra_words=["zebra", "love", "zebra"], max_vocab_size=100)
