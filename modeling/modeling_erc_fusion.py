@@ -243,6 +243,14 @@ class ERCFusionPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     input_modalities = ("text", "audio", "image")
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        loaded = super().from_pretrained(*args, **kwargs)
+        # transformers 5 loads weights as new Parameters (requires_grad=True): apply the config's freezing again.
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        (model if isinstance(model, ERCFusionModel) else model.erc_fusion)._freeze()
+        return loaded
+
     @torch.no_grad()
     def _init_weights(self, module):
         # GPT2Model and Wav2Vec2Model initialise their own modules (they are PreTrainedModels); timm's are flagged.

@@ -53,6 +53,14 @@ class TextCNNPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     input_modalities = "text"
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        loaded = super().from_pretrained(*args, **kwargs)
+        # transformers 5 loads weights as new Parameters (requires_grad=True): apply `freeze_embeddings` again.
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        model.get_input_embeddings().weight.requires_grad_(not model.config.freeze_embeddings)
+        return loaded
+
     @torch.no_grad()
     def _init_weights(self, module):
         if isinstance(module, nn.Embedding):

@@ -143,9 +143,13 @@ def test_config_validation_names_the_argument():
     assert ERCFusionConfig().audio_receptive_field == 400  # wav2vec2-base's conv stack: 25 ms at 16 kHz
 
 
-def test_frozen_parts_get_no_gradient_and_keep_batch_norm(tokenizer):
+@pytest.mark.parametrize("reloaded", [False, True])
+def test_frozen_parts_get_no_gradient_and_keep_batch_norm(tokenizer, tmp_path, reloaded):
     config = tiny_config(tokenizer, freeze_text_encoder=True, freeze_vision_encoder=True)
     model = ERCFusionForEmotionRecognition(config).train()
+    if reloaded:  # transformers 5 reloads weights as new, trainable Parameters: the freezing must survive
+        model.save_pretrained(tmp_path)
+        model = ERCFusionForEmotionRecognition.from_pretrained(tmp_path).train()
     encoders = model.erc_fusion.encoders
     assert not any(p.requires_grad for p in encoders["text"].parameters())
     assert not any(p.requires_grad for p in encoders["audio"].wav2vec2.feature_extractor.parameters())

@@ -66,11 +66,15 @@ def test_empty_text_and_overlong_text_have_defined_outputs():
     torch.testing.assert_close(model(long_ids).logits, model(long_ids[:, :32]).logits)
 
 
-def test_frozen_embeddings_get_no_gradient():
+def test_frozen_embeddings_get_no_gradient(tmp_path):
     model = TextCNNForSequenceClassification(tiny_config(freeze_embeddings=True))
     model(torch.randint(1, 40, (2, 5)), labels=torch.tensor([0, 1])).loss.backward()
     assert model.text_cnn.embeddings.weight.grad is None
     assert model.classifier.weight.grad is not None
+    # transformers 5 reloads weights as new, trainable Parameters: the freezing must survive `from_pretrained`
+    model.save_pretrained(tmp_path)
+    reloaded = TextCNNForSequenceClassification.from_pretrained(tmp_path)
+    assert not reloaded.text_cnn.embeddings.weight.requires_grad and reloaded.classifier.weight.requires_grad
 
 
 def test_word_vectors_initialise_known_rows(tmp_path):
