@@ -1,6 +1,5 @@
 """VGG-style CNN for facial-expression recognition on small grayscale faces (FER2013, 48x48)."""
 
-import math
 from typing import Optional
 
 import torch
@@ -10,6 +9,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
 
 from .configuration_fer_cnn import FERCNNConfig
+from .initialization_utils import pytorch_default_init_
 from .losses import classification_loss
 
 
@@ -49,12 +49,7 @@ class FERCNNPreTrainedModel(PreTrainedModel):
         if isinstance(module, nn.Conv2d):
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         elif isinstance(module, nn.Linear):
-            # PyTorch's default (Kaiming-uniform with a=sqrt(5)) kept explicit, so `post_init` sets every weight;
-            # it keeps the initial logits small.
-            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
-            if module.bias is not None:
-                bound = 1 / math.sqrt(module.weight.shape[1])
-                init.uniform_(module.bias, -bound, bound)
+            pytorch_default_init_(module)
         elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
             init.ones_(module.weight)
             init.zeros_(module.bias)

@@ -1,6 +1,5 @@
 """CNN over MFCC + delta + delta-delta images (the source report's speech-emotion network)."""
 
-import math
 from typing import Optional
 
 import torch
@@ -10,6 +9,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 
 from .configuration_mfcc_cnn import MFCCCNNConfig
+from .initialization_utils import pytorch_default_init_
 from .losses import classification_loss
 from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
 
@@ -24,11 +24,7 @@ class MFCCCNNPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         if isinstance(module, (nn.Conv2d, nn.Linear)):
-            # PyTorch's default (Kaiming-uniform with a=sqrt(5)), explicit so `post_init` sets every weight.
-            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
-            if module.bias is not None:
-                bound = 1 / math.sqrt(module.weight[0].numel())
-                init.uniform_(module.bias, -bound, bound)
+            pytorch_default_init_(module)
         elif isinstance(module, nn.BatchNorm2d):
             init.ones_(module.weight)
             init.zeros_(module.bias)

@@ -1,6 +1,5 @@
 """Word-level CNN text classifier (Kim, 2014) with masked pooling and a choice of imbalance-aware losses."""
 
-import math
 from typing import Optional
 
 import numpy as np
@@ -12,6 +11,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceCl
 from transformers.utils import logging
 
 from .configuration_text_cnn import TextCNNConfig
+from .initialization_utils import pytorch_default_init_
 from .losses import classification_loss
 
 
@@ -68,11 +68,7 @@ class TextCNNPreTrainedModel(PreTrainedModel):
             if module.padding_idx is not None:
                 init.zeros_(module.weight[module.padding_idx])
         elif isinstance(module, (nn.Conv1d, nn.Linear)):
-            # PyTorch's default (Kaiming-uniform with a=sqrt(5)) kept explicit, so `post_init` sets every weight.
-            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
-            if module.bias is not None:
-                bound = 1 / math.sqrt(module.weight[0].numel())
-                init.uniform_(module.bias, -bound, bound)
+            pytorch_default_init_(module)
 
 
 class TextCNNModel(TextCNNPreTrainedModel):

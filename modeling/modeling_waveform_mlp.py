@@ -1,15 +1,14 @@
 """Raw-waveform baselines: multinomial logistic regression (`hidden_sizes=[]`) or an MLP over the samples."""
 
-import math
 from typing import Optional
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
-from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_waveform_mlp import WaveformMLPConfig
+from .initialization_utils import pytorch_default_init_
 from .losses import classification_loss
 from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
 
@@ -27,11 +26,7 @@ class WaveformMLPPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         if isinstance(module, nn.Linear):
-            # PyTorch's default (Kaiming-uniform with a=sqrt(5)), explicit so `post_init` sets every weight.
-            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
-            if module.bias is not None:
-                bound = 1 / math.sqrt(module.weight.shape[1])
-                init.uniform_(module.bias, -bound, bound)
+            pytorch_default_init_(module)
 
 
 class WaveformMLPForAudioClassification(WaveformMLPPreTrainedModel):
