@@ -8,7 +8,7 @@ from .losses import validate_loss_arguments
 from .pipeline_audio_classification import AUDIO_CUSTOM_PIPELINES
 
 
-GLOBAL_POOLS = ("flatten", "mean")
+GLOBAL_POOLS = ("flatten", "mean", "mean_std")
 
 
 class MFCCCNNConfig(PretrainedConfig):
@@ -29,10 +29,13 @@ class MFCCCNNConfig(PretrainedConfig):
         kernel_size (`int`, *optional*, defaults to 3): odd kernel size of the convolutions ("same" zero padding).
         conv_dropout (`float`, *optional*, defaults to 0.2): dropout after each block's pooling.
         global_pool (`str`, *optional*, defaults to `"flatten"`): how the last feature map becomes a vector:
-            `"flatten"` (the report's; needs a fixed input size) or `"mean"` (mean over the time columns that hold
-            audio, then flatten channels x rows; any input width).
+            `"flatten"` (the report's; needs a fixed input size), `"mean"` (mean over the time columns that hold
+            audio, then flatten channels x rows; any input width) or `"mean_std"` (statistics pooling: mean and
+            standard deviation over those columns, concatenated; the pooling that generalised best across speakers).
         fc_sizes (`list[int]`, *optional*, defaults to `[256, 128]`): widths of the fully connected layers (ReLU).
         fc_dropout (`float`, *optional*, defaults to 0.0): dropout after each fully connected layer.
+        classifier_dropout (`float`, *optional*, defaults to 0.0): dropout on the pooled vector, before the fully
+            connected layers (or the classifier when `fc_sizes` is empty).
         batch_norm (`bool`, *optional*, defaults to `False`): batch norm after each convolution (not in the report).
         loss_type (`str`, *optional*, defaults to `"ce"`): `"ce"`, `"weighted_ce"`, `"focal"` or `"dice"`.
         class_weights (`list[float]`, *optional*): one weight per label in label-id order (required by `"weighted_ce"`).
@@ -53,6 +56,7 @@ class MFCCCNNConfig(PretrainedConfig):
         global_pool="flatten",
         fc_sizes=(256, 128),
         fc_dropout=0.0,
+        classifier_dropout=0.0,
         batch_norm=False,
         loss_type="ce",
         class_weights=None,
@@ -77,7 +81,8 @@ class MFCCCNNConfig(PretrainedConfig):
         if input_height < smallest or (global_pool == "flatten" and input_width < smallest):
             raise ValueError(f"{len(conv_channels)} pooling blocks need inputs of at least {smallest} rows and frames, "
                              f"got `input_height` {input_height}, `input_width` {input_width}")
-        for name, p in (("conv_dropout", conv_dropout), ("fc_dropout", fc_dropout)):
+        for name, p in (("conv_dropout", conv_dropout), ("fc_dropout", fc_dropout),
+                        ("classifier_dropout", classifier_dropout)):
             if not 0.0 <= p < 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1), got {p}")
         kwargs.setdefault("custom_pipelines", copy.deepcopy(AUDIO_CUSTOM_PIPELINES))
@@ -92,6 +97,7 @@ class MFCCCNNConfig(PretrainedConfig):
         self.global_pool = global_pool
         self.fc_sizes = fc_sizes
         self.fc_dropout = fc_dropout
+        self.classifier_dropout = classifier_dropout
         self.batch_norm = batch_norm
         self.loss_type = loss_type
         self.class_weights = list(class_weights) if class_weights is not None else None
@@ -108,7 +114,8 @@ class MFCCCNNConfig(PretrainedConfig):
     def flat_size(self) -> int:
         """Width of the vector fed to the fully connected layers."""
         rows, columns = self.feature_map_size
-        return self.conv_channels[-1] * rows * (columns if self.global_pool == "flatten" else 1)
+        per_row = {"flatten": columns, "mean": 1, "mean_std": 2}[self.global_pool]
+        return self.conv_channels[-1] * rows * per_row
 
 
 __all__ = ["MFCCCNNConfig"]

@@ -8,7 +8,7 @@ from .losses import validate_loss_arguments
 from .pipeline_audio_classification import AUDIO_CUSTOM_PIPELINES
 
 
-POOLING_TYPES = ("cls", "mean")
+POOLING_TYPES = ("cls", "mean", "mean_std")
 BACKBONES = ("vit", "timm")
 
 
@@ -50,7 +50,7 @@ class SpectrogramViTConfig(PretrainedConfig):
         layer_norm_eps (`float`, *optional*, defaults to 1e-5): epsilon of the layer norms.
         pooling (`str`, *optional*, defaults to `"cls"`): `"cls"` takes the class token (with `distillation_token`,
             the mean of the class and distillation tokens, as AST does), `"mean"` averages the patch tokens that hold
-            audio.
+            audio, `"mean_std"` concatenates their mean and standard deviation (statistics pooling, twice the width).
         distillation_token (`bool`, *optional*, defaults to `False`): add AST's second special token. A model with
             square patches, `pooling="cls"`, `distillation_token=True` and `num_attention_heads * attention_head_dim
             == hidden_size` has exactly AST's architecture and exports to `ASTForAudioClassification`
@@ -162,6 +162,11 @@ class SpectrogramViTConfig(PretrainedConfig):
     def patch_grid(self) -> tuple[int, int]:
         """`(rows, columns)` of the patch grid: mel-band rows x time columns."""
         return self.num_mel_bins // self.patch_size[0], self.max_frames // self.patch_size[1]
+
+    @property
+    def pooled_size(self) -> int:
+        """Width of the pooled clip vector fed to the head."""
+        return 2 * self.hidden_size if self.pooling == "mean_std" else self.hidden_size
 
     @property
     def num_special_tokens(self) -> int:

@@ -46,6 +46,7 @@ class MFCCCNNModel(MFCCCNNPreTrainedModel):
             blocks.append(nn.Sequential(*layers))
         self.blocks = nn.ModuleList(blocks)
         sizes = [config.flat_size, *config.fc_sizes]
+        self.pooled_dropout = nn.Dropout(config.classifier_dropout)
         self.fc_layers = nn.Sequential(*(nn.Sequential(nn.Linear(i, o), nn.ReLU(), nn.Dropout(config.fc_dropout))
                                          for i, o in zip(sizes[:-1], sizes[1:])))
         self.post_init()
@@ -97,8 +98,14 @@ class MFCCCNNModel(MFCCCNNPreTrainedModel):
         else:
             weights = (valid if valid is not None else hidden.new_ones(hidden.shape[0], hidden.shape[-1], dtype=torch.bool))
             weights = weights[:, None, None, :].to(hidden.dtype)
-            pooled = ((hidden * weights).sum(-1) / weights.sum(-1)).flatten(1)  # (batch, channels * rows)
-        pooled = self.fc_layers(pooled)
+            count = weights.sum(-1)
+            mean = (hidden * weights).sum(-1) / count  # (batch, channels, rows)
+            pooled = mean
+            if config.global_pool == "mean_std":
+                variance = ((hidden - mean[..., None]).square() * weights).sum(-1) / count
+                pooled = torch.cat([mean, variance.clamp_min(1e-6).sqrt()], dim=-1)  # (batch, channels, 2 * rows)
+            pooled = pooled.flatten(1)
+        pooled = self.fc_layers(self.pooled_dropout(pooled))
         return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled,
                                           hidden_states=tuple(block_outputs) if output_hidden_states else None)
 

@@ -199,11 +199,14 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
         hidden_states = self.layernorm(hidden_states)
         if config.pooling == "cls":
             pooled = hidden_states[:, :special].mean(1)  # AST: (cls + distillation) / 2
-        elif tokens is None:
-            pooled = hidden_states[:, special:].mean(1)
         else:
-            weights = tokens[..., None].to(hidden_states.dtype)
-            pooled = (hidden_states[:, special:] * weights).sum(1) / weights.sum(1)
+            patches = hidden_states[:, special:]
+            weights = (tokens if tokens is not None else patches.new_ones(patches.shape[:2]))[..., None].to(patches.dtype)
+            count = weights.sum(1)
+            pooled = (patches * weights).sum(1) / count
+            if config.pooling == "mean_std":
+                variance = ((patches - pooled[:, None]).square() * weights).sum(1) / count
+                pooled = torch.cat([pooled, variance.clamp_min(1e-6).sqrt()], dim=-1)  # (batch, 2 * hidden)
         return BaseModelOutputWithPooling(last_hidden_state=hidden_states, pooler_output=pooled,
                                           hidden_states=all_hidden)
 
@@ -225,9 +228,9 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
         super().__init__(config)
         if config.backbone == "vit":
             self.spectrogram_vit = SpectrogramViTModel(config)
-            self.head_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+            self.head_layernorm = nn.LayerNorm(config.pooled_size, eps=config.layer_norm_eps)
             self.dropout = nn.Dropout(config.classifier_dropout)
-            self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+            self.classifier = nn.Linear(config.pooled_size, config.num_labels)
         else:
             kwargs = {"img_size": config.timm_image_size, **config.timm_model_kwargs}
             self.timm_model = timm.create_model(config.timm_model_name, pretrained=False,

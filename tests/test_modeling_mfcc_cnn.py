@@ -22,13 +22,14 @@ def test_mfcc_cnn_report_defaults():
     assert model(torch.randn(2, 120, 87)).logits.shape == (2, 7)
 
 
-@pytest.mark.parametrize("global_pool", ["flatten", "mean"])
+@pytest.mark.parametrize("global_pool", ["flatten", "mean", "mean_std"])
 @pytest.mark.parametrize("layout", ["stack", "channels"])
 def test_mfcc_cnn_shapes_and_losses(global_pool, layout):
     channels, height = (1, 24) if layout == "stack" else (3, 8)
     for loss_type in LOSS_TYPES:
         config = MFCCCNNConfig(num_labels=3, num_channels=channels, input_height=height, input_width=20,
-                               conv_channels=[4, 6], fc_sizes=[10], global_pool=global_pool, batch_norm=True,
+                               conv_channels=[4, 6], fc_sizes=[10] if global_pool != "mean_std" else [],
+                               classifier_dropout=0.5, global_pool=global_pool, batch_norm=True,
                                loss_type=loss_type, class_weights=[1, 2, 1] if loss_type == "weighted_ce" else None)
         model = MFCCCNNForAudioClassification(config)
         shape = (2, height, 20) if layout == "stack" else (2, 3, height, 20)
@@ -37,10 +38,11 @@ def test_mfcc_cnn_shapes_and_losses(global_pool, layout):
         out.loss.backward()
 
 
+@pytest.mark.parametrize("global_pool", ["mean", "mean_std"])
 @pytest.mark.parametrize("length", [20, 21, 7, 1])
-def test_mfcc_cnn_mean_pool_padding_invariance(length):
+def test_mfcc_cnn_mean_pool_padding_invariance(length, global_pool):
     torch.manual_seed(0)
-    config = MFCCCNNConfig(num_labels=3, input_height=12, conv_channels=[4, 6], fc_sizes=[8], global_pool="mean")
+    config = MFCCCNNConfig(num_labels=3, input_height=12, conv_channels=[4, 6], fc_sizes=[8], global_pool=global_pool)
     model = MFCCCNNForAudioClassification(config).eval()
     features, mask = torch.randn(2, 12, 40), torch.ones(2, 40)
     mask[0, length:] = 0

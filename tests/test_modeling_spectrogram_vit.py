@@ -45,7 +45,7 @@ def test_report_defaults():
     assert model(torch.randn(2, 64, 690)).logits.shape == (2, 6)
 
 
-@pytest.mark.parametrize("pooling", ["cls", "mean"])
+@pytest.mark.parametrize("pooling", ["cls", "mean", "mean_std"])
 @pytest.mark.parametrize("distillation_token", [False, True])
 def test_shapes_and_every_loss(pooling, distillation_token):
     for loss_type in LOSS_TYPES:
@@ -61,7 +61,7 @@ def test_shapes_and_every_loss(pooling, distillation_token):
     assert base.last_hidden_state.shape == (2, 2 * 8 + (2 if distillation_token else 1), 24)
 
 
-@pytest.mark.parametrize("pooling", ["cls", "mean"])
+@pytest.mark.parametrize("pooling", ["cls", "mean", "mean_std"])
 def test_padding_never_reaches_the_model(pooling):
     model = randomize(SpectrogramViTForAudioClassification(tiny(pooling=pooling))).eval()
     features = torch.randn(2, 16, 40)
