@@ -105,6 +105,9 @@ class Recipe:
     max_grad_norm: Optional[float] = field(default=None, metadata={"help": "gradient clipping (None: off)"})
     metric_for_best_model: str = field(default="f1_macro", metadata={"help": f"validation metric, one of {METRICS}"})
     early_stopping_patience: Optional[int] = field(default=3, metadata={"help": "epochs without improvement"})
+    keep_best_weights: bool = field(default=True, metadata={
+        "help": "keep the best validation epoch's weights (false: the last epoch's, for a number of epochs chosen on "
+                "validation beforehand, e.g. on the mean validation curve of a cross-validation)"})
     seed: int = 42
     mixed_precision: str = field(default="no", metadata={"help": "no | fp16 | bf16"})
     dataloader_num_workers: int = 0
@@ -1365,7 +1368,7 @@ def train_and_evaluate(recipe: Recipe, accelerator, splits, output_dir, resume_f
         accelerator.print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {metrics[k]:.4f}" for k in ("loss", *METRICS[:4])))
         if plateau:
             scheduler.step(value)
-        if state.best_metric is None or sign * (value - state.best_metric) > 0:
+        if not recipe.keep_best_weights or state.best_metric is None or sign * (value - state.best_metric) > 0:
             state.best_metric, state.best_epoch, state.bad_epochs = value, epoch + 1, 0
             best_state = {k: v.detach().cpu().clone().contiguous()
                           for k, v in accelerator.unwrap_model(model).state_dict().items()}
@@ -1500,7 +1503,7 @@ def cross_validate(recipe: Recipe, accelerator, splits, output_dir, resume_from_
     full = datasets.concatenate_datasets([splits[name] for name in ("train", "validation", "test")])
     folds, validation = fold_assignment(recipe, full)
     label_names = full.features[recipe.label_column].names
-    fold_results, confusions = [], []
+    fold_results, confusions, histories = [], [], []
     for k in range(recipe.folds):
         fold_dir = os.path.join(output_dir, f"fold_{k}")
         test_rows = np.flatnonzero(folds == k)
@@ -1522,8 +1525,9 @@ def cross_validate(recipe: Recipe, accelerator, splits, output_dir, resume_from_
             results = train_and_evaluate(recipe, accelerator, fold_splits, fold_dir, resume)
         fold_results.append(results)
         with open(os.path.join(fold_dir, "classification_report.json")) as f:
-            report = json.load(f)["test"]
-        confusions.append(np.asarray(report["confusion_matrix"]))
+            report = json.load(f)
+        confusions.append(np.asarray(report["test"]["confusion_matrix"]))
+        histories.append(report["history"])
 
     summary = {"cv_folds": recipe.folds, "cv_group_column": recipe.fold_group_column}
     for metric in CV_METRICS + tuple(f"f1_{name}" for name in label_names):
@@ -1532,6 +1536,15 @@ def cross_validate(recipe: Recipe, accelerator, splits, output_dir, resume_from_
         summary[f"cv_{metric}_std"] = float(np.std(values))
     for metric in ("accuracy", "f1_macro"):
         summary[f"cv_eval_{metric}_mean"] = float(np.mean([r[f"eval_{metric}"] for r in fold_results]))
+    # The validation curve averaged over folds (epochs every fold ran): choosing the number of epochs on it is far
+    # less noisy than each fold's own early stopping when a fold validates on a handful of speakers.
+    epochs = min(len(h) for h in histories)
+    metric = f"eval_{recipe.metric_for_best_model}"
+    curve = [float(np.mean([h[e][metric] for h in histories])) for e in range(epochs)]
+    summary["cv_validation_curve"] = {"metric": metric, "mean_over_folds": curve}
+    if curve:
+        best = int(np.argmax(curve) if recipe.greater_is_better else np.argmin(curve))
+        summary["cv_validation_curve"]["best_epoch"] = best + 1
     confusion = np.sum(confusions, axis=0)  # the out-of-fold prediction of every row, counted once
     summary["cv_pooled_accuracy"] = float(np.trace(confusion) / confusion.sum())
     summary["train_runtime"] = round(sum(r["train_runtime"] for r in fold_results), 3)

@@ -180,6 +180,12 @@ def test_early_stopping_keeps_the_best_weights(recipe_file, tweeteval_dir, datas
     assert results["best_epoch"] == best["epoch"]
     assert results["epoch"] == best["epoch"] + 2 < 10  # stopped after `patience` epochs without improvement
     assert results["eval_loss"] == pytest.approx(best["eval_loss"], rel=1e-6)  # the best weights were restored
+    # keep_best_weights false: no early stopping, the last epoch's weights (a number of epochs chosen beforehand)
+    last = run(recipe_file(learning_rate=0.5, num_epochs=4, early_stopping_patience=1, metric_for_best_model="loss",
+                           keep_best_weights=False), tweeteval_dir, tmp_path / "last", datasets_cache)
+    history = json.load(open(tmp_path / "last" / "classification_report.json"))["history"]
+    assert last["epoch"] == last["best_epoch"] == 4 and len(history) == 4
+    assert last["eval_loss"] == pytest.approx(history[-1]["eval_loss"], rel=1e-6)
 
 
 def test_accumulation_bf16_class_weights_and_tensorboard(recipe_file, tweeteval_dir, datasets_cache, tmp_path):

@@ -140,6 +140,8 @@ def test_grouped_cross_validation_fresh_model_per_fold(tmp_path, ravdess_dir, da
     saved = json.load(open(out / "all_results.json"))
     assert saved["cv_folds"] == 3 and len(saved["folds"]) == 3
     assert saved["cv_accuracy_mean"] == pytest.approx(np.mean([f["test_accuracy"] for f in saved["folds"]]))
+    curve = saved["cv_validation_curve"]  # mean validation metric per epoch over folds, for choosing num_epochs
+    assert curve["metric"] == "eval_f1_macro" and 1 <= curve["best_epoch"] <= len(curve["mean_over_folds"])
     report = json.load(open(out / "cv_report.json"))
     groups = [set(report["folds"][f"fold_{k}"]) for k in range(3)]
     assert all(len(g) == 2 for g in groups) and set.union(*groups) == {f"Actor_{a:02d}" for a in ACTORS}
