@@ -597,15 +597,17 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
         total = self.max_length_samples or int(lengths.max())
         if self.feature_type == "waveform":
             batch = torch.full((len(waveforms), total), self.padding_value, dtype=torch.float32)
+            rows = batch.numpy()  # a view: read-only inputs (decoded files) copy in without torch's warning
             for row, waveform in enumerate(waveforms):
-                batch[row, :waveform.shape[0]] = torch.from_numpy(waveform)
+                rows[row, :waveform.shape[0]] = waveform
             mask = torch.arange(total).view(1, -1) < lengths.view(-1, 1)
             return batch, mask, lengths
         # one zero-padded batch; frames of real audio per the centre rule
         padded_length = total if self.center else max(total, self.n_fft)
         batch = torch.zeros((len(waveforms), padded_length), dtype=torch.float32)
+        rows = batch.numpy()
         for row, waveform in enumerate(waveforms):
-            batch[row, :waveform.shape[0]] = torch.from_numpy(waveform)
+            rows[row, :waveform.shape[0]] = waveform
         own_frames = torch.tensor([self.num_frames(total if self.max_length_samples else int(n)) for n in lengths])
         features = self._log_mel(batch, own_frames)  # (batch, frames, n_mels)
         frames = features.shape[1]
