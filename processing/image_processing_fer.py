@@ -88,6 +88,8 @@ class FERImageProcessor(TorchvisionBackend):
             finite = torch.isfinite(image).all() if isinstance(image, torch.Tensor) else np.isfinite(image).all()
             if not bool(finite):
                 raise ValueError(f"{name} has NaN or infinite pixel values")
+            if isinstance(image, np.ndarray) and not image.flags.writeable:
+                image = image.copy()  # np.asarray(PIL image) is read-only, which torch.from_numpy warns about
         pixels = super().process_image(image, *args, **kwargs)  # (channels, height, width)
         height, width = pixels.shape[-2:]
         if min(height, width) < min_image_size:
