@@ -1,4 +1,4 @@
-"""Weight initialisation shared by the package's from-scratch models."""
+"""Weight initialisation shared by the package's from-scratch models, and freezing applied again after loading."""
 
 import math
 
@@ -15,4 +15,15 @@ def pytorch_default_init_(module: nn.Module):
         init.uniform_(module.bias, -bound, bound)
 
 
-__all__ = ["pytorch_default_init_"]
+class FreezeAfterLoadingMixin:
+    """For models whose config freezes parameters (a `_freeze()` method applies it): transformers 5's
+    `from_pretrained` loads the weights as new Parameters with `requires_grad=True`, so `_freeze()` runs again."""
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        loaded = super().from_pretrained(*args, **kwargs)
+        (loaded[0] if isinstance(loaded, tuple) else loaded)._freeze()  # (model, loading_info) with output_loading_info
+        return loaded
+
+
+__all__ = ["FreezeAfterLoadingMixin", "pytorch_default_init_"]

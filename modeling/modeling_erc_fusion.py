@@ -18,6 +18,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput, logging
 
 from .configuration_erc_fusion import ERCFusionConfig
+from .initialization_utils import FreezeAfterLoadingMixin
 from .losses import classification_loss, triplet_loss
 from .pipeline_erc import EmotionRecognitionInConversationPipeline  # noqa: F401  (copied with the model code)
 
@@ -236,20 +237,12 @@ class ERCFrameEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------------
 # Models
 # ---------------------------------------------------------------------------------------------------------------------
-class ERCFusionPreTrainedModel(PreTrainedModel):
+class ERCFusionPreTrainedModel(FreezeAfterLoadingMixin, PreTrainedModel):
     config_class = ERCFusionConfig
     config: ERCFusionConfig
     base_model_prefix = "erc_fusion"
     main_input_name = "input_ids"
     input_modalities = ("text", "audio", "image")
-
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        loaded = super().from_pretrained(*args, **kwargs)
-        # transformers 5 loads weights as new Parameters (requires_grad=True): apply the config's freezing again.
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
-        (model if isinstance(model, ERCFusionModel) else model.erc_fusion)._freeze()
-        return loaded
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -384,6 +377,9 @@ class ERCFusionForEmotionRecognition(ERCFusionPreTrainedModel):
         self.erc_fusion = ERCFusionModel(config)
         self.classifier = nn.Linear(self.erc_fusion.hidden_size, config.num_labels)
         self.post_init()
+        self._freeze()
+
+    def _freeze(self):
         self.erc_fusion._freeze()
 
     def get_input_embeddings(self):
@@ -457,7 +453,7 @@ class ERCFusionForEmotionRecognition(ERCFusionPreTrainedModel):
                                            pretrained_cfg_overlay=vision_pretrained_cfg_overlay,
                                            **config.vision_config["model_kwargs"])
             encoders["vision"].backbone.load_state_dict(pretrained.state_dict())
-        model.erc_fusion._freeze()
+        model._freeze()
         return model
 
     def load_word_vectors(self, path: str, vocab: dict) -> int:

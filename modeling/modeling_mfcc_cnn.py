@@ -12,6 +12,7 @@ from .configuration_mfcc_cnn import MFCCCNNConfig
 from .initialization_utils import pytorch_default_init_
 from .losses import classification_loss
 from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
+from .pooling_utils import weighted_statistics_pooling
 
 
 class MFCCCNNPreTrainedModel(PreTrainedModel):
@@ -98,12 +99,8 @@ class MFCCCNNModel(MFCCCNNPreTrainedModel):
         else:
             weights = (valid if valid is not None else hidden.new_ones(hidden.shape[0], hidden.shape[-1], dtype=torch.bool))
             weights = weights[:, None, None, :].to(hidden.dtype)
-            count = weights.sum(-1)
-            mean = (hidden * weights).sum(-1) / count  # (batch, channels, rows)
-            pooled = mean
-            if config.global_pool == "mean_std":
-                variance = ((hidden - mean[..., None]).square() * weights).sum(-1) / count
-                pooled = torch.cat([mean, variance.clamp_min(1e-6).sqrt()], dim=-1)  # (batch, channels, 2 * rows)
+            # (batch, channels, rows), or (batch, channels, 2 * rows) with the standard deviations
+            pooled = weighted_statistics_pooling(hidden, weights, dim=-1, std=config.global_pool == "mean_std")
             pooled = pooled.flatten(1)
         pooled = self.fc_layers(self.pooled_dropout(pooled))
         return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled,

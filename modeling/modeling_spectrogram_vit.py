@@ -17,6 +17,7 @@ from transformers.utils import logging
 from .configuration_spectrogram_vit import SpectrogramViTConfig
 from .losses import classification_loss
 from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
+from .pooling_utils import weighted_statistics_pooling
 
 
 logger = logging.get_logger(__name__)
@@ -202,11 +203,7 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
         else:
             patches = hidden_states[:, special:]
             weights = (tokens if tokens is not None else patches.new_ones(patches.shape[:2]))[..., None].to(patches.dtype)
-            count = weights.sum(1)
-            pooled = (patches * weights).sum(1) / count
-            if config.pooling == "mean_std":
-                variance = ((patches - pooled[:, None]).square() * weights).sum(1) / count
-                pooled = torch.cat([pooled, variance.clamp_min(1e-6).sqrt()], dim=-1)  # (batch, 2 * hidden)
+            pooled = weighted_statistics_pooling(patches, weights, dim=1, std=config.pooling == "mean_std")
         return BaseModelOutputWithPooling(last_hidden_state=hidden_states, pooler_output=pooled,
                                           hidden_states=all_hidden)
 

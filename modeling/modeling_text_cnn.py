@@ -11,7 +11,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceCl
 from transformers.utils import logging
 
 from .configuration_text_cnn import TextCNNConfig
-from .initialization_utils import pytorch_default_init_
+from .initialization_utils import FreezeAfterLoadingMixin, pytorch_default_init_
 from .losses import classification_loss
 
 
@@ -46,20 +46,15 @@ def read_word_vectors(path: str, vocab: dict, embedding_dim: int, num_rows: Opti
     return vectors, found
 
 
-class TextCNNPreTrainedModel(PreTrainedModel):
+class TextCNNPreTrainedModel(FreezeAfterLoadingMixin, PreTrainedModel):
     config_class = TextCNNConfig
     config: TextCNNConfig
     base_model_prefix = "text_cnn"
     main_input_name = "input_ids"
     input_modalities = "text"
 
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        loaded = super().from_pretrained(*args, **kwargs)
-        # transformers 5 loads weights as new Parameters (requires_grad=True): apply `freeze_embeddings` again.
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
-        model.get_input_embeddings().weight.requires_grad_(not model.config.freeze_embeddings)
-        return loaded
+    def _freeze(self):
+        self.get_input_embeddings().weight.requires_grad_(not self.config.freeze_embeddings)
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -83,7 +78,7 @@ class TextCNNModel(TextCNNPreTrainedModel):
             for k in config.kernel_sizes
         )
         self.post_init()
-        self.embeddings.weight.requires_grad_(not config.freeze_embeddings)
+        self._freeze()
 
     def get_input_embeddings(self):
         return self.embeddings
@@ -180,7 +175,7 @@ class TextCNNForSequenceClassification(TextCNNPreTrainedModel):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.pooled_size, config.num_labels)
         self.post_init()
-        self.text_cnn.embeddings.weight.requires_grad_(not config.freeze_embeddings)
+        self._freeze()
 
     def get_input_embeddings(self):
         return self.text_cnn.embeddings

@@ -17,8 +17,10 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import logging
 
 from .configuration_wav2vec2_emotion import SAMPLING_RATE, Wav2Vec2EmotionConfig
+from .initialization_utils import FreezeAfterLoadingMixin
 from .losses import classification_loss
 from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
+from .pooling_utils import weighted_statistics_pooling
 
 
 logger = logging.get_logger(__name__)
@@ -75,13 +77,10 @@ class Wav2Vec2EmotionPooling(nn.Module):
         if frame_mask is not None:
             scores = scores.masked_fill(~frame_mask[..., None], float("-inf"))
         weights = scores.float().softmax(dim=1).to(hidden.dtype)
-        mean = (weights * hidden).sum(dim=1)
-        variance = (weights * hidden.pow(2)).sum(dim=1) - mean.pow(2)
-        # The clamp keeps sqrt's gradient finite where a channel is constant over the frames.
-        return torch.cat([mean, variance.clamp_min(1e-6).sqrt()], dim=-1)
+        return weighted_statistics_pooling(hidden, weights, dim=1)
 
 
-class Wav2Vec2EmotionPreTrainedModel(PreTrainedModel):
+class Wav2Vec2EmotionPreTrainedModel(FreezeAfterLoadingMixin, PreTrainedModel):
     config_class = Wav2Vec2EmotionConfig
     config: Wav2Vec2EmotionConfig
     base_model_prefix = "wav2vec2"
@@ -137,13 +136,6 @@ class Wav2Vec2EmotionForAudioClassification(Wav2Vec2EmotionPreTrainedModel):
             self.wav2vec2.freeze_feature_encoder()  # also stops it marking its input as requiring a gradient
         elif self.config.freeze_feature_encoder:
             self.wav2vec2.freeze_feature_encoder()
-
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        loaded = super().from_pretrained(*args, **kwargs)
-        # transformers 5 loads weights as new Parameters (requires_grad=True): apply the config's freezing again.
-        (loaded[0] if isinstance(loaded, tuple) else loaded)._freeze()
-        return loaded
 
     def freeze_feature_encoder(self):
         """Stop the gradient of the convolutional feature encoder (as the stock classes' method of that name)."""

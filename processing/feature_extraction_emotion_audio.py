@@ -734,43 +734,33 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
             return BatchFeature({key: value.numpy() for key, value in data.items()}, tensor_type="np")
         return BatchFeature({key: list(value.numpy()) for key, value in data.items()}, tensor_type=None)
 
-    def compute_global_statistics(self, waveforms, sampling_rate, batch_size: int = 64) -> tuple[float, float]:
+    def compute_global_statistics(self, waveforms, sampling_rate, batch_size: int = 64):
         """Mean and standard deviation of every value of the real frames (samples, for waveforms) of the features of
         `waveforms` (a list of clips, as `__call__` takes them, at `sampling_rate`), before feature normalisation and
         with the deterministic `crop`; for `feature_normalization="global"`:
-        `fe.feature_mean, fe.feature_std = fe.compute_global_statistics(train_waveforms, 44100)`."""
+        `fe.feature_mean, fe.feature_std = fe.compute_global_statistics(train_waveforms, 44100)`. Two floats, or
+        with `normalize_per_bin` two nested lists of one mean and std per feature row."""
         batch_size = _check_int("batch_size", batch_size)
         rates = self._sampling_rates(sampling_rate, len(waveforms))
-        if self.normalize_per_bin:
-            return self._per_bin_statistics(waveforms, rates, batch_size)
         count, mean, sum_squares = 0, 0.0, 0.0
         for start in range(0, len(waveforms), batch_size):
             chunk = [waveforms[index] for index in range(start, min(len(waveforms), start + batch_size))]
             features, mask, _ = self._extract(chunk, rates[start:start + len(chunk)], first_index=start)
-            values = features[_broadcast_mask(mask, features).expand(features.shape)].double()
-            batch_count, batch_mean = values.numel(), float(values.mean())
-            batch_squares = float(((values - batch_mean) ** 2).sum())
+            if self.normalize_per_bin:
+                values = features[mask].double()  # (real frames, *rows): statistics per feature row
+            else:
+                values = features[_broadcast_mask(mask, features).expand(features.shape)].double()  # every value
+            batch_count, batch_mean = values.shape[0], values.mean(0)
+            batch_squares = ((values - batch_mean) ** 2).sum(0)
             # Chan et al.'s pairwise update: stable for millions of dB values
             delta = batch_mean - mean
             total = count + batch_count
-            mean += delta * batch_count / total
-            sum_squares += batch_squares + delta ** 2 * count * batch_count / total
+            mean = mean + delta * batch_count / total
+            sum_squares = sum_squares + batch_squares + delta ** 2 * count * batch_count / total
             count = total
-        return mean, math.sqrt(sum_squares / count)
-
-    def _per_bin_statistics(self, waveforms, rates, batch_size):
-        """`compute_global_statistics` with `normalize_per_bin`: nested lists of one mean and std per feature row."""
-        count, total, squares = 0, None, None
-        for start in range(0, len(waveforms), batch_size):
-            chunk = [waveforms[index] for index in range(start, min(len(waveforms), start + batch_size))]
-            features, mask, _ = self._extract(chunk, rates[start:start + len(chunk)], first_index=start)
-            values = features[mask].double()  # (real frames, *rows)
-            total = values.sum(0) if total is None else total + values.sum(0)
-            squares = values.square().sum(0) if squares is None else squares + values.square().sum(0)
-            count += values.shape[0]
-        mean = total / count
-        std = (squares / count - mean.square()).clamp_min(0).sqrt().clamp_min(1e-5)
-        return mean.tolist(), std.tolist()
-
+        std = (sum_squares / count).sqrt()
+        if self.normalize_per_bin:
+            return mean.tolist(), std.clamp_min(1e-5).tolist()
+        return float(mean), float(std)
 
 __all__ = ["EmotionAudioFeatureExtractor"]
