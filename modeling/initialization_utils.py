@@ -1,5 +1,6 @@
 """Weight initialisation shared by the package's from-scratch models, and freezing applied again after loading."""
 
+import itertools
 import math
 
 from torch import nn
@@ -15,6 +16,15 @@ def pytorch_default_init_(module: nn.Module):
         init.uniform_(module.bias, -bound, bound)
 
 
+def init_from_reference_(module: nn.Module, reference: nn.Module):
+    """Set `module`'s own parameters and buffers (not its children's) from `reference`'s, a freshly initialised module
+    of the same architecture (e.g. a newly created timm model: timm's own initialisation, BatchNorm running statistics
+    included). `init.copy_` skips the tensors `from_pretrained` has loaded, so only what a checkpoint lacks changes."""
+    for name, tensor in itertools.chain(module.named_parameters(recurse=False), module.named_buffers(recurse=False)):
+        if tensor is not None:
+            init.copy_(tensor, getattr(reference, name))
+
+
 class FreezeAfterLoadingMixin:
     """For models whose config freezes parameters (a `_freeze()` method applies it): transformers 5's
     `from_pretrained` loads the weights as new Parameters with `requires_grad=True`, so `_freeze()` runs again."""
@@ -26,4 +36,4 @@ class FreezeAfterLoadingMixin:
         return loaded
 
 
-__all__ = ["FreezeAfterLoadingMixin", "pytorch_default_init_"]
+__all__ = ["FreezeAfterLoadingMixin", "init_from_reference_", "pytorch_default_init_"]

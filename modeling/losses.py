@@ -179,15 +179,51 @@ def build_loss(config) -> nn.Module:
     raise ValueError(f"`loss_type` must be one of {LOSS_TYPES}, got {config.loss_type!r}")
 
 
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
+
+
+def infer_problem_type(config, labels: torch.Tensor) -> str:
+    """`config.problem_type`, set from the labels when unset exactly as transformers' stock `*ForSequenceClassification`
+    heads do: one label is regression, integer labels single-label classification, float labels over several labels
+    multi-label classification."""
+    if config.problem_type is None:
+        if config.num_labels == 1:
+            config.problem_type = "regression"
+        elif labels.dtype in (torch.long, torch.int):
+            config.problem_type = "single_label_classification"
+        else:
+            config.problem_type = "multi_label_classification"
+    if config.problem_type not in PROBLEM_TYPES:
+        raise ValueError(f"`problem_type` must be one of {PROBLEM_TYPES}, got {config.problem_type!r}")
+    return config.problem_type
+
+
 def classification_loss(config, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The config's loss of `logits` against `labels`, with a clear error for a label outside the label ids.
+    """The loss of `logits` against `labels` following `config.problem_type`, as the stock heads do: MSE for
+    `"regression"` (float targets, `(batch,)` or `(batch, num_labels)`), BCE-with-logits for
+    `"multi_label_classification"` (0/1 or soft targets `(batch, num_labels)`), and for
+    `"single_label_classification"` the config's `loss_type` (cross-entropy, weighted, focal, Dice) over int label ids,
+    with a clear error (in eager mode) for a label outside the label ids. The problem type is inferred from the labels
+    when unset.
 
     The loss module is built per call rather than held as a submodule, so class weights never enter the model's
     state dict and always sit on the logits' device.
     """
     num_labels = logits.shape[-1]
-    labels = labels.to(logits.device).long().view(-1)
-    if labels.numel() and (labels.min() < 0 or labels.max() >= num_labels):
+    labels = labels.to(logits.device)
+    problem_type = infer_problem_type(config, labels)
+    if problem_type == "regression":
+        if num_labels == 1:
+            return F.mse_loss(logits.float().squeeze(-1), labels.float().view(-1))
+        return F.mse_loss(logits.float(), labels.float().view_as(logits))
+    if problem_type == "multi_label_classification":
+        if config.loss_type != "ce":
+            raise ValueError(f"`loss_type={config.loss_type!r}` is a single-label loss; multi-label classification "
+                             f"uses binary cross-entropy (`loss_type='ce'`)")
+        return F.binary_cross_entropy_with_logits(logits.float(), labels.float().view_as(logits))
+    labels = labels.long().view(-1)
+    if not (torch.compiler.is_compiling() or torch.jit.is_tracing()) and labels.numel() and (
+            labels.min() < 0 or labels.max() >= num_labels):
         bad = labels[(labels < 0) | (labels >= num_labels)].unique().tolist()
         raise ValueError(f"labels {bad} are outside the model's label ids 0..{num_labels - 1}")
     loss_fct = build_loss(config).to(logits.device)
@@ -196,6 +232,7 @@ def classification_loss(config, logits: torch.Tensor, labels: torch.Tensor) -> t
 
 __all__ = [
     "LOSS_TYPES",
+    "PROBLEM_TYPES",
     "TRIPLET_MININGS",
     "DiceLoss",
     "FocalLoss",
@@ -203,6 +240,7 @@ __all__ = [
     "build_loss",
     "class_weights_from_counts",
     "classification_loss",
+    "infer_problem_type",
     "triplet_loss",
     "validate_loss_arguments",
     "validate_triplet_arguments",

@@ -7,6 +7,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
+from transformers.utils import can_return_tuple
 
 from .configuration_fer_cnn import FERCNNConfig
 from .initialization_utils import pytorch_default_init_
@@ -99,6 +100,7 @@ class FERCNNModel(FERCNNPreTrainedModel):
         accepted = "1 (grayscale) or 3 (RGB)" if config.num_channels == 1 else "3 (RGB)"
         raise ValueError(f"`pixel_values` must have {accepted} channels, got {channels}")
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -106,6 +108,8 @@ class FERCNNModel(FERCNNPreTrainedModel):
         return_dict: Optional[bool] = None,
         **kwargs,
     ) -> BaseModelOutputWithPooling:
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         hidden = self.to_model_channels(pixel_values)
         block_outputs = []
         for block in self.blocks:
@@ -126,15 +130,20 @@ class FERCNNForImageClassification(FERCNNPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
-        labels: Optional[torch.LongTensor] = None,
+        labels: Optional[torch.Tensor] = None,
         output_hidden_states: Optional[bool] = None,
         return_dict: Optional[bool] = None,
         **kwargs,
     ) -> ImageClassifierOutput:
-        outputs = self.fer_cnn(pixel_values, output_hidden_states=output_hidden_states)
+        r"""
+        labels (`torch.Tensor`, *optional*): int label ids `(batch,)`, 0/1 floats `(batch, num_labels)` for
+            multi-label classification or float targets for regression (`config.problem_type`, inferred when unset).
+        """
+        outputs = self.fer_cnn(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(outputs.pooler_output)
         loss = classification_loss(self.config, logits, labels) if labels is not None else None
         return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)

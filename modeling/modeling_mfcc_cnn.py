@@ -7,12 +7,14 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
+from transformers.utils import can_return_tuple
 
 from .configuration_mfcc_cnn import MFCCCNNConfig
 from .initialization_utils import pytorch_default_init_
 from .losses import classification_loss
 from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
 from .pooling_utils import weighted_statistics_pooling
+from .tracing_utils import check_finite
 
 
 class MFCCCNNPreTrainedModel(PreTrainedModel):
@@ -52,6 +54,7 @@ class MFCCCNNModel(MFCCCNNPreTrainedModel):
                                          for i, o in zip(sizes[:-1], sizes[1:])))
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_features: torch.Tensor,
@@ -60,6 +63,8 @@ class MFCCCNNModel(MFCCCNNPreTrainedModel):
         return_dict: Optional[bool] = None,
     ) -> BaseModelOutputWithPooling:
         config = self.config
+        if output_hidden_states is None:
+            output_hidden_states = config.output_hidden_states
         hidden = input_features[:, None] if input_features.dim() == 3 else input_features
         if hidden.dim() != 4 or hidden.shape[1] != config.num_channels or hidden.shape[2] != config.input_height:
             raise ValueError(f"`input_features` must have shape (batch, {config.input_height}, frames) or (batch, "
@@ -67,8 +72,7 @@ class MFCCCNNModel(MFCCCNNPreTrainedModel):
         if config.global_pool == "flatten" and hidden.shape[3] != config.input_width:
             raise ValueError(f"the model reads {config.input_width} frames (`input_width`, flattened feature map), got "
                              f"{hidden.shape[3]}: pad or crop the audio to the feature extractor's `max_length_seconds`")
-        if not torch.isfinite(hidden).all():
-            raise ValueError("`input_features` holds NaN or infinite values")
+        check_finite(hidden, "input_features")  # eager only: the feature extractor refuses such audio before tracing
         shortfall = 2 ** len(self.blocks) - hidden.shape[-1]
         if shortfall > 0:  # "mean" pooling of a clip shorter than the pooling: pad it with masked frames
             if attention_mask is None:
@@ -114,16 +118,21 @@ class MFCCCNNForAudioClassification(MFCCCNNPreTrainedModel):
         self.classifier = nn.Linear(config.fc_sizes[-1] if config.fc_sizes else config.flat_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_features: torch.Tensor,
         attention_mask: Optional[torch.Tensor] = None,
-        labels: Optional[torch.LongTensor] = None,
+        labels: Optional[torch.Tensor] = None,
         output_hidden_states: Optional[bool] = None,
         return_dict: Optional[bool] = None,
     ) -> SequenceClassifierOutput:
+        r"""
+        labels (`torch.Tensor`, *optional*): int label ids `(batch,)`, 0/1 floats `(batch, num_labels)` for
+            multi-label classification or float targets for regression (`config.problem_type`, inferred when unset).
+        """
         outputs = self.mfcc_cnn(input_features, attention_mask=attention_mask,
-                                output_hidden_states=output_hidden_states)
+                                output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(outputs.pooler_output)
         loss = classification_loss(self.config, logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)

@@ -12,12 +12,14 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
-from transformers.utils import logging
+from transformers.utils import can_return_tuple, logging
 
 from .configuration_spectrogram_vit import SpectrogramViTConfig
 from .losses import classification_loss
 from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
+from .initialization_utils import init_from_reference_
 from .pooling_utils import weighted_statistics_pooling
+from .tracing_utils import check_finite
 
 
 logger = logging.get_logger(__name__)
@@ -31,8 +33,7 @@ def spectrogram_input(input_features: torch.Tensor, config, name: str = "input_f
     if input_features.dim() != 4 or input_features.shape[1] != config.num_channels:
         raise ValueError(f"`{name}` must have shape (batch, {config.num_mel_bins}, frames) or (batch, "
                          f"{config.num_channels}, {config.num_mel_bins}, frames), got {tuple(input_features.shape)}")
-    if not torch.isfinite(input_features).all():
-        raise ValueError(f"`{name}` holds NaN or infinite values")
+    check_finite(input_features, name)  # eager only: the feature extractor refuses such audio before tracing
     return input_features
 
 
@@ -76,18 +77,28 @@ class SpectrogramViTAttention(nn.Module):
         self.v_proj = nn.Linear(config.hidden_size, inner, bias=config.qkv_bias)
         self.o_proj = nn.Linear(inner, config.hidden_size)
         self.dropout_prob = config.attention_probs_dropout_prob
+        self.config = config
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
+                output_attentions: bool = False) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         batch, length, _ = hidden_states.shape
 
         def heads(x):  # (batch, length, inner) -> (batch, heads, length, head_dim)
             return x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
 
-        context = F.scaled_dot_product_attention(
-            heads(self.q_proj(hidden_states)), heads(self.k_proj(hidden_states)), heads(self.v_proj(hidden_states)),
-            attn_mask=attention_mask, dropout_p=self.dropout_prob if self.training else 0.0,
-        )
-        return self.o_proj(context.transpose(1, 2).reshape(batch, length, -1))
+        query, key, value = heads(self.q_proj(hidden_states)), heads(self.k_proj(hidden_states)), heads(self.v_proj(hidden_states))
+        dropout = self.dropout_prob if self.training else 0.0
+        weights = None
+        # Asking for the attention weights computes them explicitly (eager), as the stock models do.
+        if output_attentions or self.config._attn_implementation == "eager":
+            scores = query @ key.transpose(-1, -2) * self.head_dim**-0.5  # (batch, heads, length, length)
+            if attention_mask is not None:
+                scores = scores.masked_fill(~attention_mask, float("-inf"))
+            weights = scores.softmax(dim=-1)
+            context = F.dropout(weights, p=dropout, training=self.training) @ value
+        else:
+            context = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout)
+        return self.o_proj(context.transpose(1, 2).reshape(batch, length, -1)), weights
 
 
 class SpectrogramViTMLP(nn.Module):
@@ -112,9 +123,11 @@ class SpectrogramViTLayer(nn.Module):
         self.mlp = SpectrogramViTMLP(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        hidden_states = hidden_states + self.dropout(self.attention(self.layernorm_before(hidden_states), attention_mask))
-        return hidden_states + self.dropout(self.mlp(self.layernorm_after(hidden_states)))
+    def forward(self, hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
+                output_attentions: bool = False) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        attended, weights = self.attention(self.layernorm_before(hidden_states), attention_mask, output_attentions)
+        hidden_states = hidden_states + self.dropout(attended)
+        return hidden_states + self.dropout(self.mlp(self.layernorm_after(hidden_states))), weights
 
 
 class SpectrogramViTPreTrainedModel(PreTrainedModel):
@@ -124,11 +137,25 @@ class SpectrogramViTPreTrainedModel(PreTrainedModel):
     main_input_name = "input_features"
     input_modalities = "audio"
     supports_gradient_checkpointing = False
+    _supports_sdpa = True
+
+    def initialize_weights(self):
+        try:
+            super().initialize_weights()
+        finally:
+            self.__dict__.pop("_timm_reference", None)  # the freshly created timm model `_init_weights` copied from
 
     @torch.no_grad()
     def _init_weights(self, module):
         std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Conv2d)) and not getattr(module, "_is_hf_initialized", False):
+        timm_path = getattr(module, "_timm_path", None)
+        if timm_path is not None:
+            # A module of the timm backbone: timm's own initialisation (BatchNorm buffers included) for whatever a
+            # checkpoint did not set, copied from a freshly created timm model; `init.copy_` leaves loaded tensors be.
+            if not getattr(self, "_timm_just_created", False):  # timm has just initialised all of it in __init__
+                init_from_reference_(module, self._timm_reference_model().get_submodule(timm_path))
+            return
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
             init.trunc_normal_(module.weight, mean=0.0, std=std)
             if module.bias is not None:
                 init.zeros_(module.bias)
@@ -170,15 +197,21 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
         self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_features: Optional[torch.Tensor] = None,
         attention_mask: Optional[torch.Tensor] = None,
         input_values: Optional[torch.Tensor] = None,
         output_hidden_states: Optional[bool] = None,
+        output_attentions: Optional[bool] = None,
         return_dict: Optional[bool] = None,
     ) -> BaseModelOutputWithPooling:
         config = self.config
+        if output_hidden_states is None:
+            output_hidden_states = config.output_hidden_states
+        if output_attentions is None:
+            output_attentions = config.output_attentions
         if input_features is None:
             if input_values is None:
                 raise ValueError("pass `input_features` (batch, mels, frames), or AST-layout `input_values` "
@@ -193,10 +226,13 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
             keep = torch.cat([tokens.new_ones(len(tokens), special), tokens], dim=1)  # (batch, length)
             sdpa_mask = keep[:, None, None, :]  # boolean key mask, broadcast over heads and queries
         all_hidden = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
         for layer in self.layers:
-            hidden_states = layer(hidden_states, sdpa_mask)
+            hidden_states, weights = layer(hidden_states, sdpa_mask, output_attentions)
             if output_hidden_states:
                 all_hidden += (hidden_states,)
+            if output_attentions:
+                all_attentions += (weights,)
         hidden_states = self.layernorm(hidden_states)
         if config.pooling == "cls":
             pooled = hidden_states[:, :special].mean(1)  # AST: (cls + distillation) / 2
@@ -205,7 +241,7 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
             weights = (tokens if tokens is not None else patches.new_ones(patches.shape[:2]))[..., None].to(patches.dtype)
             pooled = weighted_statistics_pooling(patches, weights, dim=1, std=config.pooling == "mean_std")
         return BaseModelOutputWithPooling(last_hidden_state=hidden_states, pooler_output=pooled,
-                                          hidden_states=all_hidden)
+                                          hidden_states=all_hidden, attentions=all_attentions)
 
 
 def _stock_name(name: str) -> str:
@@ -232,9 +268,20 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
             kwargs = {"img_size": config.timm_image_size, **config.timm_model_kwargs}
             self.timm_model = timm.create_model(config.timm_model_name, pretrained=False,
                                                 num_classes=config.num_labels, **kwargs)
-            for module in self.timm_model.modules():  # timm initialises its own weights: keep post_init off them
-                module._is_hf_initialized = True
+            for path, module in self.timm_model.named_modules():  # `_init_weights` initialises them the timm way
+                module._timm_path = path
+        self._timm_just_created = config.backbone == "timm"  # timm initialised its model: post_init leaves it be
         self.post_init()
+        self._timm_just_created = False
+
+    def _timm_reference_model(self) -> nn.Module:
+        """A freshly created (timm-initialised) model of the backbone's architecture, made once per
+        `initialize_weights`, whose tensors fill what a checkpoint lacks (a new head after `num_labels` changed)."""
+        if "_timm_reference" not in self.__dict__:
+            kwargs = {"img_size": self.config.timm_image_size, **self.config.timm_model_kwargs}
+            self.__dict__["_timm_reference"] = timm.create_model(
+                self.config.timm_model_name, pretrained=False, num_classes=self.config.num_labels, **kwargs)
+        return self.__dict__["_timm_reference"]
 
     @classmethod
     def from_pretrained_timm(cls, timm_model_name: str, pretrained_cfg_overlay: Optional[dict] = None, **config_kwargs):
@@ -258,37 +305,62 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
         model.timm_model.load_state_dict(state)
         return model
 
-    def _timm_logits(self, input_features: torch.Tensor) -> torch.Tensor:
+    def _timm_logits(self, input_features: torch.Tensor, output_hidden_states: bool = False):
+        """`(logits, hidden_states)` of the timm model; hidden states are its blocks' outputs (timm's
+        `forward_intermediates`, `(batch, channels, height, width)` maps), `None` unless asked for."""
         pixel_values = spectrogram_input(input_features, self.config)
         size = self.config.timm_image_size
         pixel_values = F.interpolate(pixel_values, size=(size, size), mode="bilinear", align_corners=False)
         channels = getattr(self.timm_model, "in_chans", None) or self.timm_model.default_cfg.get("input_size", (3,))[0]
         pixel_values = pixel_values.expand(-1, channels, -1, -1) if pixel_values.shape[1] == 1 else pixel_values
-        return self.timm_model(pixel_values.contiguous())
+        pixel_values = pixel_values.contiguous()
+        if not output_hidden_states:
+            return self.timm_model(pixel_values), None
+        if not hasattr(self.timm_model, "forward_intermediates"):
+            raise ValueError(f"the timm model {self.config.timm_model_name!r} has no `forward_intermediates`, so it "
+                             f"cannot return hidden states")
+        features, intermediates = self.timm_model.forward_intermediates(pixel_values)
+        return self.timm_model.forward_head(features), tuple(intermediates)
 
+    @can_return_tuple
     def forward(
         self,
         input_features: Optional[torch.Tensor] = None,
         attention_mask: Optional[torch.Tensor] = None,
-        labels: Optional[torch.LongTensor] = None,
+        labels: Optional[torch.Tensor] = None,
         input_values: Optional[torch.Tensor] = None,
         output_hidden_states: Optional[bool] = None,
+        output_attentions: Optional[bool] = None,
         return_dict: Optional[bool] = None,
     ) -> SequenceClassifierOutput:
-        hidden_states = None
+        r"""
+        labels (`torch.Tensor`, *optional*): int label ids `(batch,)`, 0/1 floats `(batch, num_labels)` for
+            multi-label classification or float targets for regression (`config.problem_type`, inferred when unset).
+        output_attentions (`bool`, *optional*): attention weights of every layer (computed eagerly); the timm backbone
+            does not return them.
+        """
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if output_attentions is None:
+            output_attentions = self.config.output_attentions
+        attentions = None
         if self.config.backbone == "timm":
             if input_features is None and input_values is not None:
                 input_features = input_values.transpose(-1, -2)
             if input_features is None:
                 raise ValueError("pass `input_features` (batch, mels, frames)")
-            logits = self._timm_logits(input_features)  # the timm model sees the whole image: no padding mask
+            if output_attentions:
+                raise ValueError("the timm backbone does not return attention weights (`output_attentions`)")
+            # the timm model sees the whole image: no padding mask
+            logits, hidden_states = self._timm_logits(input_features, output_hidden_states)
         else:
             outputs = self.spectrogram_vit(input_features, attention_mask=attention_mask, input_values=input_values,
-                                           output_hidden_states=output_hidden_states)
+                                           output_hidden_states=output_hidden_states,
+                                           output_attentions=output_attentions, return_dict=True)
             logits = self.classifier(self.dropout(self.head_layernorm(outputs.pooler_output)))
-            hidden_states = outputs.hidden_states
+            hidden_states, attentions = outputs.hidden_states, outputs.attentions
         loss = classification_loss(self.config, logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states, attentions=attentions)
 
     # -- stock export --------------------------------------------------------------------------------------------
     def to_stock_model(self):

@@ -8,7 +8,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
-from transformers.utils import logging
+from transformers.utils import can_return_tuple, logging
 
 from .configuration_text_cnn import TextCNNConfig
 from .initialization_utils import FreezeAfterLoadingMixin, pytorch_default_init_
@@ -107,6 +107,7 @@ class TextCNNModel(TextCNNPreTrainedModel):
         logger.info(f"initialised {found}/{len(vocab)} embeddings from {path}")
         return found
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor,
@@ -115,6 +116,8 @@ class TextCNNModel(TextCNNPreTrainedModel):
         return_dict: Optional[bool] = None,
     ) -> BaseModelOutputWithPooling:
         config = self.config
+        if output_hidden_states is None:
+            output_hidden_states = config.output_hidden_states
         if input_ids.dim() != 2:
             raise ValueError(f"`input_ids` must have shape (batch, sequence), got {tuple(input_ids.shape)}")
         if attention_mask is None:
@@ -187,15 +190,22 @@ class TextCNNForSequenceClassification(TextCNNPreTrainedModel):
         """See `TextCNNModel.load_word_vectors`."""
         return self.text_cnn.load_word_vectors(path, vocab)
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor,
         attention_mask: Optional[torch.Tensor] = None,
-        labels: Optional[torch.LongTensor] = None,
+        labels: Optional[torch.Tensor] = None,
         output_hidden_states: Optional[bool] = None,
         return_dict: Optional[bool] = None,
     ) -> SequenceClassifierOutput:
-        outputs = self.text_cnn(input_ids, attention_mask=attention_mask, output_hidden_states=output_hidden_states)
+        r"""
+        labels (`torch.Tensor`, *optional*): int label ids `(batch,)` for single-label classification, 0/1 floats
+            `(batch, num_labels)` for multi-label classification, float targets for regression (`config.problem_type`,
+            inferred from the labels when unset, as in the stock heads).
+        """
+        outputs = self.text_cnn(input_ids, attention_mask=attention_mask, output_hidden_states=output_hidden_states,
+                                return_dict=True)
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = classification_loss(self.config, logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)

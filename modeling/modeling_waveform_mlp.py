@@ -6,11 +6,13 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.utils import can_return_tuple
 
 from .configuration_waveform_mlp import WaveformMLPConfig
 from .initialization_utils import pytorch_default_init_
 from .losses import classification_loss
 from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
+from .tracing_utils import check_finite
 
 
 ACTIVATION_MODULES = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
@@ -41,21 +43,27 @@ class WaveformMLPForAudioClassification(WaveformMLPPreTrainedModel):
         self.classifier = nn.Linear(sizes[-1], config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
         attention_mask: Optional[torch.Tensor] = None,
-        labels: Optional[torch.LongTensor] = None,
+        labels: Optional[torch.Tensor] = None,
         output_hidden_states: Optional[bool] = None,
         return_dict: Optional[bool] = None,
     ) -> SequenceClassifierOutput:
+        r"""
+        labels (`torch.Tensor`, *optional*): int label ids `(batch,)`, 0/1 floats `(batch, num_labels)` for
+            multi-label classification or float targets for regression (`config.problem_type`, inferred when unset).
+        """
         config = self.config
+        if output_hidden_states is None:
+            output_hidden_states = config.output_hidden_states
         if input_values.dim() != 2 or input_values.shape[1] != config.input_length:
             raise ValueError(f"`input_values` must have shape (batch, {config.input_length}) (the model's "
                              f"`input_length` in samples), got {tuple(input_values.shape)}: pad or crop the audio to "
                              f"the feature extractor's `max_length_seconds`")
-        if not torch.isfinite(input_values).all():
-            raise ValueError("`input_values` holds NaN or infinite values")
+        check_finite(input_values, "input_values")  # eager only: the feature extractor refuses such audio before tracing
         hidden = input_values.to(self.classifier.weight.dtype)
         if attention_mask is not None:
             hidden = hidden * attention_mask.to(hidden.dtype)  # padding contributes exactly nothing
