@@ -11,21 +11,26 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_erc_fusion import ERC_TASK, ERCFusionConfig
 from .configuration_fer_cnn import FERCNNConfig
+from .configuration_fer_timm import FERTimmConfig
 from .configuration_mfcc_cnn import MFCCCNNConfig
 from .configuration_spectrogram_vit import SpectrogramViTConfig
 from .configuration_text_cnn import TextCNNConfig
+from .configuration_speech_emotion import SpeechEmotionConfig
 from .configuration_wav2vec2_emotion import Wav2Vec2EmotionConfig
 from .configuration_waveform_mlp import WaveformMLPConfig
 from .losses import DiceLoss, FocalLoss, TripletLoss, build_loss, class_weights_from_counts
 from .modeling_erc_fusion import ERCFusionForEmotionRecognition, ERCFusionModel
 from .modeling_fer_cnn import FERCNNForImageClassification, FERCNNModel
+from .modeling_fer_timm import FERTimmForImageClassification
 from .modeling_mfcc_cnn import MFCCCNNForAudioClassification, MFCCCNNModel
 from .modeling_spectrogram_vit import SpectrogramViTForAudioClassification, SpectrogramViTModel
 from .modeling_text_cnn import TextCNNForSequenceClassification, TextCNNModel, read_word_vectors
+from .modeling_speech_emotion import SpeechEmotionForAudioClassification, SpeechEmotionPreTrainedModel
 from .modeling_wav2vec2_emotion import Wav2Vec2EmotionForAudioClassification, Wav2Vec2EmotionPreTrainedModel
 from .modeling_waveform_mlp import WaveformMLPForAudioClassification
 from .pipeline_audio_classification import AUDIO_TASK, EmotionAudioClassificationPipeline
 from .pipeline_erc import EmotionRecognitionInConversationPipeline
+from .pipeline_image_classification import IMAGE_TASK, EmotionImageClassificationPipeline
 from .windowed_audio import classify_windows
 
 
@@ -43,6 +48,9 @@ _register(ERCFusionConfig, {AutoModel: ERCFusionModel, AutoModelForSequenceClass
 PIPELINE_REGISTRY.register_pipeline(ERC_TASK, pipeline_class=EmotionRecognitionInConversationPipeline,
                                     pt_model=AutoModelForSequenceClassification, type="multimodal")
 _register(FERCNNConfig, {AutoModel: FERCNNModel, AutoModelForImageClassification: FERCNNForImageClassification})
+# Faces on any timm backbone: the config saves `custom_pipelines` for "image-classification"
+# (EmotionImageClassificationPipeline: photos, `detect_faces`); `save_stock_pretrained` writes a stock timm folder.
+_register(FERTimmConfig, {AutoModelForImageClassification: FERTimmForImageClassification})
 # Voice: each config saves `custom_pipelines` for "audio-classification" (EmotionAudioClassificationPipeline), so
 # `pipeline("audio-classification", model=folder, trust_remote_code=True)` takes datasets rows and stereo audio.
 _register(SpectrogramViTConfig, {AutoModel: SpectrogramViTModel,
@@ -53,6 +61,8 @@ _register(WaveformMLPConfig, {AutoModelForAudioClassification: WaveformMLPForAud
 # locally; the saved auto_map names AutoModelForAudioClassification, registered last.
 _register(Wav2Vec2EmotionConfig, {AutoModel: Wav2Vec2EmotionForAudioClassification,
                                   AutoModelForAudioClassification: Wav2Vec2EmotionForAudioClassification})
+_register(SpeechEmotionConfig, {AutoModel: SpeechEmotionForAudioClassification,
+                                AutoModelForAudioClassification: SpeechEmotionForAudioClassification})
 
 
 __all__ = [
@@ -67,6 +77,10 @@ __all__ = [
     "FERCNNConfig",
     "FERCNNForImageClassification",
     "FERCNNModel",
+    "FERTimmConfig",
+    "FERTimmForImageClassification",
+    "EmotionImageClassificationPipeline",
+    "IMAGE_TASK",
     "FocalLoss",
     "MFCCCNNConfig",
     "MFCCCNNForAudioClassification",
@@ -77,6 +91,9 @@ __all__ = [
     "TextCNNConfig",
     "TextCNNForSequenceClassification",
     "TextCNNModel",
+    "SpeechEmotionConfig",
+    "SpeechEmotionForAudioClassification",
+    "SpeechEmotionPreTrainedModel",
     "TripletLoss",
     "Wav2Vec2EmotionConfig",
     "Wav2Vec2EmotionForAudioClassification",

@@ -168,7 +168,7 @@ def test_config_validation_names_the_argument():
     assert config.projector_size is None and config.frame_size == 32
     assert isinstance(Wav2Vec2EmotionConfig(wav2vec2_config=Wav2Vec2Config(**TINY_BACKBONE)).wav2vec2_config,
                       Wav2Vec2Config)
-    assert Wav2Vec2EmotionConfig.sub_configs == {"wav2vec2_config": Wav2Vec2Config}
+    assert Wav2Vec2EmotionConfig.sub_configs == {"audio_config": AutoConfig}  # any supported speech encoder
 
 
 def test_freezing_sets_requires_grad():
@@ -247,7 +247,7 @@ def test_hub_folder_loads_in_clean_python_with_trust_remote_code(tmp_path):
         "AutoConfig": "configuration_wav2vec2_emotion.Wav2Vec2EmotionConfig",
         "AutoModelForAudioClassification": "modeling_wav2vec2_emotion.Wav2Vec2EmotionForAudioClassification",
     }
-    assert saved["model_type"] == "wav2vec2_emotion" and saved["wav2vec2_config"]["model_type"] == "wav2vec2"
+    assert saved["model_type"] == "wav2vec2_emotion" and saved["audio_config"]["model_type"] == "wav2vec2"
     assert {"configuration_wav2vec2_emotion.py", "modeling_wav2vec2_emotion.py", "losses.py",
             "model.safetensors"} <= set(os.listdir(tmp_path))
     _, values, mask = padded_batch([900, 1600])

@@ -1,0 +1,180 @@
+"""SpeechEmotion configuration: any transformers speech encoder (wav2vec2, HuBERT, WavLM, data2vec-audio, Whisper), an
+optional weighted layer sum and per-frame projector, a pooling over the real frames and a linear emotion classifier."""
+
+import copy
+import math
+
+from transformers import AutoConfig, PretrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from .losses import validate_loss_arguments
+from .pipeline_audio_classification import AUDIO_CUSTOM_PIPELINES
+from .speech_encoders import (SPEECH_ENCODER_TYPES, is_whisper, minimum_input_length, speech_encoder_config_from_dict,
+                              speech_encoder_hidden_size, speech_encoder_input_name, speech_encoder_num_layers,
+                              whisper_window_positions, whisper_window_seconds)
+
+
+POOLINGS = ("mean", "max", "mean_max", "attentive_stats")
+# Every supported encoder reads 16 kHz audio; used to state lengths in seconds in error messages.
+SAMPLING_RATE = 16000
+
+
+class SpeechEmotionConfig(PretrainedConfig):
+    r"""
+    Configuration of [`SpeechEmotionForAudioClassification`]: a transformers speech encoder (the nested
+    `audio_config`), optionally a softmax-weighted sum of its hidden layers, an optional per-frame linear projector, a
+    pooling over the frames that hold audio, dropout and a linear classifier.
+
+    With `pooling="mean"` the model computes what the encoder's stock `*ForSequenceClassification` /
+    `WhisperForAudioClassification` computes, and [`~SpeechEmotionForAudioClassification.to_stock_model`] exports it as
+    that stock class (for Whisper, on inputs that fill the window: the stock class pools padding frames too).
+
+    Args:
+        audio_config (`dict` or [`PretrainedConfig`], *optional*): the encoder: a config (or its dict, with
+            `model_type`) of `wav2vec2` (the default, wav2vec2-base sized), `hubert`, `wavlm`, `data2vec-audio` or
+            `whisper` (only its encoder is built). The waveform encoders read `input_values` (16 kHz samples); Whisper
+            reads `input_features` (log-mel frames from a `WhisperFeatureExtractor`). With `feat_extract_norm="group"`
+            (wav2vec2-base style) the first convolution normalises over the whole padded time axis, so only unpadded
+            input gives a clip's own logits; `"layer"` models are padding-invariant given the `attention_mask`.
+        window_seconds (`int`, *optional*): Whisper only: the seconds of audio one forward reads. The stock encoder
+            reads 30 s (`max_source_positions=1500`); a shorter window cuts the fixed sinusoidal position table to its
+            first `50 * window_seconds` rows, so a 3 s clip costs 3 s of compute, not 30. Longer recordings go through
+            windowed inference (the audio pipeline does it by itself). Defaults to the encoder config's window. The
+            feature extractor must then have `chunk_length=window_seconds`.
+        pooling (`str`, *optional*, defaults to `"mean"`): pooling of the frame vectors over the frames that hold
+            audio: `"mean"`, `"max"`, `"mean_max"` (both, twice the width) or `"attentive_stats"` (a channel-wise
+            softmax attention over frames gives a weighted mean and standard deviation, twice the width, as in
+            ECAPA-TDNN).
+        use_weighted_layer_sum (`bool`, *optional*, defaults to `False`): pool a learned softmax-weighted sum of all
+            hidden states (input embeddings and every layer) instead of the last layer, as the stock heads do.
+        projector_size (`int`, *optional*, defaults to 256): width of a linear projection of every frame before the
+            pooling (the stock `classifier_proj_size`); `None` or 0: no projector.
+        classifier_dropout (`float`, *optional*, defaults to 0.0): dropout on the pooled vector.
+        attention_hidden_size (`int`, *optional*, defaults to 128): bottleneck width of the `"attentive_stats"`
+            attention.
+        freeze_feature_encoder (`bool`, *optional*, defaults to `True`): keep the convolutional front end fixed
+            (wav2vec2's feature encoder, Whisper's two convolutions).
+        freeze_backbone (`bool`, *optional*, defaults to `False`): keep the whole encoder fixed and train only the head
+            (layer weights, projector, pooling attention, classifier); train.py then runs the encoder once per clip
+            and trains the head from its cached hidden states.
+        loss_type (`str`, *optional*, defaults to `"ce"`): `"ce"`, `"weighted_ce"`, `"focal"` or `"dice"`.
+        class_weights (`list[float]`, *optional*): one weight per label, for `"weighted_ce"` (required) and, when
+            given, `"focal"` and `"dice"`.
+        focal_gamma (`float`, *optional*, defaults to 2.0): focusing parameter of the focal loss.
+        dice_smooth (`float`, *optional*, defaults to 1.0): smoothing term of the Dice loss.
+
+    `problem_type` (`"single_label_classification"`, `"multi_label_classification"`, `"regression"`) is followed as
+    the stock heads do. The head is initialised with a normal of standard deviation `audio_config.initializer_range`
+    (`init_std` for Whisper), as in the stock classes.
+    """
+
+    model_type = "speech_emotion"
+    sub_configs_defaults = {"audio_config": SubConfigSpec(AutoConfig, model_type="wav2vec2")}
+    default_encoder_type = "wav2vec2"
+
+    def __init__(
+        self,
+        audio_config=None,
+        window_seconds=None,
+        pooling="mean",
+        use_weighted_layer_sum=False,
+        projector_size=256,
+        classifier_dropout=0.0,
+        attention_hidden_size=128,
+        freeze_feature_encoder=True,
+        freeze_backbone=False,
+        loss_type="ce",
+        class_weights=None,
+        focal_gamma=2.0,
+        dice_smooth=1.0,
+        **kwargs,
+    ):
+        audio_config = speech_encoder_config_from_dict(audio_config, "audio_config", self.default_encoder_type)
+        if getattr(audio_config, "add_adapter", False):
+            raise ValueError("`audio_config.add_adapter=True` is not supported: the adapter downsamples the frames of "
+                             "a sequence-to-sequence decoder, and the stock sequence classifiers refuse it too")
+        if window_seconds is not None:
+            if not is_whisper(audio_config):
+                raise ValueError(f"`window_seconds` sets a Whisper encoder's window; a {audio_config.model_type!r} "
+                                 f"encoder reads clips of any length (leave it unset)")
+            positions = whisper_window_positions(window_seconds)
+            if positions != audio_config.max_source_positions:
+                audio_config = copy.deepcopy(audio_config)
+                audio_config.max_source_positions = positions
+        if pooling not in POOLINGS:
+            raise ValueError(f"`pooling` must be one of {POOLINGS}, got {pooling!r}")
+        for name, value in (("use_weighted_layer_sum", use_weighted_layer_sum),
+                            ("freeze_feature_encoder", freeze_feature_encoder), ("freeze_backbone", freeze_backbone)):
+            if not isinstance(value, bool):
+                raise ValueError(f"`{name}` must be True or False, got {value!r}")
+        if projector_size is not None and (isinstance(projector_size, bool) or not isinstance(projector_size, int)
+                                           or projector_size < 0):
+            raise ValueError(f"`projector_size` must be a positive int, or None / 0 for no projector, got {projector_size!r}")
+        if isinstance(attention_hidden_size, bool) or not isinstance(attention_hidden_size, int) or attention_hidden_size < 1:
+            raise ValueError(f"`attention_hidden_size` must be a positive int, got {attention_hidden_size!r}")
+        if not (isinstance(classifier_dropout, (int, float)) and math.isfinite(classifier_dropout)
+                and 0.0 <= classifier_dropout < 1.0):
+            raise ValueError(f"`classifier_dropout` must be in [0, 1), got {classifier_dropout!r}")
+
+        # Set before `super().__init__`: its `__post_init__` resolves the sub-configs named in `sub_configs_defaults`.
+        self.audio_config = audio_config
+        kwargs.setdefault("custom_pipelines", copy.deepcopy(AUDIO_CUSTOM_PIPELINES))
+        super().__init__(**kwargs)
+        validate_loss_arguments(loss_type, class_weights, focal_gamma, dice_smooth, self.num_labels)
+        self.pooling = pooling
+        self.use_weighted_layer_sum = use_weighted_layer_sum
+        self.projector_size = projector_size or None
+        self.classifier_dropout = float(classifier_dropout)
+        self.attention_hidden_size = attention_hidden_size
+        self.freeze_feature_encoder = freeze_feature_encoder
+        self.freeze_backbone = freeze_backbone
+        self.loss_type = loss_type
+        self.class_weights = list(class_weights) if class_weights is not None else None
+        self.focal_gamma = focal_gamma
+        self.dice_smooth = dice_smooth
+
+    @property
+    def encoder_type(self) -> str:
+        """The encoder's `model_type` (`"wav2vec2"`, `"hubert"`, `"wavlm"`, `"data2vec-audio"`, `"whisper"`)."""
+        return self.audio_config.model_type
+
+    @property
+    def input_name(self) -> str:
+        """`"input_features"` (Whisper) or `"input_values"` (the waveform encoders)."""
+        return speech_encoder_input_name(self.audio_config)
+
+    @property
+    def window_seconds(self):
+        """Seconds one Whisper forward reads; None for the waveform encoders (any length)."""
+        return whisper_window_seconds(self.audio_config) if is_whisper(self.audio_config) else None
+
+    @property
+    def hidden_size(self) -> int:
+        return speech_encoder_hidden_size(self.audio_config)
+
+    @property
+    def num_hidden_states(self) -> int:
+        """Hidden states the encoder returns: the input embeddings and one per layer."""
+        return speech_encoder_num_layers(self.audio_config) + 1
+
+    @property
+    def initializer_range(self) -> float:
+        return getattr(self.audio_config, "initializer_range", None) or getattr(self.audio_config, "init_std", 0.02)
+
+    @property
+    def frame_size(self) -> int:
+        """Width of the frame vectors that are pooled (the projector's, else the encoder's hidden size)."""
+        return self.projector_size or self.hidden_size
+
+    @property
+    def pooled_size(self) -> int:
+        """Width of the pooled vector the classifier reads."""
+        return self.frame_size * (2 if self.pooling in ("mean_max", "attentive_stats") else 1)
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples (waveform encoders) or mel frames (Whisper) one encoder frame needs (400 = 25 ms for wav2vec2)."""
+        return minimum_input_length(self.audio_config)
+
+
+__all__ = ["POOLINGS", "SAMPLING_RATE", "SPEECH_ENCODER_TYPES", "SpeechEmotionConfig"]

@@ -1,0 +1,402 @@
+"""SpeechEmotion: speech emotion recognition over any transformers speech encoder, pooled over the real frames.
+
+Encoder frame states (the last layer, or a softmax-weighted sum of all layers), an optional per-frame linear
+projector, a mean / max / mean+max / attentive-statistics pooling over the frames that hold audio, dropout and a linear
+classifier. Head parameter names are the stock heads' (`layer_weights` lives in `layer_sum.weight`, `projector`,
+`classifier`), so a mean-pooled model exports to the encoder's stock class (`Wav2Vec2ForSequenceClassification`,
+`HubertForSequenceClassification`, `WavLMForSequenceClassification`, `Data2VecAudioForSequenceClassification`,
+`WhisperForAudioClassification`), which the Hub's hosted widget runs.
+
+Whisper runs on a short window (`config.window_seconds`): its encoder is built with that many positions, the
+feature extractor pads each clip to the window, and the pooling covers only the frames of the clip.
+"""
+
+import copy
+from typing import Optional
+
+import torch
+from torch import nn
+from transformers import AutoModelForAudioClassification, PretrainedConfig, PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.utils import logging
+
+from .configuration_speech_emotion import SAMPLING_RATE, SpeechEmotionConfig
+from .initialization_utils import FreezeAfterLoadingMixin
+from .losses import classification_loss
+from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
+from .pooling_utils import weighted_statistics_pooling
+from .speech_encoders import (SPEECH_ENCODER_TYPES, build_speech_encoder, is_whisper, load_pretrained_speech_encoder,
+                              speech_encoder_frame_mask)
+
+
+logger = logging.get_logger(__name__)
+
+
+def _eager() -> bool:
+    """True outside torch.compile / torch.export / tracing: value checks (NaN, too-short clips) run only then."""
+    return not (torch.compiler.is_compiling() or torch.jit.is_tracing())
+
+
+class SpeechEmotionWeightedLayerSum(nn.Module):
+    """Softmax-weighted sum of the hidden states of every layer (input embeddings included), as in the stock heads.
+
+    A module rather than a bare parameter so that peft can train it through `modules_to_save=["layer_sum", ...]`.
+    """
+
+    def __init__(self, num_layers: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_layers) / num_layers)
+
+    def forward(self, hidden_states) -> torch.Tensor:
+        # A tuple of (batch, frames, hidden), or those already stacked as (batch, layers, frames, hidden) (the cache).
+        stacked = hidden_states if isinstance(hidden_states, torch.Tensor) else torch.stack(hidden_states, dim=1)
+        weights = nn.functional.softmax(self.weight, dim=-1)
+        return (stacked * weights.view(-1, 1, 1).to(stacked.dtype)).sum(dim=1)
+
+
+class SpeechEmotionPooling(nn.Module):
+    """Pooling of frame vectors `(batch, frames, dim)` over the frames where `frame_mask` `(batch, frames)` is set.
+
+    Padding never enters: a mask-aware mean, `-inf` before the max, `-inf` attention scores before the softmax of the
+    attentive statistics (Okabe et al., 2018, with ECAPA-TDNN's channel-wise attention). `frame_mask=None`: every frame
+    counts.
+    """
+
+    def __init__(self, pooling: str, dim: int, attention_hidden_size: int):
+        super().__init__()
+        self.pooling = pooling
+        if pooling == "attentive_stats":
+            self.attention = nn.Sequential(nn.Linear(dim, attention_hidden_size), nn.Tanh(),
+                                           nn.Linear(attention_hidden_size, dim))
+
+    def forward(self, hidden: torch.Tensor, frame_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.pooling == "attentive_stats":
+            return self._attentive_stats(hidden, frame_mask)
+        pooled = []
+        if self.pooling in ("mean", "mean_max"):
+            if frame_mask is None:
+                pooled.append(hidden.mean(dim=1))
+            else:  # the stock head's masked mean, operation for operation
+                hidden_zeroed = hidden.masked_fill(~frame_mask[..., None], 0.0)
+                pooled.append(hidden_zeroed.sum(dim=1) / frame_mask.sum(dim=1).view(-1, 1))
+        if self.pooling in ("max", "mean_max"):
+            masked = hidden if frame_mask is None else hidden.masked_fill(~frame_mask[..., None], float("-inf"))
+            pooled.append(masked.amax(dim=1))
+        return torch.cat(pooled, dim=-1)
+
+    def _attentive_stats(self, hidden, frame_mask):
+        scores = self.attention(hidden)  # (batch, frames, dim): one attention distribution over frames per channel
+        if frame_mask is not None:
+            scores = scores.masked_fill(~frame_mask[..., None], float("-inf"))
+        weights = scores.float().softmax(dim=1).to(hidden.dtype)
+        return weighted_statistics_pooling(hidden, weights, dim=1)
+
+
+class SpeechEmotionPreTrainedModel(FreezeAfterLoadingMixin, PreTrainedModel):
+    config_class = SpeechEmotionConfig
+    config: SpeechEmotionConfig
+    base_model_prefix = "audio_encoder"
+    main_input_name = "input_values"
+    input_modalities = "audio"
+    supports_gradient_checkpointing = True
+    # Attention happens only inside the nested encoder; every supported family implements these.
+    _supports_flash_attn = True
+    _supports_sdpa = True
+    _supports_flex_attn = True
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        # The nested encoder is a PreTrainedModel: transformers runs its own `_init_weights` on its modules.
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, SpeechEmotionWeightedLayerSum):
+            init.constant_(module.weight, 1.0 / module.weight.numel())
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """Our own checkpoints as usual; a plain encoder checkpoint (`facebook/wav2vec2-base`, `openai/whisper-base`,
+        a `Wav2Vec2Model` folder...) becomes a new classifier on that encoder, as the stock classes load it: its
+        weights and config fill the encoder, the head is new (`num_labels`, `id2label`... from `kwargs`)."""
+        if isinstance(pretrained_model_name_or_path, (str, bytes)) or hasattr(pretrained_model_name_or_path, "__fspath__"):
+            hub_keys = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
+            config_dict, _ = PretrainedConfig.get_config_dict(pretrained_model_name_or_path,
+                                                              **{k: kwargs[k] for k in hub_keys if k in kwargs})
+            if config_dict.get("model_type") in SPEECH_ENCODER_TYPES:
+                config_kwargs = {k: v for k, v in kwargs.items() if k not in hub_keys + ("dtype", "torch_dtype")}
+                model = cls.from_pretrained_backbone(pretrained_model_name_or_path, **config_kwargs)
+                dtype = kwargs.get("dtype", kwargs.get("torch_dtype"))
+                return model.to(dtype) if isinstance(dtype, torch.dtype) else model
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+
+class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
+    """A transformers speech encoder with an emotion classification head: optional weighted layer sum, per-frame
+    projector, pooling over the frames that hold audio (see [`SpeechEmotionConfig`]), dropout and a linear classifier.
+
+    The encoder is built from `config.audio_config` with random weights; pretrained weights come in through
+    [`~SpeechEmotionForAudioClassification.from_pretrained_backbone`] (or `from_pretrained` on a plain encoder
+    checkpoint), our own checkpoints through `from_pretrained`.
+
+    Head modules (peft's `modules_to_save` for LoRA): [`head_module_names`]. The encoder's attention projections are
+    `q_proj`, `k_proj`, `v_proj`, `out_proj` in every supported family (LoRA `target_modules`).
+    """
+
+    def __init__(self, config: SpeechEmotionConfig):
+        super().__init__(config)
+        # The encoder sits under `base_model_prefix` (`audio_encoder`; `wav2vec2` in Wav2Vec2Emotion folders).
+        setattr(self, self.base_model_prefix, build_speech_encoder(config.audio_config))
+        self.main_input_name = config.input_name
+        self.layer_sum = SpeechEmotionWeightedLayerSum(config.num_hidden_states) if config.use_weighted_layer_sum else None
+        self.projector = nn.Linear(config.hidden_size, config.projector_size) if config.projector_size else None
+        self.pooler = SpeechEmotionPooling(config.pooling, config.frame_size, config.attention_hidden_size)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.pooled_size, config.num_labels)
+        self.post_init()
+        self._freeze()
+
+    @property
+    def encoder(self) -> nn.Module:
+        return getattr(self, self.base_model_prefix)
+
+    def _freeze(self):
+        if self.config.freeze_backbone:
+            self.encoder.requires_grad_(False)
+        if self.config.freeze_backbone or self.config.freeze_feature_encoder:
+            self.freeze_feature_encoder()
+
+    def freeze_feature_encoder(self):
+        """Stop the gradient of the convolutional front end (as the stock classes' method of that name)."""
+        if is_whisper(self.config.audio_config):
+            self.encoder.conv1.requires_grad_(False)
+            self.encoder.conv2.requires_grad_(False)
+        else:
+            self.encoder.freeze_feature_encoder()  # also stops it marking its input as requiring a gradient
+
+    def head_module_names(self) -> list[str]:
+        """Names of this model's head modules with weights, e.g. `["projector", "classifier"]`."""
+        names = ("layer_sum", "projector", "pooler", "classifier")
+        return [n for n in names if getattr(self, n) is not None and any(True for _ in getattr(self, n).parameters())]
+
+    def get_input_embeddings(self):
+        return None  # audio encoders have no token embeddings
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # Forward: encode (the part a frozen-encoder cache stores), then the head
+    # -----------------------------------------------------------------------------------------------------------------
+    def _check_inputs(self, inputs, attention_mask):
+        name, audio = self.config.input_name, self.config.audio_config
+        expected = "(batch, samples)" if name == "input_values" else (
+            f"(batch, {audio.num_mel_bins}, {2 * audio.max_source_positions}) (log-mel frames of a "
+            f"{self.config.window_seconds:g} s window: a WhisperFeatureExtractor with chunk_length="
+            f"{self.config.window_seconds:g})")
+        shape_ok = isinstance(inputs, torch.Tensor) and (
+            inputs.dim() == 2 if name == "input_values"
+            else inputs.dim() == 3 and tuple(inputs.shape[1:]) == (audio.num_mel_bins, 2 * audio.max_source_positions))
+        if not shape_ok:
+            shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs).__name__
+            raise ValueError(f"`{name}` must be a float tensor of shape {expected}, got {shape}; for one clip add a "
+                             f"batch axis, and mix stereo down to one channel")
+        if not inputs.is_floating_point():
+            raise ValueError(f"`{name}` must be a float tensor, got dtype {inputs.dtype}")
+        mask_shape = tuple(inputs.shape) if name == "input_values" else (inputs.shape[0], inputs.shape[-1])
+        if attention_mask is not None and tuple(attention_mask.shape) != mask_shape:
+            raise ValueError(f"`attention_mask` must have the shape {mask_shape} (one entry per "
+                             f"{'sample' if name == 'input_values' else 'mel frame'}), got {tuple(attention_mask.shape)}")
+        if not _eager():
+            return
+        if not bool(torch.isfinite(inputs).all()):
+            raise ValueError(f"`{name}` contains NaN or infinite values; the audio must be finite")
+        if name == "input_values":
+            lengths = attention_mask.sum(-1) if attention_mask is not None else torch.tensor([inputs.shape[1]])
+            minimum = self.config.receptive_field
+            if bool((lengths < minimum).any()):
+                raise ValueError(f"a clip of {int(lengths.min())} samples is shorter than "
+                                 f"{self.config.encoder_type}'s convolutional receptive field: at least {minimum} samples ({minimum / SAMPLING_RATE:.4g} s at "
+                                 f"{SAMPLING_RATE // 1000} kHz) are needed for one frame; drop such clips or zero-pad "
+                                 f"them to that length")
+        elif attention_mask is not None and bool((attention_mask.sum(-1) < 1).any()):
+            raise ValueError("a clip has no audio frame (its attention_mask is all zeros)")
+
+    def encode(self, inputs: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
+               output_hidden_states: bool = False, output_attentions: bool = False):
+        """`(encoder outputs, frame_mask)`: the encoder run on `inputs` (`input_values` or `input_features`), and the
+        bool mask `(batch, frames)` of the frames that hold audio (None without an `attention_mask`)."""
+        if is_whisper(self.config.audio_config):
+            # Whisper attends over the whole window (it has no attention mask); the mask only restricts the pooling.
+            outputs = self.encoder(inputs, output_hidden_states=output_hidden_states,
+                                   output_attentions=output_attentions)
+        else:
+            outputs = self.encoder(inputs, attention_mask=attention_mask, output_hidden_states=output_hidden_states,
+                                   output_attentions=output_attentions)
+        frame_mask = speech_encoder_frame_mask(self.config.audio_config, attention_mask,
+                                               outputs.last_hidden_state.shape[1])
+        return outputs, frame_mask
+
+    def classify_hidden_states(self, hidden_states, frame_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Logits from encoder hidden states: a tuple of `(batch, frames, hidden)` (or a `(batch, layers, frames,
+        hidden)` stack, as a frozen-encoder cache keeps them) and the frame mask. This is the trainable head."""
+        if self.layer_sum is not None:
+            hidden = self.layer_sum(hidden_states)
+        else:
+            hidden = hidden_states[-1] if isinstance(hidden_states, (tuple, list)) else hidden_states[:, -1]
+        if self.projector is not None:
+            hidden = self.projector(hidden)  # (batch, frames, projector_size): per frame, as the stock head does
+        return self.classifier(self.dropout(self.pooler(hidden, frame_mask)))
+
+    def forward(
+        self,
+        input_values: Optional[torch.FloatTensor] = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        labels: Optional[torch.Tensor] = None,
+        output_hidden_states: Optional[bool] = None,
+        output_attentions: Optional[bool] = None,
+        return_dict: Optional[bool] = None,
+        input_features: Optional[torch.FloatTensor] = None,
+    ) -> SequenceClassifierOutput:
+        r"""
+        input_values (`torch.FloatTensor` of shape `(batch_size, samples)`): 16 kHz waveforms, for the waveform
+            encoders, as made by a `Wav2Vec2FeatureExtractor` (zero-padded on the right).
+        input_features (`torch.FloatTensor` of shape `(batch_size, mel_bins, 100 * window_seconds)`): Whisper's
+            log-mel input, from a `WhisperFeatureExtractor(chunk_length=window_seconds)`.
+        attention_mask (`torch.Tensor`, *optional*): 1 for real samples (waveform encoders) or mel frames (Whisper:
+            `return_attention_mask=True`), 0 for padding. Given, it restricts the pooling (and a waveform encoder's
+            attention) to the clip. Without it every frame is pooled, padding included, as in the stock classes.
+        labels (`torch.Tensor`, *optional*): label ids `(batch,)`; float `(batch, num_labels)` targets for
+            multi-label, floats for regression (`config.problem_type`).
+        output_hidden_states, output_attentions (`bool`, *optional*): return the encoder's hidden states / attention
+            weights (attention weights need `attn_implementation="eager"`).
+        """
+        inputs = input_features if input_features is not None else input_values
+        if (input_features is None) == (input_values is None):
+            raise ValueError(f"pass exactly one of `input_values` / `input_features`; this "
+                             f"{self.config.encoder_type} encoder reads `{self.config.input_name}`")
+        self._check_inputs(inputs, attention_mask)
+        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+
+        outputs, frame_mask = self.encode(inputs, attention_mask, output_attentions=output_attentions,
+                                          output_hidden_states=output_hidden_states or self.layer_sum is not None)
+        hidden_states = outputs.hidden_states if self.layer_sum is not None else (outputs.last_hidden_state,)
+        logits = self.classify_hidden_states(hidden_states, frame_mask)
+
+        loss = classification_loss(self.config, logits, labels) if labels is not None else None
+        output = SequenceClassifierOutput(loss=loss, logits=logits,
+                                          hidden_states=outputs.hidden_states if output_hidden_states else None,
+                                          attentions=outputs.attentions if output_attentions else None)
+        return output if return_dict else output.to_tuple()
+
+    @classmethod
+    def from_pretrained_backbone(cls, backbone: str, backbone_config_overrides: Optional[dict] = None,
+                                 **config_kwargs) -> "SpeechEmotionForAudioClassification":
+        """A new model whose encoder starts from a pretrained checkpoint; the head is random.
+
+        Args:
+            backbone (`str`): a speech-encoder checkpoint, Hub id or folder (`"facebook/wav2vec2-base"`,
+                `"microsoft/wavlm-base-plus"`, `"openai/whisper-base"`, a local folder...). Its `model_type` picks the
+                encoder family; its config becomes `audio_config`, its weights the encoder's (float32).
+            backbone_config_overrides (`dict`, *optional*): settings that change no weights, e.g.
+                `{"mask_time_prob": 0.05, "layerdrop": 0.05}`.
+            config_kwargs: the other [`SpeechEmotionConfig`] arguments (labels, `window_seconds` for Whisper, pooling,
+                projector, loss...).
+        """
+        for key in ("audio_config", "wav2vec2_config"):
+            if key in config_kwargs:
+                raise ValueError(f"`{key}` comes from the `backbone` checkpoint; change its fine-tuning settings with "
+                                 f"`backbone_config_overrides`")
+        encoder_config, encoder = load_pretrained_speech_encoder(backbone, config_kwargs.get("window_seconds"),
+                                                                 backbone_config_overrides)
+        encoder_config._name_or_path = str(backbone)
+        model = cls(cls.config_class(audio_config=encoder_config, **config_kwargs))
+        model.encoder.load_state_dict(encoder.state_dict(), strict=True)
+        return model
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # Export as the encoder's stock classifier
+    # -----------------------------------------------------------------------------------------------------------------
+    @property
+    def stock_class_name(self) -> str:
+        """The encoder's stock audio classifier, e.g. `"Wav2Vec2ForSequenceClassification"`."""
+        from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES
+
+        return MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES[self.config.encoder_type]
+
+    def stock_export_blockers(self) -> list[str]:
+        """Why this model cannot be exported as its encoder's stock classifier (empty list: it can)."""
+        blockers = []
+        if self.config.pooling != "mean":
+            blockers.append(f"pooling={self.config.pooling!r} (the stock class mean-pools; only pooling='mean' exports)")
+        return blockers
+
+    def to_stock_model(self) -> PreTrainedModel:
+        """The same network as the encoder's stock classifier (`Wav2Vec2ForSequenceClassification`,
+        `HubertForSequenceClassification`, `WavLMForSequenceClassification`, `Data2VecAudioForSequenceClassification`
+        or `WhisperForAudioClassification` with `max_source_positions` of our window), with the same weights.
+
+        Needs `pooling="mean"`. The weighted layer sum, the projector width and the labels carry over; dropout is
+        dropped (identity at inference); a model without projector gets an identity one. The stock classes train with
+        plain cross-entropy. Whisper's stock class pools every frame of the window: its logits equal ours on clips
+        that fill the window (or without an `attention_mask`), not on shorter padded clips.
+        """
+        blockers = self.stock_export_blockers()
+        if blockers:
+            raise ValueError(f"this model cannot be exported as a {self.stock_class_name}: " + "; ".join(blockers))
+        config = self.config
+        stock_config = copy.deepcopy(config.audio_config)
+        stock_config.__dict__.pop("auto_map", None)  # the nested config of a remote-code checkpoint may carry one
+        stock_config.architectures = None  # save_pretrained writes the stock class name
+        stock_config.use_weighted_layer_sum = config.use_weighted_layer_sum
+        stock_config.classifier_proj_size = config.frame_size
+        stock_config.id2label = dict(config.id2label)
+        stock_config.label2id = dict(config.label2id)
+        stock_config.problem_type = config.problem_type
+        stock_config._name_or_path = ""
+        stock = AutoModelForAudioClassification.from_config(stock_config)
+
+        state = dict(self.encoder.state_dict(prefix=stock.base_model_prefix + "."))
+        if self.layer_sum is not None:
+            state["layer_weights"] = self.layer_sum.weight.detach()
+        if self.projector is not None:
+            state["projector.weight"], state["projector.bias"] = self.projector.weight.detach(), self.projector.bias.detach()
+        else:
+            hidden_size = config.hidden_size
+            state["projector.weight"] = torch.eye(hidden_size, dtype=self.classifier.weight.dtype)
+            state["projector.bias"] = torch.zeros(hidden_size, dtype=self.classifier.weight.dtype)
+        state["classifier.weight"], state["classifier.bias"] = self.classifier.weight.detach(), self.classifier.bias.detach()
+        stock.load_state_dict(state, strict=True)
+        return stock.to(device=self.device, dtype=self.dtype).train(self.training)
+
+    def save_stock_pretrained(self, save_directory, feature_extractor=None, **save_kwargs) -> PreTrainedModel:
+        """Write [`to_stock_model`] to `save_directory` (a plain encoder `model_type`, no `auto_map`, no code: it loads
+        without `trust_remote_code` and runs in the Hub's hosted audio-classification widget).
+
+        Args:
+            feature_extractor (*optional*): a stock transformers feature extractor (`Wav2Vec2FeatureExtractor`, or
+                `WhisperFeatureExtractor` whose `chunk_length` is the window) to save beside it, so that
+                `pipeline("audio-classification", model=save_directory)` finds it.
+            save_kwargs: passed to `save_pretrained` (`push_to_hub`, `safe_serialization`...).
+        """
+        if feature_extractor is not None and not type(feature_extractor).__module__.startswith("transformers."):
+            raise ValueError(f"{type(feature_extractor).__name__} is not a stock transformers feature extractor: the "
+                             f"stock export must load without custom code")
+        window = self.config.window_seconds
+        if feature_extractor is not None and window is not None and getattr(feature_extractor, "chunk_length", None) != window:
+            raise ValueError(f"the feature extractor's chunk_length ({getattr(feature_extractor, 'chunk_length', None)}) "
+                             f"must be the model's Whisper window ({window:g} s)")
+        stock = self.to_stock_model()
+        stock.save_pretrained(save_directory, **save_kwargs)
+        if feature_extractor is not None:
+            feature_extractor.save_pretrained(save_directory)
+        return stock
+
+
+__all__ = [
+    "SpeechEmotionForAudioClassification",
+    "SpeechEmotionPooling",
+    "SpeechEmotionPreTrainedModel",
+    "SpeechEmotionWeightedLayerSum",
+]
