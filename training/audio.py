@@ -1,0 +1,303 @@
+"""Voice: audio classification over a `datasets.Audio` column (`spectrogram_vit`, `mfcc_cnn`, `waveform_mlp`,
+`wav2vec2_emotion`): decoding on the fly, random crops, noise and SpecAugment in the loop, the feature extractor's
+global statistics computed on the training split."""
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import transformers
+from tqdm.auto import tqdm
+
+import modeling
+from processing.feature_extraction_emotion_audio import EmotionAudioFeatureExtractor
+from training.samplers import LengthGroupedSampler
+
+logger = transformers.utils.logging.get_logger(__name__)
+
+AUDIO_MODELS = {
+    "spectrogram_vit": (modeling.SpectrogramViTConfig, modeling.SpectrogramViTForAudioClassification),
+    "mfcc_cnn": (modeling.MFCCCNNConfig, modeling.MFCCCNNForAudioClassification),
+    "waveform_mlp": (modeling.WaveformMLPConfig, modeling.WaveformMLPForAudioClassification),
+    "wav2vec2_emotion": (modeling.Wav2Vec2EmotionConfig, modeling.Wav2Vec2EmotionForAudioClassification),
+}
+
+
+def build_feature_extractor(options: dict):
+    """The recipe's `feature_extractor`: `class` (ours by default, or a transformers feature extractor class name),
+    optionally `from_pretrained` (a Hub id or folder), and the class's own arguments."""
+    import transformers
+
+    options = dict(options)
+    name = options.pop("class", "EmotionAudioFeatureExtractor")
+    pretrained = options.pop("from_pretrained", None)
+    if name == "EmotionAudioFeatureExtractor":
+        cls = EmotionAudioFeatureExtractor
+    elif name.endswith("FeatureExtractor") and hasattr(transformers, name):
+        cls = getattr(transformers, name)
+    else:
+        raise ValueError(f"`feature_extractor.class` must be EmotionAudioFeatureExtractor or a transformers feature "
+                         f"extractor class (Wav2Vec2FeatureExtractor, ASTFeatureExtractor...), got {name!r}")
+    return cls.from_pretrained(pretrained, **options) if pretrained else cls(**options)
+
+
+def crop_waveforms(waveforms: list, max_samples: int) -> list:
+    """A random `max_samples` window of every longer clip, offsets drawn from the global torch RNG (checkpointed by
+    Accelerate, so a resumed run draws the same crops)."""
+    out = []
+    for wave in waveforms:
+        excess = len(wave) - max_samples
+        start = int(torch.randint(0, excess + 1, ()).item()) if excess > 0 else 0
+        out.append(wave[start: start + max_samples])
+    return out
+
+
+class AudioAugmentation:
+    """White noise at a random SNR on the waveforms, then SpecAugment (Park et al., 2019) frequency and time masks on
+    the features, for training batches only; every draw comes from the global torch RNG (checkpointed by Accelerate).
+    """
+
+    DEFAULTS = {"noise_snr_db": None, "freq_masks": 0, "freq_width": 0, "time_masks": 0, "time_width": 0}
+
+    def __init__(self, **options):
+        unknown = sorted(set(options) - set(self.DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown `audio_augmentation` keys {unknown}; valid keys: {sorted(self.DEFAULTS)}")
+        o = {**self.DEFAULTS, **options}
+        snr = o["noise_snr_db"]
+        if snr is not None and not (isinstance(snr, (list, tuple)) and len(snr) == 2 and snr[0] <= snr[1]):
+            raise ValueError(f"`audio_augmentation.noise_snr_db` must be [min, max] in dB, got {snr!r}")
+        for key in ("freq_masks", "freq_width", "time_masks", "time_width"):
+            if not isinstance(o[key], int) or o[key] < 0:
+                raise ValueError(f"`audio_augmentation.{key}` must be an int >= 0, got {o[key]!r}")
+        self.options = o
+
+    def waveforms(self, waveforms: list) -> list:
+        snr = self.options["noise_snr_db"]
+        if snr is None:
+            return waveforms
+        out = []
+        for wave in waveforms:
+            power = float(np.mean(np.square(wave), dtype=np.float64)) if len(wave) else 0.0
+            db = float(torch.empty(()).uniform_(snr[0], snr[1]))
+            noise = torch.randn(len(wave)).numpy() * math.sqrt(power / 10 ** (db / 10))
+            out.append((wave + noise).astype(np.float32))
+        return out
+
+    def features(self, features: torch.Tensor) -> torch.Tensor:
+        """`(batch, [channels,] bins, frames)` -> the same with `freq_masks` bands and `time_masks` spans zeroed."""
+        o = self.options
+        bins, frames = features.shape[-2:]
+        keep = torch.ones(features.shape[0], bins, frames, dtype=torch.bool, device=features.device)
+        for count, width, size, axis in ((o["freq_masks"], o["freq_width"], bins, 1),
+                                         (o["time_masks"], o["time_width"], frames, 2)):
+            for _ in range(count if width else 0):
+                w = torch.randint(0, width + 1, (features.shape[0],))
+                start = (torch.rand(features.shape[0]) * (size - w + 1).clamp_min(1)).long()
+                positions = torch.arange(size)[None, :]
+                band = (positions >= start[:, None]) & (positions < (start + w)[:, None])  # (batch, size)
+                keep &= ~(band[:, :, None] if axis == 1 else band[:, None, :]).to(features.device)
+        if features.dim() == 4:
+            keep = keep[:, None]
+        return features * keep.to(features.dtype)
+
+
+class AudioDataset(torch.utils.data.Dataset):
+    """`{"audio": mono float32 waveform at the processor's rate, "labels": id}` rows of a split with an Audio column;
+    a clip that fails to decode raises an error naming its file."""
+
+    def __init__(self, split, column: str, label_column: str, sampling_rate: int):
+        import datasets
+
+        split = split.select_columns([column, label_column])
+        self.decoded = split.cast_column(column, datasets.Audio(sampling_rate=sampling_rate))
+        self.raw = split.cast_column(column, datasets.Audio(decode=False))
+        self.column, self.label_column = column, label_column
+
+    def __len__(self):
+        return len(self.decoded)
+
+    def path(self, index) -> str:
+        return self.raw[index][self.column].get("path") or f"row {index}"
+
+    def lengths(self, sampling_rate: int) -> list[int]:
+        """Every clip's length in samples at `sampling_rate`, from the file headers (no decoding)."""
+        import soundfile
+
+        lengths = []
+        for index, item in enumerate(self.raw[self.column]):
+            source = io.BytesIO(item["bytes"]) if item.get("bytes") else item.get("path")
+            try:
+                info = soundfile.info(source)
+                lengths.append(int(info.frames * sampling_rate / info.samplerate))
+            except Exception:  # a format soundfile cannot read: decode it
+                lengths.append(len(self[index]["audio"]))
+        return lengths
+
+
+    def __getitem__(self, index):
+        row = self.decoded[index]
+        try:
+            audio = row[self.column]
+            wave = np.asarray(audio["array"], dtype=np.float32)
+        except Exception as err:
+            raise ValueError(f"audio file {self.path(index)}: cannot decode ({err})") from None
+        if wave.ndim > 1:
+            wave = wave.mean(axis=0)
+        if wave.size == 0:
+            raise ValueError(f"audio file {self.path(index)}: no samples")
+        return {"audio": wave, "labels": int(row[self.label_column])}
+
+
+
+@dataclass
+class AudioCollator:
+    """Evaluation batches: the processor's features of whole clips (its own padding/cropping). Training batches
+    (`raw=True`) keep the waveforms, which `AudioClassificationTask.augment_batch` crops and processes in the loop."""
+
+    processor: Any
+    raw: bool = False
+
+    def __call__(self, rows):
+        labels = torch.tensor([row["labels"] for row in rows], dtype=torch.long)
+        waveforms = [row["audio"] for row in rows]
+        if self.raw:
+            return {"audio": waveforms, "labels": labels}
+        return {**features_of(self.processor, waveforms), "labels": labels}
+
+
+def features_of(processor, waveforms) -> dict:
+    features = processor(waveforms, sampling_rate=processor.sampling_rate, return_tensors="pt",
+                         **({"padding": True} if not isinstance(processor, EmotionAudioFeatureExtractor) else {}))
+    return dict(features)
+
+
+class AudioClassificationTask:
+    """Voice models (`spectrogram_vit`, `mfcc_cnn`, `waveform_mlp`) over an Audio column.
+
+    Clips are decoded (and resampled to the processor's rate by `datasets`) on the fly, so a corpus is never held in
+    memory. Evaluation batches are the processor's features of whole clips (fixed-length models: its deterministic
+    crop/pad); training batches are random crops (`random_crop`) processed in the training loop, so every epoch sees
+    other windows of long clips and a resumed run the same ones. The model's input size comes from the processor.
+    """
+
+    pipeline_tag = "audio-classification"
+
+    def __init__(self, recipe, train_split, label_names):
+        import datasets
+
+        self.recipe, self.label_names = recipe, label_names
+        self.config_class, self.model_class = AUDIO_MODELS[recipe.model_type]
+        feature = train_split.features.get(recipe.input_column)
+        if not isinstance(feature, datasets.Audio):
+            raise ValueError(f"model_type {recipe.model_type} reads audio: `input_column` {recipe.input_column!r} "
+                             f"must be a datasets.Audio column, got {type(feature).__name__}")
+        self.processor = build_feature_extractor(recipe.feature_extractor)
+        self.augmentation = AudioAugmentation(**recipe.audio_augmentation)
+        max_length = recipe.max_length_seconds or getattr(self.processor, "max_length_seconds", None)
+        if recipe.random_crop and not max_length:
+            raise ValueError("`random_crop` needs a crop length: set `max_length_seconds` (or the feature "
+                             "extractor's)")
+        self.train_samples = int(round(max_length * self.processor.sampling_rate)) if recipe.random_crop else None
+        p = self.processor
+        if isinstance(p, EmotionAudioFeatureExtractor) and p.feature_normalization == "global" and p.feature_mean is None:
+            data = AudioDataset(train_split, recipe.input_column, recipe.label_column, p.sampling_rate)
+            waves = [data[i]["audio"] for i in tqdm(range(len(data)), desc="feature statistics", leave=False)]
+            mean, std = p.compute_global_statistics(waves, p.sampling_rate)  # floats, or per-row lists
+            mean, std = (np.round(np.asarray(v, dtype=np.float64), 6).tolist() for v in (mean, std))
+            self.processor = build_feature_extractor({**recipe.feature_extractor, "feature_mean": mean,
+                                                      "feature_std": std})
+
+    def dataset(self, split_name, split):
+        return AudioDataset(split, self.recipe.input_column, self.recipe.label_column, self.processor.sampling_rate)
+
+    def collator(self, train: bool):
+        return AudioCollator(self.processor, raw=train)
+
+    def augment_batch(self, batch):
+        """Training batches, called by the training loop: random crops, noise, the processor's features, masks."""
+        waveforms = batch["audio"]
+        if self.train_samples:
+            waveforms = crop_waveforms(waveforms, self.train_samples)
+        waveforms = self.augmentation.waveforms(waveforms)
+        device = batch["labels"].device
+        features = {k: v.to(device) for k, v in features_of(self.processor, waveforms).items()}
+        if "input_features" in features:
+            features["input_features"] = self.augmentation.features(features["input_features"])
+        return {**features, "labels": batch["labels"]}
+
+    def input_size(self) -> dict:
+        """Config arguments fixed by the processor's output shape."""
+        p, model_type = self.processor, self.recipe.model_type
+        if model_type == "wav2vec2_emotion":
+            values = getattr(p, "feature_type", "waveform") == "waveform" and "input_values" in p.model_input_names
+            if not values or p.sampling_rate != 16000:
+                raise ValueError(f"wav2vec2 reads 16 kHz waveforms (`input_values`): use Wav2Vec2FeatureExtractor "
+                                 f"(the backbone's), got {type(p).__name__} at {p.sampling_rate} Hz")
+            return {}
+        if isinstance(p, transformers.ASTFeatureExtractor):
+            if model_type != "spectrogram_vit":
+                raise ValueError(f"ASTFeatureExtractor features suit model_type spectrogram_vit, not {model_type}")
+            return {"num_mel_bins": p.num_mel_bins, "max_frames": p.max_length}
+        if not isinstance(p, EmotionAudioFeatureExtractor):
+            raise ValueError(f"model_type {model_type} needs EmotionAudioFeatureExtractor or ASTFeatureExtractor "
+                             f"features, got {type(p).__name__}")
+        expected = {"spectrogram_vit": "log_mel", "mfcc_cnn": "mfcc", "waveform_mlp": "waveform"}[model_type]
+        if p.feature_type != expected:
+            raise ValueError(f"model_type {model_type} reads `feature_type: {expected}` features, the recipe's "
+                             f"feature extractor makes {p.feature_type!r}")
+        if not p.max_length_seconds:
+            raise ValueError(f"model_type {model_type} has a fixed input size: set `feature_extractor."
+                             f"max_length_seconds`")
+        shape = p.output_shape()
+        if model_type == "waveform_mlp":
+            return {"input_length": shape[-1]}
+        if model_type == "spectrogram_vit":
+            return {"num_mel_bins": shape[-2], "max_frames": shape[-1], "num_channels": 1 if len(shape) == 2 else shape[0]}
+        return {"input_height": shape[-2], "input_width": shape[-1], "num_channels": 1 if len(shape) == 2 else shape[0]}
+
+    def build_model(self, class_weights):
+        kwargs = {k: v for k, v in self.recipe.model.items() if k != "class_weights"}
+        for key, value in self.input_size().items():
+            if kwargs.setdefault(key, value) != value:
+                raise ValueError(f"`model.{key}` is {kwargs[key]} but the feature extractor gives {value}; leave it "
+                                 f"out of the recipe (it follows the features)")
+        kwargs.update(id2label=dict(enumerate(self.label_names)),
+                      label2id={name: i for i, name in enumerate(self.label_names)}, class_weights=class_weights)
+        backbone, options = self.recipe.pretrained_backbone, self.recipe.pretrained_backbone_options
+        if backbone and self.recipe.model_type == "wav2vec2_emotion":
+            return self.model_class.from_pretrained_backbone(backbone, **options, **kwargs)
+        if backbone and self.recipe.model_type == "spectrogram_vit":
+            return self.model_class.from_pretrained_timm(backbone, **options, **kwargs)
+        if backbone:
+            raise ValueError(f"`pretrained_backbone` starts wav2vec2_emotion or spectrogram_vit (timm) models, not "
+                             f"{self.recipe.model_type}")
+        return self.model_class(self.config_class(**kwargs))
+
+    def train_sampler(self, dataset):
+        if not self.recipe.group_by_length:
+            return None
+        lengths = dataset.lengths(self.processor.sampling_rate)
+        if self.train_samples:
+            lengths = [min(length, self.train_samples) for length in lengths]
+        return LengthGroupedSampler(lengths, self.recipe.per_device_train_batch_size, seed=self.recipe.seed)
+
+    def save_model(self, model, output_dir):
+        """`export_stock`: the stock transformers class instead of ours (no custom code in the folder)."""
+        if self.recipe.export_stock:
+            model.save_stock_pretrained(output_dir, safe_serialization=True)
+            if isinstance(self.processor, EmotionAudioFeatureExtractor):
+                logger.warning("export_stock: the model is a stock class but EmotionAudioFeatureExtractor is our code "
+                               "(trust_remote_code); for a folder the hosted widget runs, train with a stock feature "
+                               "extractor (ASTFeatureExtractor, Wav2Vec2FeatureExtractor)")
+        else:
+            model.save_pretrained(output_dir, safe_serialization=True)
+
+    def extra_results(self):
+        return {}
+
+
+__all__ = ["AUDIO_MODELS", "AudioAugmentation", "AudioClassificationTask", "AudioCollator", "AudioDataset", "build_feature_extractor", "crop_waveforms", "features_of"]

@@ -1,0 +1,139 @@
+"""K-fold cross-validation (grouped by speaker, or stratified by label): a fresh model per fold, the mean and std
+of the test metrics, the fold-mean validation curve and the pooled out-of-fold confusion matrix."""
+
+import json
+import math
+import os
+
+import numpy as np
+
+from training.checkpoints import list_checkpoints, write_json
+from training.loop import train_and_evaluate
+from training.metrics import plot_confusion_matrix
+
+CV_METRICS = ("accuracy", "f1_macro", "f1_weighted", "uar", "roc_auc_macro")
+
+
+def fold_assignment(recipe, full) -> tuple[np.ndarray, np.ndarray]:
+    """`(fold, validation)` per row: the test fold of each row, and whether it is held out for validation when its
+    fold is not the test fold (`validation[k]` holds the rows validating the model of fold k).
+
+    Grouped (`fold_group_column`): `speaker_folds` over the groups, balanced over `fold_strata_column`; then, per
+    fold, a `fold_validation_fraction` share of the training groups (at least one) validates. Ungrouped: stratified
+    K-fold over the labels, and a stratified share of each fold's training rows validates.
+    """
+    from datasets_scripts.audio_utils import deal_folds, speaker_folds
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
+    k, labels = recipe.folds, np.asarray(full[recipe.label_column])
+    validation = np.full((k, len(labels)), False)
+    if recipe.fold_group_column:
+        for column in (recipe.fold_group_column, recipe.fold_strata_column):
+            if column and column not in full.column_names:
+                raise ValueError(f"fold column {column!r} is not in {recipe.dataset}: {full.column_names}")
+        groups = list(full[recipe.fold_group_column])
+        strata = list(full[recipe.fold_strata_column]) if recipe.fold_strata_column else None
+        fold_of = speaker_folds(groups, k, strata=strata, seed=recipe.seed)
+        folds = np.array([fold_of[g] for g in groups])
+        stratum_of = dict(zip(groups, strata)) if strata else {g: None for g in groups}
+        for test_fold in range(k):
+            train_groups = sorted({g for g, f in fold_of.items() if f != test_fold}, key=str)
+            if len(train_groups) < 2:
+                raise ValueError(f"fold {test_fold} leaves {len(train_groups)} training group(s): nothing to validate "
+                                 f"on; use fewer folds")
+            n_val = min(len(train_groups) - 1, max(1, round(recipe.fold_validation_fraction * len(train_groups))))
+            dealt = deal_folds({g: stratum_of[g] for g in train_groups}, math.ceil(len(train_groups) / n_val),
+                               seed=recipe.seed + test_fold)
+            chosen = {g for g, f in dealt.items() if f == 0}
+            validation[test_fold] = np.array([g in chosen for g in groups]) & (folds != test_fold)
+        return folds, validation
+    folds = np.zeros(len(labels), dtype=int)
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=recipe.seed)
+    for fold, (_, test_index) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        folds[test_index] = fold
+    for test_fold in range(k):
+        rest = np.flatnonzero(folds != test_fold)
+        _, held = train_test_split(rest, test_size=recipe.fold_validation_fraction, stratify=labels[rest],
+                                   random_state=recipe.seed + test_fold)
+        validation[test_fold, held] = True
+    return folds, validation
+
+
+def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoint=None, on_evaluate=None):
+    """K-fold cross-validation over all rows of `splits`: a fresh model per fold (`train_and_evaluate` seeds and
+    builds a new one), trained on the other folds minus a validation share, selected on that share, tested on the
+    fold; each fold's model a Hub-ready `output_dir/fold_{k}/`. Returns mean and std (over folds, ddof=0) of the test
+    metrics as `cv_{metric}_mean` / `cv_{metric}_std`, plus every fold's results.
+
+    With `resume_from_checkpoint`, folds that finished (their `all_results.json` exists) are read back, not retrained,
+    and the first unfinished fold resumes from its latest checkpoint.
+    """
+    import datasets
+
+    full = datasets.concatenate_datasets([splits[name] for name in ("train", "validation", "test")])
+    folds, validation = fold_assignment(recipe, full)
+    label_names = full.features[recipe.label_column].names
+    fold_results, confusions, histories = [], [], []
+    for k in range(recipe.folds):
+        fold_dir = os.path.join(output_dir, f"fold_{k}")
+        test_rows = np.flatnonzero(folds == k)
+        val_rows = np.flatnonzero(validation[k])
+        train_rows = np.flatnonzero((folds != k) & ~validation[k])
+        fold_splits = {"train": full.select(train_rows), "validation": full.select(val_rows),
+                       "test": full.select(test_rows)}
+        done = os.path.join(fold_dir, "all_results.json")
+        if resume_from_checkpoint and os.path.isfile(done):
+            with open(done) as f:
+                results = json.load(f)
+            accelerator.print(f"fold {k}: finished earlier, results read from {done}")
+        else:
+            resume = resume_from_checkpoint if resume_from_checkpoint and list_checkpoints(fold_dir) else None
+            groups = (sorted(set(fold_splits["test"][recipe.fold_group_column]), key=str)
+                      if recipe.fold_group_column else None)
+            accelerator.print(f"fold {k}/{recipe.folds}: train {len(train_rows)}, validation {len(val_rows)}, test "
+                              f"{len(test_rows)}" + (f" (test groups {groups})" if groups else ""))
+            hook = (lambda epoch, metrics, k=k: on_evaluate(epoch, {**metrics, "fold": k})) if on_evaluate else None
+            results = train_and_evaluate(recipe, accelerator, fold_splits, fold_dir, resume, on_evaluate=hook)
+        fold_results.append(results)
+        with open(os.path.join(fold_dir, "classification_report.json")) as f:
+            report = json.load(f)
+        confusions.append(np.asarray(report["test"]["confusion_matrix"]))
+        histories.append(report["history"])
+
+    summary = {"cv_folds": recipe.folds, "cv_group_column": recipe.fold_group_column}
+    for metric in CV_METRICS + tuple(f"f1_{name}" for name in label_names):
+        values = np.array([r[f"test_{metric}"] for r in fold_results], dtype=float)
+        summary[f"cv_{metric}_mean"] = float(np.mean(values))
+        summary[f"cv_{metric}_std"] = float(np.std(values))
+    for metric in ("accuracy", "f1_macro"):
+        summary[f"cv_eval_{metric}_mean"] = float(np.mean([r[f"eval_{metric}"] for r in fold_results]))
+    # The validation curve averaged over folds (epochs every fold ran): choosing the number of epochs on it is far
+    # less noisy than each fold's own early stopping when a fold validates on a handful of speakers.
+    epochs = min(len(h) for h in histories)
+    metric = f"eval_{recipe.metric_for_best_model}"
+    curve = [float(np.mean([h[e][metric] for h in histories])) for e in range(epochs)]
+    summary["cv_validation_curve"] = {"metric": metric, "mean_over_folds": curve}
+    if curve:
+        best = int(np.argmax(curve) if recipe.greater_is_better else np.argmin(curve))
+        summary["cv_validation_curve"]["best_epoch"] = best + 1
+    confusion = np.sum(confusions, axis=0)  # the out-of-fold prediction of every row, counted once
+    summary["cv_pooled_accuracy"] = float(np.trace(confusion) / confusion.sum())
+    summary["train_runtime"] = round(sum(r["train_runtime"] for r in fold_results), 3)
+    summary["folds"] = fold_results
+    per_class = tuple(f"cv_f1_{name}_" for name in label_names)
+    accelerator.print(json.dumps({k: v for k, v in summary.items() if k.startswith("cv_") and not k.startswith(per_class)},
+                                 indent=2))
+    if accelerator.is_main_process:
+        write_json(os.path.join(output_dir, "all_results.json"), summary)
+        report = {"labels": label_names, "confusion_matrix": confusion.tolist(),
+                  "folds": {f"fold_{k}": sorted(set(full.select(np.flatnonzero(folds == k))[recipe.fold_group_column]),
+                                                key=str) if recipe.fold_group_column else int((folds == k).sum())
+                            for k in range(recipe.folds)}}
+        write_json(os.path.join(output_dir, "cv_report.json"), report)
+        plot_confusion_matrix(report, os.path.join(output_dir, "confusion_matrix.png"),
+                              f"{recipe.dataset}: {recipe.folds}-fold out-of-fold predictions")
+    accelerator.wait_for_everyone()
+    return summary
+
+
+__all__ = ["CV_METRICS", "cross_validate", "fold_assignment"]

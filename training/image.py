@@ -1,0 +1,215 @@
+"""Face images (`model_type: fer_cnn`): decoding once to uint8, batch augmentation in the loop, normalisation."""
+
+import io
+import math
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import modeling
+from processing.image_processing_fer import FERImageProcessor
+
+# Image augmentation of the faces recipes (0 / off by default): probability of a horizontal flip, maximum rotation in
+# degrees, maximum shift as a fraction of the size, zoom range, maximum brightness shift (fraction of 255), maximum
+# contrast change (relative), probability of erasing a random rectangle (2-20% of the image, filled with the mean).
+AUGMENTATION_DEFAULTS = {"hflip": 0.0, "rotation": 0.0, "translate": 0.0, "scale": [1.0, 1.0], "brightness": 0.0,
+                         "contrast": 0.0, "erasing": 0.0}
+
+class ImageAugmentation:
+    """Random flips, rotations, shifts, zooms, brightness/contrast changes and erasing of a whole batch at once.
+
+    One affine transform per image (`affine_grid` + bilinear `grid_sample`, edges replicated), drawn from the global
+    torch RNG that Accelerate checkpoints. It runs in the training loop (`ImageClassificationTask.augment_batch`), not
+    in the collator: the DataLoader collates one batch ahead, so collator draws would not resume exactly.
+    """
+
+    def __init__(self, **options):
+        unknown = sorted(set(options) - set(AUGMENTATION_DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown `augmentation` keys {unknown}; valid keys: {sorted(AUGMENTATION_DEFAULTS)}")
+        o = {**AUGMENTATION_DEFAULTS, **options}
+        scale = o["scale"] if isinstance(o["scale"], (list, tuple)) else [1 / float(o["scale"]), float(o["scale"])]
+        checks = [(0 <= o["hflip"] <= 1, "hflip", "a probability in [0, 1]"),
+                  (0 <= o["rotation"] <= 180, "rotation", "degrees in [0, 180]"),
+                  (0 <= o["translate"] < 1, "translate", "a fraction of the image size in [0, 1)"),
+                  (len(scale) == 2 and 0 < scale[0] <= scale[1], "scale", "[min, max] zoom factors, 0 < min <= max"),
+                  (0 <= o["brightness"] < 1, "brightness", "a fraction of 255 in [0, 1)"),
+                  (0 <= o["contrast"] < 1, "contrast", "a relative change in [0, 1)"),
+                  (0 <= o["erasing"] <= 1, "erasing", "a probability in [0, 1]")]
+        for ok, key, expected in checks:
+            if not ok:
+                raise ValueError(f"`augmentation.{key}` must be {expected}, got {o[key]!r}")
+        self.options = {**o, "scale": [float(scale[0]), float(scale[1])]}
+        self.geometric = o["hflip"] > 0 or o["rotation"] > 0 or o["translate"] > 0 or scale != [1.0, 1.0]
+
+    def __call__(self, pixels: torch.Tensor, fill: float) -> torch.Tensor:
+        """`pixels` `(batch, channels, height, width)` float in [0, 255] -> augmented, same shape."""
+        o, batch, device = self.options, pixels.shape[0], pixels.device
+
+        def rand():
+            return torch.rand(batch, device=device)
+
+        def uniform(low, high):
+            return rand() * (high - low) + low
+
+        if self.geometric:
+            # affine_grid maps output to input coordinates in [-1, 1]: zooming in by z samples a 1/z-sized window.
+            angle = uniform(-o["rotation"], o["rotation"]) * math.pi / 180
+            zoom = uniform(*o["scale"])
+            flip = torch.where(rand() < o["hflip"], -1.0, 1.0)
+            shift = uniform(-o["translate"], o["translate"]) * 2, uniform(-o["translate"], o["translate"]) * 2
+            cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+            theta = torch.stack([torch.stack([cos * flip, -sin, shift[0]], -1),
+                                 torch.stack([sin * flip, cos, shift[1]], -1)], 1)  # (batch, 2, 3)
+            grid = torch.nn.functional.affine_grid(theta, list(pixels.shape), align_corners=False)
+            pixels = torch.nn.functional.grid_sample(pixels, grid, mode="bilinear", padding_mode="border",
+                                                     align_corners=False)
+        if o["contrast"] or o["brightness"]:
+            mean = pixels.mean(dim=(1, 2, 3), keepdim=True)
+            contrast = uniform(1 - o["contrast"], 1 + o["contrast"]).view(-1, 1, 1, 1)
+            brightness = uniform(-o["brightness"], o["brightness"]).view(-1, 1, 1, 1) * 255
+            pixels = ((pixels - mean) * contrast + mean + brightness).clamp(0, 255)
+        if o["erasing"]:
+            height, width = pixels.shape[-2:]
+            area = uniform(0.02, 0.2) * height * width
+            ratio = torch.exp(uniform(math.log(0.3), math.log(1 / 0.3)))
+            h = (area * ratio).sqrt().clamp(1, height).floor()
+            w = (area / ratio).sqrt().clamp(1, width).floor()
+            top, left = (rand() * (height - h + 1)).floor(), (rand() * (width - w + 1)).floor()
+            rows = torch.arange(height, device=device).view(1, -1, 1)
+            cols = torch.arange(width, device=device).view(1, 1, -1)
+            box = ((rows >= top.view(-1, 1, 1)) & (rows < (top + h).view(-1, 1, 1)) &
+                   (cols >= left.view(-1, 1, 1)) & (cols < (left + w).view(-1, 1, 1)))  # (batch, height, width)
+            box &= (rand() < o["erasing"]).view(-1, 1, 1)
+            pixels = pixels.masked_fill(box[:, None], fill)
+        return pixels
+
+
+def normalize_pixels(processor: FERImageProcessor, pixels: torch.Tensor) -> torch.Tensor:
+    """`(batch, 1 or 3, size, size)` pixels in [0, 255] (uint8 or float) -> the processor's output for those images:
+    its RGB conversion (repeat the gray channel) and its own `rescale_and_normalize`, so training sees exactly what
+    the saved processor gives the pipeline at inference."""
+    p = processor
+    if p.do_convert_rgb and pixels.shape[1] == 1:
+        pixels = pixels.expand(-1, 3, -1, -1)
+    pixels = p.rescale_and_normalize(pixels, p.do_rescale, p.rescale_factor, p.do_normalize, p.image_mean,
+                                     p.image_std)
+    return pixels.contiguous()
+
+
+class ImageCollator:
+    """Stacks uint8 images and normalises them (`normalize=False`: leaves uint8 pixels to `augment_batch`)."""
+
+    def __init__(self, processor: FERImageProcessor, normalize: bool = True):
+        self.processor, self.normalize = processor, normalize
+
+    def __call__(self, features):
+        pixels = torch.stack([f["pixel_values"] for f in features])  # uint8 (batch, 1 or 3, size, size)
+        labels = torch.tensor([int(f["labels"]) for f in features])
+        return {"pixel_values": normalize_pixels(self.processor, pixels) if self.normalize else pixels,
+                "labels": labels}
+
+
+class ImageTensorDataset(torch.utils.data.Dataset):
+    def __init__(self, pixels: torch.Tensor, labels: torch.Tensor):
+        self.pixels, self.labels = pixels, labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        return {"pixel_values": self.pixels[index], "labels": self.labels[index]}
+
+
+def decode_images(split, column: str, processor: FERImageProcessor, desc: str) -> torch.Tensor:
+    """Every image of `split[column]` decoded once into a uint8 tensor `(n, channels, size, size)`.
+
+    A grayscale image already at the processor's size is kept as is; any other goes through the processor's own
+    RGB conversion and resize. Channels: 1 when every image is grayscale (the processor's RGB conversion repeats
+    the channel, `ImageCollator` does the same), else 3.
+    """
+    import datasets
+    from PIL import Image
+
+    size = (processor.size.height, processor.size.width)
+    raw = split.cast_column(column, datasets.Image(decode=False))[column]
+    images = []
+    for item in tqdm(raw, desc=f"decoding {desc} images", leave=False):
+        source = item["bytes"] if item.get("bytes") is not None else item["path"]
+        try:
+            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+            image.load()
+        except Exception as err:
+            raise ValueError(f"{desc} image {item.get('path') or len(images)}: cannot decode ({err})") from None
+        if image.mode == "L" and image.size[::-1] == size:
+            images.append(torch.from_numpy(np.array(image))[None])
+        else:
+            processed = processor(image, do_rescale=False, do_normalize=False, return_tensors="pt")
+            images.append(processed["pixel_values"][0].to(torch.uint8))
+    if any(image.shape[0] == 3 for image in images):
+        images = [image.expand(3, -1, -1) for image in images]
+    return torch.stack(images) if images else torch.empty(0, 1, *size, dtype=torch.uint8)
+
+
+class ImageClassificationTask:
+    """Face images + the FER CNN (`model_type: fer_cnn`).
+
+    Images are decoded once into uint8 tensors; training batches are augmented on the fly in the training loop
+    (`augment_batch`, on the model's device) and every batch is normalised with the image processor saved beside the
+    model, whose mean/std default to the training split's.
+    """
+
+    pipeline_tag = "image-classification"
+    config_class, model_class = modeling.FERCNNConfig, modeling.FERCNNForImageClassification
+
+    def __init__(self, recipe, train_split, label_names):
+        self.recipe, self.label_names = recipe, label_names
+        self.augmentation = ImageAugmentation(**recipe.augmentation)
+        image_size = recipe.model.get("image_size", self.config_class().image_size)
+        options = {"size": {"height": image_size, "width": image_size}, **recipe.image_processor}
+        self.processor = FERImageProcessor(**options)
+        if (self.processor.size.height, self.processor.size.width) != (image_size, image_size):
+            raise ValueError(f"`image_processor.size` {dict(self.processor.size)} must be the model's `image_size` "
+                             f"{image_size}x{image_size}; set `model.image_size` instead")
+        self._decoded = {"train": decode_images(train_split, recipe.input_column, self.processor, "train")}
+        if "image_mean" not in recipe.image_processor and "image_std" not in recipe.image_processor:
+            # From the histogram of the uint8 values: exact, and no float copy of every training pixel.
+            counts = torch.bincount(self._decoded["train"].flatten(), minlength=256).double()
+            values, n = torch.arange(256, dtype=torch.float64) / 255, counts.sum()
+            mean = (counts * values).sum() / n
+            std = ((counts * (values - mean) ** 2).sum() / (n - 1)).sqrt()  # unbiased, as torch.std
+            mean, std = round(mean.item(), 4), round(std.item(), 4)
+            self.processor = FERImageProcessor(**{**options, "image_mean": [mean] * 3, "image_std": [std] * 3})
+
+    def dataset(self, split_name, split):
+        pixels = self._decoded.pop(split_name, None)
+        if pixels is None:
+            pixels = decode_images(split, self.recipe.input_column, self.processor, split_name)
+        return ImageTensorDataset(pixels, torch.tensor(list(split[self.recipe.label_column])))
+
+    def collator(self, train: bool):
+        return ImageCollator(self.processor, normalize=not train)
+
+    def augment_batch(self, batch):
+        """Training batches only, called by the training loop: random augmentation, then normalisation."""
+        p = self.processor
+        fill = float(np.mean(p.image_mean)) / p.rescale_factor if p.do_normalize else 0.0  # erase to the mean
+        pixels = self.augmentation(batch["pixel_values"].float(), fill)
+        return {**batch, "pixel_values": normalize_pixels(p, pixels)}
+
+    def build_model(self, class_weights):
+        kwargs = {k: v for k, v in self.recipe.model.items() if k != "class_weights"}
+        config = self.config_class(
+            id2label=dict(enumerate(self.label_names)),
+            label2id={name: i for i, name in enumerate(self.label_names)},
+            class_weights=class_weights,
+            **kwargs,
+        )
+        return self.model_class(config)
+
+    def extra_results(self):
+        return {}
+
+
+__all__ = ["AUGMENTATION_DEFAULTS", "ImageAugmentation", "ImageClassificationTask", "ImageCollator", "ImageTensorDataset", "decode_images", "normalize_pixels"]

@@ -1,0 +1,452 @@
+"""Recipes: a YAML file plus `--key value` overrides, validated before any work.
+
+Every top-level key is a field of `Recipe` (a pydantic dataclass: `extra="forbid"`, strict types); every nested block
+is validated against what consumes it: `model` against the model type's config `__init__`, `tokenizer` against
+`build_word_level_tokenizer`, `feature_extractor` / `image_processor` against their classes, `augmentation`,
+`audio_augmentation`, `erc_backbones` and `erc_processor` against a pydantic model of their own. An unknown key gets
+a did-you-mean suggestion (`difflib`); a wrong type names the key, the value and the expected type. Every problem is
+a `RecipeError` (a `ValueError`) whose message is one line, which `train.py` prints as `error: ...` (exit status 2).
+"""
+
+import argparse
+import dataclasses
+import difflib
+import hashlib
+import inspect
+import json
+import os
+import re
+from typing import Annotated, Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import create_model
+from pydantic.dataclasses import dataclass
+
+from training.image import AUGMENTATION_DEFAULTS
+from training.metrics import METRICS
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "sgd_momentum", "adadelta")
+SCHEDULERS = ("constant", "linear", "cosine", "reduce_on_plateau")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|nan)")
+
+
+class RecipeError(ValueError):
+    """A recipe or command-line problem, with a one-line message naming the key or file."""
+
+
+def _float(value):
+    """YAML 1.1 reads `1e-3` as a string: accept a string that is a number, and ints; nothing else (no bools)."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        return float(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+Float = Annotated[float, BeforeValidator(_float)]
+STRICT = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True)
+
+
+@dataclass(config=STRICT)
+class Recipe:
+    """A training recipe: every field can come from the YAML file or from `--field value` on the command line."""
+
+    # data
+    dataset: StrictStr = Field("tweet_eval_emotion", description="builder name in datasets_scripts")
+    dataset_config: Optional[StrictStr] = Field(None, description="builder config, e.g. anger_joy")
+    data_dir: Optional[StrictStr] = Field(None, description="local copy of the data (else: download)")
+    cache_dir: Optional[StrictStr] = Field(None, description="datasets cache folder")
+    input_column: StrictStr = Field("text", description="column holding the model input")
+    label_column: StrictStr = Field("label", description="ClassLabel column to predict")
+    max_train_samples: Optional[StrictInt] = Field(None, description="truncate train split (debugging)")
+    max_eval_samples: Optional[StrictInt] = Field(None, description="truncate validation/test splits")
+    # model and processor
+    model_type: StrictStr = Field("text_cnn", description="model family, see training/registry.py")
+    model: dict = Field(default_factory=dict, description="config arguments of the model")
+    tokenizer: dict = Field(default_factory=dict, description="build_word_level_tokenizer arguments")
+    word_vectors: Optional[StrictStr] = Field(None, description="GloVe-format text file for embeddings")
+    word_vectors_vocab: StrictInt = Field(0, description="add the N most frequent vector words to vocab")
+    # faces (image classification)
+    image_processor: dict = Field(default_factory=dict, description=(
+        "FERImageProcessor arguments (default image_mean/image_std: the training split's pixel statistics)"))
+    augmentation: dict = Field(default_factory=dict, description=(
+        f"training-only image augmentation, keys {sorted(AUGMENTATION_DEFAULTS)}"))
+    # optimisation
+    output_dir: Optional[StrictStr] = Field(None, description="where the Hub-ready model folder goes")
+    overwrite_output_dir: StrictBool = Field(False, description="replace a folder that holds another run")
+    num_epochs: StrictInt = Field(10, description="maximum number of epochs")
+    max_train_steps: Optional[StrictInt] = Field(None, description="stop after this many optimizer steps")
+    per_device_train_batch_size: StrictInt = 32
+    per_device_eval_batch_size: StrictInt = 256
+    gradient_accumulation_steps: StrictInt = 1
+    optimizer: StrictStr = Field("adam", description=f"one of {OPTIMIZERS}")
+    learning_rate: Float = 1e-3
+    weight_decay: Float = 0.0
+    momentum: Float = Field(0.9, description="momentum of sgd_momentum")
+    adam_epsilon: Float = 1e-8
+    lr_scheduler: StrictStr = Field("constant", description=f"one of {SCHEDULERS}")
+    warmup_ratio: Float = Field(0.0, description="fraction of steps of linear warmup")
+    plateau_factor: Float = Field(0.5, description="reduce_on_plateau: lr multiplier")
+    plateau_patience: StrictInt = Field(1, description="reduce_on_plateau: epochs without improvement")
+    max_grad_norm: Optional[Float] = Field(None, description="gradient clipping (None: off)")
+    metric_for_best_model: StrictStr = Field("f1_macro", description=f"validation metric, one of {METRICS}")
+    early_stopping_patience: Optional[StrictInt] = Field(3, description="epochs without improvement")
+    keep_best_weights: StrictBool = Field(True, description=(
+        "keep the best validation epoch's weights (false: the last epoch's, for a number of epochs chosen on "
+        "validation beforehand, e.g. on the mean validation curve of a cross-validation)"))
+    seed: StrictInt = 42
+    mixed_precision: StrictStr = Field("no", description="no | fp16 | bf16")
+    dataloader_num_workers: StrictInt = 0
+    # checkpoints, logging, Hub
+    checkpointing_steps: Union[Literal["epoch"], StrictInt, None] = Field("epoch", description="'epoch', N or None")
+    checkpoints_total_limit: Optional[StrictInt] = Field(2, description="keep this many checkpoints of this run")
+    resume_from_checkpoint: Optional[StrictStr] = Field(None, description="checkpoint folder or 'latest'")
+    allow_recipe_change: StrictBool = Field(False, description=(
+        "resume a checkpoint written by a different recipe (e.g. more epochs)"))
+    report_to: StrictStr = Field("none", description="none | tensorboard | wandb | all ...")
+    logging_steps: StrictInt = 50
+    push_to_hub: StrictBool = False
+    hub_model_id: Optional[StrictStr] = None
+    hub_private_repo: StrictBool = False
+    hub_token: Optional[StrictStr] = Field(None, description="defaults to the saved login / HF_TOKEN")
+    # conversations (erc_fusion)
+    dataset_options: dict = Field(default_factory=dict, description=(
+        "builder config options, e.g. {on_bad_clip: skip, num_frames: 5} for MELD's multimodal config"))
+    erc_processor: dict = Field(default_factory=dict, description=(
+        "erc_fusion processor: tokenizer (Hub id/folder, or 'train' for a byte-level BPE trained on the training "
+        "split: bpe_vocab_size, bpe_min_frequency), feature_extractor (Hub id/folder), frame_height, frame_width, "
+        "and ERCProcessor arguments (max_prompt_tokens, max_context_turns, target_marker)"))
+    erc_backbones: dict = Field(default_factory=dict, description=(
+        "erc_fusion pretrained backbones: text (GPT2 id), audio (wav2vec2 id), vision (timm name), "
+        "vision_pretrained_cfg_overlay (e.g. {file: weights.safetensors})"))
+    # voice (audio classification)
+    feature_extractor: dict = Field(default_factory=dict, description=(
+        "audio feature extractor: `class` (EmotionAudioFeatureExtractor (default), Wav2Vec2FeatureExtractor, "
+        "ASTFeatureExtractor), `from_pretrained` (Hub id/folder) and the class's arguments"))
+    audio_augmentation: dict = Field(default_factory=dict, description=(
+        "training-only audio augmentation: noise_snr_db [min, max] (white noise), SpecAugment freq_masks / "
+        "freq_width / time_masks / time_width (masks of up to width bins/frames set to 0)"))
+    random_crop: StrictBool = Field(False, description=(
+        "training clips: a random max_length_seconds crop per clip and epoch (evaluation: deterministic)"))
+    max_length_seconds: Optional[Float] = Field(None, description=(
+        "training crop length (default: the feature extractor's max_length_seconds)"))
+    pretrained_backbone: Optional[StrictStr] = Field(None, description=(
+        "start from pretrained weights: a wav2vec2 checkpoint (wav2vec2_emotion, e.g. facebook/wav2vec2-base) or a "
+        "timm model name (spectrogram_vit with backbone: timm)"))
+    pretrained_backbone_options: dict = Field(default_factory=dict, description=(
+        "wav2vec2: {backbone_config_overrides: {mask_time_prob: 0.05}}; timm: {pretrained_cfg_overlay: "
+        "{file: weights.safetensors}} for a local checkpoint"))
+    group_by_length: StrictBool = Field(False, description=(
+        "training batches of clips of similar length (less padding), shuffled per epoch"))
+    gradient_checkpointing: StrictBool = Field(False, description="recompute activations in the backward")
+    lora_r: StrictInt = Field(0, description="LoRA rank through peft (0: off); merged into the saved model")
+    lora_alpha: StrictInt = 16
+    lora_dropout: Float = 0.0
+    lora_target_modules: list[StrictStr] = Field(default_factory=lambda: ["q_proj", "v_proj"], description=(
+        "modules LoRA adapts (the model's head is trained in full)"))
+    export_stock: StrictBool = Field(False, description=(
+        "save the model as the stock transformers class it matches (ASTForAudioClassification, "
+        "Wav2Vec2ForSequenceClassification): no trust_remote_code, runs in the Hub's hosted widget"))
+    # cross-validation
+    folds: StrictInt = Field(0, description=(
+        "K-fold cross-validation over all splits (0: off): OUT/fold_{k}/ per fold, cv_* in all_results.json"))
+    fold_group_column: Optional[StrictStr] = Field(None, description=(
+        "grouped folds: no value of this column (e.g. speaker) in two folds; None: stratified by label"))
+    fold_strata_column: Optional[StrictStr] = Field(None, description=(
+        "grouped folds balanced over this per-group column (e.g. gender)"))
+    fold_validation_fraction: Float = Field(0.25, description=(
+        "share of each fold's training groups (or examples) held out for validation (at least one)"))
+    class_balanced_sampler: StrictBool = Field(False, description=(
+        "train batches of samples_per_class examples of each of batch_size // samples_per_class classes"))
+    samples_per_class: StrictInt = Field(4, description="class_balanced_sampler: examples per class")
+
+    def __post_init__(self):
+        from training.registry import MODEL_TYPES
+
+        checks = [
+            (self.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}"),
+            (self.lr_scheduler in SCHEDULERS, "lr_scheduler", f"one of {SCHEDULERS}"),
+            (self.metric_for_best_model in METRICS, "metric_for_best_model", f"one of {METRICS}"),
+            (self.mixed_precision in ("no", "fp16", "bf16"), "mixed_precision", "no, fp16 or bf16"),
+            (self.model_type in MODEL_TYPES, "model_type", f"one of {sorted(MODEL_TYPES)}"),
+            (self.output_dir is not None, "output_dir", "given (--output_dir OUT)"),
+            (self.num_epochs >= 1, "num_epochs", ">= 1"),
+            (self.per_device_train_batch_size >= 1, "per_device_train_batch_size", ">= 1"),
+            (self.per_device_eval_batch_size >= 1, "per_device_eval_batch_size", ">= 1"),
+            (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps", ">= 1"),
+            (self.learning_rate >= 0, "learning_rate", ">= 0"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)"),
+            (self.checkpointing_steps is None or self.checkpointing_steps == "epoch" or self.checkpointing_steps > 0,
+             "checkpointing_steps", "'epoch', a positive int or null"),
+            (self.checkpoints_total_limit is None or self.checkpoints_total_limit >= 1, "checkpoints_total_limit",
+             ">= 1 or null"),
+            (not self.push_to_hub or self.hub_model_id, "hub_model_id", "set when `push_to_hub` is true"),
+            (self.folds == 0 or self.folds >= 2, "folds", "0 (off) or >= 2"),
+            (0 < self.fold_validation_fraction < 1, "fold_validation_fraction", "in (0, 1)"),
+            (not (self.folds and self.push_to_hub), "push_to_hub", "false with `folds` (push a fold's folder, "
+             "OUT/fold_k, yourself)"),
+            (self.max_length_seconds is None or self.max_length_seconds > 0, "max_length_seconds", "> 0"),
+            (self.lora_r >= 0, "lora_r", "an int >= 0"),
+            (not self.lora_r or self.lora_target_modules, "lora_target_modules", "the modules to adapt"),
+            (self.logging_steps >= 1, "logging_steps", ">= 1"),
+        ]
+        for ok, key, expected in checks:
+            if not ok:
+                raise RecipeError(f"`{key}` must be {expected}, got {getattr(self, key)!r}")
+        if self.data_dir is not None and not os.path.isdir(self.data_dir):
+            raise RecipeError(f"`data_dir` {self.data_dir!r}: no such folder")
+        if self.word_vectors is not None and not os.path.isfile(self.word_vectors):
+            raise RecipeError(f"`word_vectors` {self.word_vectors!r}: no such file")
+        validate_blocks(self)
+
+    @property
+    def greater_is_better(self) -> bool:
+        return self.metric_for_best_model != "loss"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Nested blocks: one pydantic model per block
+# ---------------------------------------------------------------------------------------------------------------------
+class ImageAugmentationBlock(BaseModel):
+    model_config = STRICT
+    hflip: Float = Field(0.0, ge=0, le=1)
+    rotation: Float = Field(0.0, ge=0, le=180)
+    translate: Float = Field(0.0, ge=0, lt=1)
+    scale: Union[list[Float], Float] = [1.0, 1.0]
+    brightness: Float = Field(0.0, ge=0, lt=1)
+    contrast: Float = Field(0.0, ge=0, lt=1)
+    erasing: Float = Field(0.0, ge=0, le=1)
+
+
+class AudioAugmentationBlock(BaseModel):
+    model_config = STRICT
+    noise_snr_db: Optional[list[Float]] = Field(None, min_length=2, max_length=2)
+    freq_masks: StrictInt = Field(0, ge=0)
+    freq_width: StrictInt = Field(0, ge=0)
+    time_masks: StrictInt = Field(0, ge=0)
+    time_width: StrictInt = Field(0, ge=0)
+
+
+class ERCBackbonesBlock(BaseModel):
+    model_config = STRICT
+    text: Optional[StrictStr] = None
+    audio: Optional[StrictStr] = None
+    vision: Optional[StrictStr] = None
+    vision_pretrained_cfg_overlay: Optional[dict] = None
+
+
+def _block_model(name: str, parameters: dict[str, Any]):
+    """A strict pydantic model whose fields are `parameters` (name -> default or `inspect.Parameter`): the type
+    comes from the annotation when it is a plain one, else from the default (None: any value)."""
+    plain = {bool: StrictBool, int: StrictInt, float: Float, str: StrictStr, Optional[int]: Optional[StrictInt],
+             Optional[str]: Optional[StrictStr], Optional[float]: Optional[Float], Optional[bool]: Optional[StrictBool]}
+    fields = {}
+    for key, parameter in parameters.items():
+        default = parameter.default if isinstance(parameter, inspect.Parameter) else parameter
+        annotation = parameter.annotation if isinstance(parameter, inspect.Parameter) else inspect.Parameter.empty
+        if annotation in plain:
+            kind = plain[annotation]
+        elif default is None or default is inspect.Parameter.empty:
+            kind = Any
+        elif isinstance(default, bool):
+            kind = StrictBool
+        elif isinstance(default, int):
+            kind = Union[StrictInt, None]
+        elif isinstance(default, float):
+            kind = Union[Float, None]
+        elif isinstance(default, str):
+            kind = Union[StrictStr, None]
+        elif isinstance(default, (list, tuple)):
+            kind = Union[list, None]
+        elif isinstance(default, dict):
+            kind = Union[dict, None]
+        else:
+            kind = Any
+        fields[key] = (kind, None)
+    return create_model(name, __config__=STRICT, **fields)
+
+
+def _parameters(function, skip=()):
+    return {k: p for k, p in inspect.signature(function).parameters.items()
+            if k not in ("self", *skip) and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+def _config_parameters(config_class):
+    import transformers
+
+    base = _parameters(transformers.PretrainedConfig.__init__)
+    return {**{k: inspect.Parameter.empty for k in base}, **_parameters(config_class.__init__)}
+
+
+def validate_blocks(recipe: Recipe):
+    """Every nested block against its consumer; raises `RecipeError` naming `block.key`."""
+    from processing import ERCProcessor
+    from processing.image_processing_fer import FERImageProcessor
+    from processing.tokenization_word_level import build_word_level_tokenizer
+    from training.registry import config_class_of
+
+    config_class = config_class_of(recipe.model_type)
+    model_parameters = _config_parameters(config_class)
+    model_parameters.update({k: None for k in config_class().to_dict() if k not in model_parameters})
+    model_parameters["class_weights"] = None  # "auto" or a list
+    for key, value in recipe.model.items() if isinstance(recipe.model, dict) else ():
+        if key not in model_parameters and _consumed(config_class, key, value):
+            model_parameters[key] = None  # a former name the config still reads (e.g. ERC's `text_encoder`)
+    blocks = {
+        "model": _block_model(f"{recipe.model_type}.model", model_parameters),
+        "tokenizer": _block_model("tokenizer", _parameters(build_word_level_tokenizer, skip=("texts",))),
+        "image_processor": _block_model("image_processor", FERImageProcessor().to_dict()),
+        "augmentation": ImageAugmentationBlock,
+        "audio_augmentation": AudioAugmentationBlock,
+        "erc_backbones": ERCBackbonesBlock,
+        "erc_processor": _block_model("erc_processor", {
+            "tokenizer": None, "feature_extractor": None, "bpe_vocab_size": 8000, "bpe_min_frequency": 2,
+            "frame_height": 224, "frame_width": 224,
+            **_parameters(ERCProcessor.__init__, skip=("tokenizer", "feature_extractor", "image_processor"))}),
+        "feature_extractor": _block_model("feature_extractor", {
+            "class": "", "from_pretrained": None, **_parameters(_feature_extractor_class(recipe.feature_extractor))}),
+    }
+    for block, model in blocks.items():
+        values = getattr(recipe, block)
+        check_keys(values, model.model_fields, block)
+        try:
+            model(**values)
+        except ValidationError as err:
+            raise RecipeError(describe(err, prefix=f"{block}.", values=values)) from None
+
+
+def _consumed(config_class, key, value) -> bool:
+    """Whether the config's `__init__` reads `key` (instead of storing it as an unknown attribute)."""
+    try:
+        return key not in config_class(**{key: value}).to_dict()
+    except Exception:  # noqa: BLE001  (a bad value of a known key: the config will say so when the model is built)
+        return True
+
+
+def _feature_extractor_class(options: dict):
+    import transformers
+
+    from processing.feature_extraction_emotion_audio import EmotionAudioFeatureExtractor
+
+    name = options.get("class", "EmotionAudioFeatureExtractor")
+    if name == "EmotionAudioFeatureExtractor":
+        return EmotionAudioFeatureExtractor.__init__
+    if isinstance(name, str) and name.endswith("FeatureExtractor") and hasattr(transformers, name):
+        return getattr(transformers, name).__init__
+    raise RecipeError(f"`feature_extractor.class` must be EmotionAudioFeatureExtractor or a transformers feature "
+                      f"extractor class (Wav2Vec2FeatureExtractor, ASTFeatureExtractor...), got {name!r}")
+
+
+def check_keys(values, valid, where: str):
+    """Unknown keys of mapping `values` -> `RecipeError` with the closest valid names."""
+    if not isinstance(values, dict):
+        raise RecipeError(f"recipe key {where!r} must be a mapping of keys to values, got {values!r}")
+    for key in values:
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), list(valid), n=3)
+            name = f"{where}.{key}" if where else key
+            hint = f"; did you mean {close}?" if close else f"; valid keys: {sorted(valid)}"
+            raise RecipeError(f"unknown recipe key {name!r}{hint}")
+
+
+def describe(err: ValidationError, prefix: str = "", values: Optional[dict] = None) -> str:
+    """The first pydantic error as one line: the key, the value and what was expected."""
+    first = err.errors()[0]
+    if first["type"] == "value_error" and isinstance(first.get("ctx", {}).get("error"), RecipeError):
+        return str(first["ctx"]["error"])
+    loc = [str(part) for part in first["loc"] if not str(part).startswith(("function-", "union[", "nullable["))]
+    loc = [part for part in loc if part not in ("str", "int", "float", "bool", "list", "dict", "literal['epoch']")]
+    key = prefix + ".".join(loc[:1]) if loc else prefix.rstrip(".")
+    value = first.get("input")
+    expected = {"int_type": "an int", "int_parsing": "an int", "float_type": "a float", "float_parsing": "a float",
+                "bool_type": "true or false (without quotes)", "string_type": "a string", "list_type": "a list",
+                "dict_type": "a mapping"}
+    kinds = [e["type"] for e in err.errors()]
+    wanted = " or ".join(dict.fromkeys(expected[k] for k in kinds if k in expected)) or first["msg"]
+    if "float_type" in kinds or "float_parsing" in kinds:
+        return f"recipe key {key!r}: cannot read {value!r} as float (expected {wanted})"
+    if any(k in expected for k in kinds):
+        return f"recipe key {key!r}: cannot read {value!r} as {wanted}"
+    return f"recipe key {key!r}: {first['msg']}, got {value!r}"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------------------------
+def recipe_fields() -> dict:
+    return {f.name: f for f in dataclasses.fields(Recipe)}
+
+
+def parse_args(argv=None) -> Recipe:
+    """`--config FILE [--key value ...]` -> a validated `Recipe` (`RecipeError` otherwise)."""
+    fields = recipe_fields()
+    epilog = "recipe keys (override with --key value; nested: --model.key value):\n" + "\n".join(
+        f"  --{name:<28} {getattr(f.default, 'description', None) or ''}" for name, f in fields.items())
+    parser = argparse.ArgumentParser(prog="train.py", description="Train a recipe of emotion-hub with Accelerate.",
+                                     epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="YAML recipe, e.g. configs/text-cnn-tweeteval-emotion.yaml")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    args, rest = parser.parse_known_args(argv)
+    if not os.path.isfile(args.config):
+        raise RecipeError(f"--config {args.config}: no such file")
+    try:
+        with open(args.config, encoding="utf-8") as f:
+            values = yaml.safe_load(f) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise RecipeError(f"{args.config}: not a YAML file ({' '.join(str(err).split())})") from None
+    if not isinstance(values, dict):
+        raise RecipeError(f"{args.config}: a recipe is a YAML mapping of keys to values")
+    overrides = []
+    while rest:
+        token = rest.pop(0)
+        if not token.startswith("--") or len(token) == 2:
+            raise RecipeError(f"unexpected argument {token!r}; overrides are written --key value")
+        key, has_value, raw = token[2:].partition("=")
+        if not has_value:
+            raw = rest.pop(0) if rest and not rest[0].startswith("--") else "true"
+        try:
+            overrides.append((key, yaml.safe_load(raw)))
+        except yaml.YAMLError:
+            raise RecipeError(f"--{key}: cannot read {raw!r} (YAML value expected)") from None
+    for key, value in list(values.items()) + overrides:
+        top, _, sub = str(key).partition(".")
+        check_keys({top: None}, fields, "")
+        if sub:
+            if not isinstance(values.get(top, {}), dict):
+                raise RecipeError(f"recipe key {top!r} is not a mapping, cannot set {key!r}")
+            values[top] = {**values.get(top, {}), sub: value}
+        else:
+            values[top] = value
+    values = {k: v for k, v in values.items() if "." not in str(k)}
+    for name, field in fields.items():  # a mapping block given as null means "empty"
+        if values.get(name, 0) is None and field.default_factory is dict:
+            values[name] = {}
+    try:
+        return Recipe(**values)
+    except ValidationError as err:
+        raise RecipeError(describe(err)) from None
+
+
+def recipe_dict(recipe: Recipe) -> dict:
+    return {k: v for k, v in dataclasses.asdict(recipe).items() if k != "hub_token"}
+
+
+# Keys that change where and how a run is stored or reported, not what it trains.
+NOT_HASHED = ("output_dir", "overwrite_output_dir", "resume_from_checkpoint", "allow_recipe_change", "data_dir",
+              "cache_dir", "report_to", "logging_steps", "push_to_hub", "hub_model_id", "hub_private_repo", "hub_token",
+              "checkpointing_steps", "checkpoints_total_limit", "dataloader_num_workers")
+
+
+def training_recipe(recipe: Recipe) -> dict:
+    """The part of a recipe a checkpoint depends on (what `recipe_hash` covers)."""
+    return {k: v for k, v in dataclasses.asdict(recipe).items() if k not in NOT_HASHED}
+
+
+def recipe_hash(recipe: Recipe) -> str:
+    payload = json.dumps(training_recipe(recipe), sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+__all__ = ["Recipe", "RecipeError", "parse_args", "recipe_dict", "recipe_hash", "training_recipe", "OPTIMIZERS",
+           "SCHEDULERS"]
