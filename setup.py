@@ -10,7 +10,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["modeling", "processing", "datasets_scripts", "datasets_scripts.*", "model_cards"]),
     py_modules=["train"],
-    package_data={"model_cards": ["templates/*.md"], "datasets_scripts": ["*/README.md"]},
+    package_data={"model_cards": ["templates/*.md"], "datasets_scripts": ["*/README.md", "tweet_eval_emotion/data/*"]},
     install_requires=[
         "torch>=2.4",
         "torchaudio>=2.4",
@@ -35,7 +35,11 @@ setup(
         "tqdm>=4.66",
         "matplotlib>=3.7",
         "tensorboard>=2.15",
+        "optuna>=4.0",
     ],
-    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
+    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3", "gradio>=5.0", "playwright>=1.40",
+                             "onnx>=1.16", "onnxruntime>=1.18", "onnxscript"],
+                    "space": ["gradio>=5.0", "playwright>=1.40"],
+                    "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript"]},
     entry_points={"console_scripts": ["emotion-hub-train=train:cli"]},
 )

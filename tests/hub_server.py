@@ -2,7 +2,9 @@
 
 It implements what `huggingface_hub` uses to create a repository, commit files (all as "regular", base64 in the
 commit payload, so no LFS/Xet storage is needed), and what `hf_hub_download` / `from_pretrained` use to resolve
-files. Repositories live in memory: `server.repos["user/name"]` maps paths to bytes.
+files. Repositories live in memory: `server.repos["user/name"]` maps paths to bytes (model repositories;
+dataset and Space repositories are `server.repos["datasets/user/name"]` / `server.repos["spaces/user/name"]`, and
+also answer the tree / paths-info listings that `HfFileSystem` and `load_dataset` use).
 
     with HubServer() as hub:          # hub.endpoint == "http://127.0.0.1:PORT"
         ... run code with HF_ENDPOINT=hub.endpoint ...
@@ -13,9 +15,34 @@ import hashlib
 import json
 import re
 import threading
+import urllib.parse
 
 import yaml
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+KINDS = {"model": "models", "dataset": "datasets", "space": "spaces"}
+
+
+def repo_key(kind: str, repo_id: str) -> str:
+    """`server.repos` key of a repository: `user/name` for models, `datasets/user/name`, `spaces/user/name`."""
+    return repo_id if kind in ("models", "model") else f"{KINDS.get(kind, kind)}/{repo_id}"
+
+
+def _entries(files: dict, folder: str, recursive: bool) -> list:
+    """Tree entries (files and folders) under `folder`, as the Hub's tree API lists them."""
+    prefix = folder + "/" if folder else ""
+    entries, folders = [], set()
+    for path, data in sorted(files.items()):
+        if not path.startswith(prefix):
+            continue
+        parts = path[len(prefix):].split("/")
+        for depth in range(1, len(parts) if recursive else min(2, len(parts))):
+            folders.add(prefix + "/".join(parts[:depth]))
+        if recursive or len(parts) == 1:
+            entries.append({"type": "file", "path": path, "size": len(data), "oid": hashlib.sha1(data).hexdigest()})
+    return [{"type": "directory", "path": f, "oid": hashlib.sha1(f.encode()).hexdigest(), "size": 0}
+            for f in sorted(folders)] + entries
 
 
 def validate_card_metadata(readme: str) -> list[str]:
@@ -75,20 +102,29 @@ class _Handler(BaseHTTPRequestHandler):
             repo_id = f"{payload['organization']}/{payload['name']}" if payload.get("organization") else payload["name"]
             if "/" not in repo_id:
                 repo_id = f"user/{repo_id}"
-            self.hub.repos.setdefault(repo_id, {})
+            self.hub.repos.setdefault(repo_key(payload.get("type") or "model", repo_id), {})
             return self._json(200, {"url": f"{self.hub.endpoint}/{repo_id}", "name": repo_id, "id": repo_id})
         if path == "/api/validate-yaml":
             errors = validate_card_metadata(json.loads(self._body())["content"])
             self.hub.validated += 1
             return self._json(400 if errors else 200, {"errors": [{"message": e} for e in errors], "warnings": []})
-        match = re.fullmatch(r"/api/models/(.+?/.+?)/preupload/([^/]+)", path)
+        match = re.fullmatch(r"/api/(models|datasets|spaces)/(.+?/.+?)/paths-info/([^/]+)", path)
+        if match:
+            files = self.hub.repos.get(repo_key(match.group(1), match.group(2)))
+            if files is None:
+                return self._json(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
+            form = urllib.parse.parse_qs(self._body().decode())
+            wanted = form.get("paths", [])
+            found = [e for e in _entries(files, "", recursive=True) if e["path"] in wanted]
+            return self._json(200, found)
+        match = re.fullmatch(r"/api/(?:models|datasets|spaces)/(.+?/.+?)/preupload/([^/]+)", path)
         if match:
             files = json.loads(self._body())["files"]
             return self._json(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
                                               for f in files]})
-        match = re.fullmatch(r"/api/models/(.+?/.+?)/commit/([^/]+)", path)
+        match = re.fullmatch(r"/api/(models|datasets|spaces)/(.+?/.+?)/commit/([^/]+)", path)
         if match:
-            repo = self.hub.repos.setdefault(match.group(1), {})
+            repo = self.hub.repos.setdefault(repo_key(match.group(1), match.group(2)), {})
             for line in self._body().decode().splitlines():
                 item = json.loads(line)
                 if item["key"] == "file":
@@ -98,7 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.hub.commits += 1
             oid = hashlib.sha1(str(self.hub.commits).encode()).hexdigest()
             return self._json(200, {"success": True, "commitOid": oid,
-                                    "commitUrl": f"{self.hub.endpoint}/{match.group(1)}/commit/{oid}"})
+                                    "commitUrl": f"{self.hub.endpoint}/{match.group(2)}/commit/{oid}"})
         self._json(404, {"error": f"FakeHub: no route for POST {path}"})
 
     def do_HEAD(self):
@@ -106,8 +142,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.hub.requests.append((self.command, self.path))
-        path = self.path.split("?")[0]
-        match = re.fullmatch(r"/(.+?/.+?)/resolve/([^/]+)/(.+)", path)
+        path, _, query = self.path.partition("?")
+        path = urllib.parse.unquote(path)
+        match = re.fullmatch(r"/((?:datasets/|spaces/)?[^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
         if match:
             repo_id, _, filename = match.groups()
             repo = self.hub.repos.get(repo_id)
@@ -125,21 +162,26 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command == "GET":
                 self.wfile.write(data)
             return
-        match = re.fullmatch(r"/api/models/(.+?/.+?)/tree/([^/]+)/?(.*)", path)
-        if match and match.group(1) in self.hub.repos:
-            folder = match.group(3).strip("/")
-            prefix = folder + "/" if folder else ""
-            entries = [{"type": "file", "path": f, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
-                       for f, data in sorted(self.hub.repos[match.group(1)].items()) if f.startswith(prefix)]
+        match = re.fullmatch(r"/api/(models|datasets|spaces)/([^/]+/[^/]+)/tree/([^/]+)/?(.*)", path)
+        if match and repo_key(match.group(1), match.group(2)) in self.hub.repos:
+            files, folder = self.hub.repos[repo_key(match.group(1), match.group(2))], match.group(4).strip("/")
+            if match.group(1) == "models":  # what model downloads have always been given: every file under folder
+                prefix = folder + "/" if folder else ""
+                entries = [{"type": "file", "path": f, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
+                           for f, data in sorted(files.items()) if f.startswith(prefix)]
+            else:
+                entries = _entries(files, folder, "recursive=true" in query.lower())
             if folder and not entries:
                 return self._json(404, {"error": "Entry not found"}, {"X-Error-Code": "EntryNotFound"})
             return self._json(200, entries)
-        match = re.fullmatch(r"/api/models/(.+?/.+?)(?:/revision/([^/]+))?", path)
-        if match and match.group(1) in self.hub.repos:
-            repo_id = match.group(1)
+        match = re.fullmatch(r"/api/(models|datasets|spaces)/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
+        if match and repo_key(match.group(1), match.group(2)) in self.hub.repos:
+            repo_id = match.group(2)
             sha = hashlib.sha1(str(self.hub.commits).encode()).hexdigest()
+            files = self.hub.repos[repo_key(match.group(1), repo_id)]
             return self._json(200, {"id": repo_id, "modelId": repo_id, "sha": sha, "private": False,
-                                    "siblings": [{"rfilename": f} for f in sorted(self.hub.repos[repo_id])]})
+                                    "lastModified": "2026-01-01T00:00:00.000Z", "tags": [], "disabled": False,
+                                    "gated": False, "siblings": [{"rfilename": f} for f in sorted(files)]})
         self._json(404, {"error": f"FakeHub: no route for GET {path}"}, {"X-Error-Code": "RepoNotFound"})
 
 

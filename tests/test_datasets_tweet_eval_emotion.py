@@ -74,7 +74,7 @@ def test_label_outside_the_label_set_and_misaligned_files(tmp_path):
 
 
 def test_download_path_from_the_official_urls(tmp_path, monkeypatch):
-    """The default source is the GitHub raw URL; here the same path layout is served from 127.0.0.1."""
+    """`data_dir="download"` fetches the GitHub raw URLs; here the same path layout is served from 127.0.0.1."""
     assert TweetEvalEmotion.BASE_URL == "https://raw.githubusercontent.com/cardiffnlp/tweeteval/main/datasets/emotion/"
     root = tmp_path / "site"
     write_tweeteval(str(root), sizes=(16, 4, 5), nested=True)
@@ -84,5 +84,5 @@ def test_download_path_from_the_official_urls(tmp_path, monkeypatch):
     monkeypatch.setattr("datasets.config.HF_HUB_OFFLINE", False, raising=False)
     with FileServer(root) as server:
         monkeypatch.setattr(TweetEvalEmotion, "BASE_URL", server.url + "datasets/emotion/")
-        ds = build(tmp_path, config_name="anger_joy")
+        ds = build(tmp_path, config_name="anger_joy", data_dir="download")
     assert ds["train"].features["label"].names == ["anger", "joy"] and len(ds["test"]) > 0

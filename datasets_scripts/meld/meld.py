@@ -6,7 +6,7 @@ import os
 
 import datasets
 
-from ..utils import find_local_file
+from ..utils import download, find_local_file
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -205,7 +205,7 @@ class Meld(datasets.GeneratorBasedBuilder):
             files = {split: find_local_file(self.config.data_dir, name, ("data/MELD", "MELD"), LAYOUT)
                      for split, name in SPLIT_FILES.items()}
         else:
-            files = dl_manager.download({split: self.CSV_URL + name for split, name in SPLIT_FILES.items()})
+            files = download(dl_manager, {split: self.CSV_URL + name for split, name in SPLIT_FILES.items()})
         return [datasets.SplitGenerator(name=split, gen_kwargs={"csv_path": path}) for split, path in files.items()]
 
     def _raw_split_generators(self, dl_manager):
@@ -215,7 +215,7 @@ class Meld(datasets.GeneratorBasedBuilder):
             if not os.path.isdir(root):
                 raise FileNotFoundError(f"`data_dir` {root!r} is not a directory. Expected layout:\n{RAW_LAYOUT}")
         else:
-            root = dl_manager.download_and_extract(self.RAW_URL)
+            root = download(dl_manager, self.RAW_URL, extract=True)
         roots = [root, os.path.join(root, "MELD.Raw")]
         generators = []
         for split, csv_name in SPLIT_FILES.items():

@@ -7,6 +7,7 @@ import datasets
 
 from ..audio_utils import (VoiceBuilder, VoiceConfig, check_audio_files, check_data_dir, list_audio_files,
                            relative_posix, speaker_folds)
+from ..utils import download
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -197,7 +198,7 @@ class Ravdess(VoiceBuilder):
         if self.config.data_dir:
             root = self.config.data_dir
         else:
-            root = dl_manager.download_and_extract(self.BASE_URL + ARCHIVES[self.config.vocal_channel] + "?download=1")
+            root = download(dl_manager, self.BASE_URL + ARCHIVES[self.config.vocal_channel] + "?download=1", extract=True)
         return read_ravdess(root, self.config.vocal_channel, self.config.on_bad_file)
 
     def _assign_folds(self, examples):

@@ -18,6 +18,7 @@ from ..savee.savee import read_savee
 from ..tess.tess import EMOTIONS as TESS_EMOTIONS
 from ..tess.tess import MANUAL_DOWNLOAD_INSTRUCTIONS as TESS_INSTRUCTIONS
 from ..tess.tess import read_tess
+from ..utils import download
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -169,7 +170,8 @@ class SpeechEmotion(VoiceBuilder):
         if self.config.data_dir and os.path.isdir(os.path.join(self.config.data_dir, corpus)):
             return os.path.join(self.config.data_dir, corpus)
         if corpus == "ravdess":
-            return dl_manager.download_and_extract(Ravdess.BASE_URL + RAVDESS_ARCHIVES["speech"] + "?download=1")
+            return download(dl_manager, Ravdess.BASE_URL + RAVDESS_ARCHIVES["speech"] + "?download=1", extract=True,
+                            hint="pass data_dirs={'ravdess': DIR} (or <data_dir>/ravdess) with a local copy")
         raise FileNotFoundError(f"speech_emotion: no folder for {corpus} (looked for data_dirs[{corpus!r}] and "
                                 f"<data_dir>/{corpus}). Expected layout:\n{LAYOUT}\n{_INSTRUCTIONS[corpus]}")
 

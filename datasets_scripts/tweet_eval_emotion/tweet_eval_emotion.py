@@ -1,10 +1,11 @@
 """TweetEval emotion (SemEval-2018 Task 1, 4-class single-label subset) and its two-class subsets."""
 
 import itertools
+import os
 
 import datasets
 
-from ..utils import find_local_file
+from ..utils import download, find_local_file
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -35,6 +36,10 @@ LAYOUT = """\
   <data_dir>/train_text.txt        one tweet per line
   <data_dir>/train_labels.txt      one label id per line, aligned with train_text.txt
   <data_dir>/val_text.txt, val_labels.txt, test_text.txt, test_labels.txt"""
+# The official files ship with the package (0.5 MB, see data/README.md for their terms and citation): the default
+# source, so the main job runs with no network.
+EMBEDDED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+DOWNLOAD = "download"  # `data_dir="download"`: fetch the files from BASE_URL instead of the embedded copy
 
 
 class TweetEvalEmotionConfig(datasets.BuilderConfig):
@@ -56,7 +61,15 @@ def ordered_labels(labels):
 
 
 class TweetEvalEmotion(datasets.GeneratorBasedBuilder):
-    """TweetEval emotion. Configs: `emotion` (4 classes) and every pair of labels, e.g. `anger_joy`."""
+    """TweetEval emotion. Configs: `emotion` (4 classes) and every pair of labels, e.g. `anger_joy`.
+
+    Sources, by `data_dir`:
+    - `None` (default): the official files shipped inside the package (`data/`, an unmodified copy of the TweetEval
+      repository's `datasets/emotion/`): no network needed.
+    - `"download"` (`--data_dir download` on the command line): the same files from `BASE_URL` (GitHub); a failed
+      download raises `datasets_scripts.utils.DownloadError`, one line naming the URL, the cause and `--data_dir`.
+    - a folder: a local copy, the files directly in it or the repository root (`datasets/emotion/...`).
+    """
 
     BUILDER_CONFIG_CLASS = TweetEvalEmotionConfig
     BUILDER_CONFIGS = [TweetEvalEmotionConfig(name="emotion", labels=LABELS)] + [
@@ -84,10 +97,13 @@ class TweetEvalEmotion(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         names = ["mapping.txt"] + [f"{prefix}_{kind}.txt" for prefix in SPLIT_FILES.values() for kind in ("text", "labels")]
-        if self.config.data_dir:
-            files = {name: find_local_file(self.config.data_dir, name, ("datasets/emotion",), LAYOUT) for name in names}
+        if self.config.data_dir == DOWNLOAD:
+            files = download(dl_manager, {name: self.BASE_URL + name for name in names},
+                             hint="pass --data_dir DIR with a local copy, or no data_dir for the files shipped with "
+                                  "the package")
         else:
-            files = dl_manager.download({name: self.BASE_URL + name for name in names})
+            data_dir = self.config.data_dir or EMBEDDED_DIR
+            files = {name: find_local_file(data_dir, name, ("datasets/emotion",), LAYOUT) for name in names}
         self._check_mapping(files["mapping.txt"])
         return [
             datasets.SplitGenerator(
@@ -130,4 +146,4 @@ class TweetEvalEmotion(datasets.GeneratorBasedBuilder):
         logger.info(f"{text_path}: kept {kept} of {len(texts)} tweets with labels {self.label_names}")
 
 
-__all__ = ["LABELS", "TweetEvalEmotion", "TweetEvalEmotionConfig", "ordered_labels"]
+__all__ = ["DOWNLOAD", "EMBEDDED_DIR", "LABELS", "TweetEvalEmotion", "TweetEvalEmotionConfig", "ordered_labels"]

@@ -7,6 +7,7 @@ import datasets
 
 from ..audio_utils import (VoiceBuilder, VoiceConfig, check_audio_files, check_data_dir, list_audio_files,
                            relative_posix)
+from ..utils import download
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -153,7 +154,7 @@ class Vivae(VoiceBuilder):
                                     license=_LICENSE, citation=_CITATION, supervised_keys=("audio", "label"))
 
     def _find_examples(self, dl_manager):
-        root = self.config.data_dir or dl_manager.download_and_extract(self.URL)
+        root = self.config.data_dir or download(dl_manager, self.URL, extract=True)
         rows = read_vivae(root, self.config.subset, self.config.on_bad_file)
         for row in rows:
             row["label"] = row[self.config.label]
