@@ -1,17 +1,26 @@
 #!/usr/bin/env python
-"""Speed of EmotionAudioFeatureExtractor (one batched call) against a per-clip librosa loop with the same parameters,
-on synthetic speech-like clips (harmonics of a gliding pitch, noise, syllable gaps), for the report's log-mel and
-for MFCC(40) + delta + delta-delta; timed alternately in one run so a shared CPU's load hits both alike, several
-rounds, median. The last lines are the speed ratios (the issue's floor: batched >= 5x the librosa loop).
+"""Speed of EmotionAudioFeatureExtractor (one batched call) against a per-clip librosa loop and torchaudio's batched
+transforms with the same parameters, on an idle CPU and beside CPU-bound competing processes, in one run.
 
-    python bench/bench_features.py [--clips 64] [--seconds 3] [--rounds 7] [--threads N]
+Synthetic speech-like clips (harmonics of a gliding pitch, noise, syllable gaps); two cases, the report's log-mel and
+MFCC(40) + delta + delta-delta. For each load (idle, then with `--competitors` busy-loop processes running for the
+whole phase), every round times ours, librosa and torchaudio one after the other, so that the load hits all three
+alike; the table gives the median over `--rounds` rounds (a warm-up round first). The issue's floors: ours faster than
+the librosa loop in every row, beside a competing process too. The last line ends with the ratio librosa loop / ours
+for MFCC + deltas under load.
 
-On a CPU shared with other jobs (load above the core count), torch's OpenMP threads spin-wait at every parallel
-region and steal the cores from each other: there `--threads 1`, or `OMP_WAIT_POLICY=PASSIVE`, is much faster than
-the default thread count (the header prints the load and the wait policy).
+    python bench/bench_features.py [--clips 16] [--seconds 3] [--rounds 3] [--threads 2] [--competitors 1]
+
+torchaudio computes the same STFT and mel filters (`MelSpectrogram(norm="slaney", mel_scale="slaney",
+pad_mode="constant")`, `AmplitudeToDB(top_db=80)` per clip, minus the clip's maximum as `ref=np.max`) and the MFCC as
+`transforms.MFCC` does (`functional.create_dct(norm="ortho")` on that log-mel; `transforms.MFCC` itself would floor
+the whole batch at 80 dB below its loudest clip), but its deltas are `ComputeDeltas(win_length=9)` (a regression
+slope with replicated edges, delta-delta as the delta of the delta), not librosa's Savitzky-Golay filters with
+interpolated edges: the same amount of work, different values at the edges and for order 2.
 """
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import sys
@@ -20,6 +29,7 @@ import time
 import librosa
 import numpy as np
 import torch
+import torchaudio
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -27,6 +37,7 @@ from processing import EmotionAudioFeatureExtractor  # noqa: E402
 
 
 SAMPLING_RATE = 44100
+WHO = ("ours", "librosa", "torchaudio")
 
 
 def speech_like(rng, seconds, sampling_rate=SAMPLING_RATE):
@@ -41,11 +52,12 @@ def speech_like(rng, seconds, sampling_rate=SAMPLING_RATE):
     return y.astype(np.float32)
 
 
+# -- the per-clip librosa loop -----------------------------------------------------------------------------------------
 def librosa_log_mel(y, fe):
     mel = librosa.feature.melspectrogram(y=y, sr=fe.sampling_rate, n_fft=fe.n_fft, hop_length=fe.hop_length,
                                          win_length=fe.win_length, window=fe.window, center=fe.center,
-                                         power=fe.power, n_mels=fe.n_mels, fmin=fe.f_min, fmax=fe.f_max,
-                                         htk=fe.mel_scale == "htk", norm=fe.mel_norm)
+                                         pad_mode="constant", power=fe.power, n_mels=fe.n_mels, fmin=fe.f_min,
+                                         fmax=fe.f_max, htk=fe.mel_scale == "htk", norm=fe.mel_norm)
     return librosa.power_to_db(mel, ref=np.max, amin=fe.amin, top_db=fe.top_db)
 
 
@@ -55,50 +67,123 @@ def librosa_mfcc_deltas(y, fe):
                            librosa.feature.delta(mfcc, width=fe.delta_width, order=2)])
 
 
+# -- torchaudio's batched transforms -----------------------------------------------------------------------------------
+def torchaudio_transforms(fe):
+    mel_kwargs = dict(n_fft=fe.n_fft, win_length=fe.win_length, hop_length=fe.hop_length, f_min=fe.f_min,
+                      f_max=fe.f_max, n_mels=fe.n_mels, power=fe.power, center=fe.center, pad_mode="constant",
+                      norm=fe.mel_norm, mel_scale=fe.mel_scale)
+    mel = torchaudio.transforms.MelSpectrogram(sample_rate=fe.sampling_rate, **mel_kwargs)
+    to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=fe.top_db)
+    dct = torchaudio.functional.create_dct(fe.n_mfcc, fe.n_mels, norm="ortho")  # (n_mels, n_mfcc), as MFCC uses
+    deltas = torchaudio.transforms.ComputeDeltas(win_length=fe.delta_width)
+
+    def log_mel(batch):  # (clips, samples) -> (clips, n_mels, frames)
+        db = to_db(mel(batch).unsqueeze(1)).squeeze(1)  # a channel axis: top_db below each clip's own maximum
+        return db - db.amax(dim=(-2, -1), keepdim=True)  # ref=np.max
+
+    def mfcc_deltas(batch):  # transforms.MFCC's steps on that log-mel (its own AmplitudeToDB floors the whole batch)
+        coefficients = torch.matmul(log_mel(batch).transpose(-1, -2), dct).transpose(-1, -2)
+        first = deltas(coefficients)
+        return torch.cat([coefficients, first, deltas(first)], dim=1)
+
+    return log_mel, mfcc_deltas
+
+
+# -- the competing load ------------------------------------------------------------------------------------------------
+def _busy(stop, running):
+    running.set()
+    while not stop.is_set():
+        sum(i * i for i in range(20000))
+
+
+class Competitors:
+    """`count` CPU-bound busy-loop processes, running from `__enter__` to `__exit__`."""
+
+    def __init__(self, count):
+        self.count, self.processes = count, []
+
+    def __enter__(self):
+        context = multiprocessing.get_context("fork")  # the child runs a pure-Python loop only
+        self.stop = context.Event()
+        for _ in range(self.count):
+            running = context.Event()
+            process = context.Process(target=_busy, args=(self.stop, running), daemon=True)
+            process.start()
+            running.wait(10)
+            self.processes.append(process)
+        time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for process in self.processes:
+            process.join(5)
+            if process.is_alive():
+                process.terminate()
+        self.processes = []
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clips", type=int, default=64)
+    parser.add_argument("--clips", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=min(2, torch.get_num_threads()),
+                        help="torch threads of ours and torchaudio (the issue measured 2)")
+    parser.add_argument("--competitors", type=int, default=1, help="busy-loop processes beside the loaded phase")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     clips = [speech_like(rng, args.seconds) for _ in range(args.clips)]
-    cases = {
-        "log-mel (report defaults)": (EmotionAudioFeatureExtractor(sampling_rate=SAMPLING_RATE,
-                                                                   max_length_seconds=args.seconds),
-                                      librosa_log_mel),
-        "MFCC(40) + delta + delta-delta": (EmotionAudioFeatureExtractor(
-            feature_type="mfcc", n_mfcc=40, deltas=2, sampling_rate=SAMPLING_RATE, max_length_seconds=args.seconds),
-            librosa_mfcc_deltas),
-    }
-    seconds = {(case, who): [] for case in cases for who in ("batched", "librosa")}
-    for round_index in range(args.rounds + 1):  # round 0 warms up (FFT plans, librosa's caches) and is not counted
-        for case, (fe, reference) in cases.items():
-            started = time.perf_counter()
-            ours = fe(clips, sampling_rate=SAMPLING_RATE)["input_features"]
-            batched = time.perf_counter() - started
-            started = time.perf_counter()
-            theirs = [reference(clip, fe) for clip in clips]
-            looped = time.perf_counter() - started
-            if round_index == 0:
-                expected = np.stack(theirs)
-                error = np.abs(ours.numpy() - expected).max() / np.abs(expected).max()
-                print(f"{case}: output {tuple(ours.shape)}, max |ours - librosa| / max |librosa| = {error:.2e}")
-            else:
-                seconds[case, "batched"].append(batched)
-                seconds[case, "librosa"].append(looped)
+    batch = torch.from_numpy(np.stack(clips))
+    cases = {}
+    for case, fe, reference in (
+            ("log-mel", EmotionAudioFeatureExtractor(sampling_rate=SAMPLING_RATE, max_length_seconds=args.seconds),
+             librosa_log_mel),
+            ("MFCC + deltas", EmotionAudioFeatureExtractor(feature_type="mfcc", n_mfcc=40, deltas=2,
+                                                           sampling_rate=SAMPLING_RATE,
+                                                           max_length_seconds=args.seconds), librosa_mfcc_deltas)):
+        ta_log_mel, ta_mfcc = torchaudio_transforms(fe)
+        cases[case] = {"ours": lambda fe=fe: fe(clips, sampling_rate=SAMPLING_RATE)["input_features"],
+                       "librosa": lambda fe=fe, reference=reference: np.stack([reference(y, fe) for y in clips]),
+                       "torchaudio": lambda f=ta_log_mel if case == "log-mel" else ta_mfcc: f(batch)}
+
+    loads = {"idle": 0, f"{args.competitors} busy process{'es' if args.competitors > 1 else ''}": args.competitors}
+    seconds = {}
+    started_all = time.perf_counter()
+    for load, competitors in loads.items():
+        with Competitors(competitors):
+            for round_index in range(args.rounds + 1):  # round 0 warms up (FFT plans, caches) and is not counted
+                for case, functions in cases.items():
+                    outputs = {}
+                    for who in WHO:
+                        started = time.perf_counter()
+                        outputs[who] = functions[who]()
+                        elapsed = time.perf_counter() - started
+                        if round_index:
+                            seconds.setdefault((case, load, who), []).append(elapsed)
+                    if round_index == 0 and competitors == 0:
+                        expected = np.asarray(outputs["librosa"], dtype=np.float64)
+                        rows = 40 if case != "log-mel" else expected.shape[1]  # torchaudio's deltas differ
+                        errors = [np.abs(np.asarray(outputs[who])[:, :rows] - expected[:, :rows]).max()
+                                  / np.abs(expected[:, :rows]).max() for who in ("ours", "torchaudio")]
+                        print(f"{case}: output {tuple(outputs['ours'].shape)}; max |x - librosa| / max |librosa|: "
+                              f"ours {errors[0]:.1e}, torchaudio {errors[1]:.1e}"
+                              + (" (MFCC rows only)" if case != "log-mel" else ""))
 
     print(f"threads {args.threads}, {args.clips} clips x {args.seconds:g} s at {SAMPLING_RATE} Hz, {args.rounds} "
-          f"rounds, load {os.getloadavg()[0]:.1f}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
-    ratios = {}
+          f"rounds (median), {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, {time.perf_counter() - started_all:.0f} s")
+    print(f"| case | load | ours (s) | librosa loop (s) | torchaudio (s) | librosa / ours | torchaudio / ours |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    ratio = None
     for case in cases:
-        ours, theirs = (statistics.median(seconds[case, who]) for who in ("batched", "librosa"))
-        ratios[case] = theirs / ours
-        print(f"{case:<32} batched {ours:7.3f} s   per-clip librosa loop {theirs:7.3f} s")
-    for case, ratio in ratios.items():
-        print(f"{case:<32} speed ratio (librosa loop / batched): {ratio:.1f}x")
+        for load in loads:
+            ours, theirs, torchaudio_s = (statistics.median(seconds[case, load, who]) for who in WHO)
+            ratio = theirs / ours
+            print(f"| {case} | {load} | {ours:.3f} | {theirs:.3f} | {torchaudio_s:.3f} | {ratio:.1f}x | "
+                  f"{torchaudio_s / ours:.1f}x |")
+    print(f"MFCC + deltas beside {args.competitors} busy process(es), speed ratio librosa loop / ours: {ratio:.2f}")
 
 
 if __name__ == "__main__":

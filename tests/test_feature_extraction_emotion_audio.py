@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import librosa
 import numpy as np
@@ -13,7 +14,8 @@ import torch
 from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
 
 from processing import EmotionAudioFeatureExtractor
-from processing.feature_extraction_emotion_audio import mel_filter_bank, silence_bounds
+from processing import feature_extraction_emotion_audio
+from processing.feature_extraction_emotion_audio import silence_bounds
 from tests.conftest import REPO, SHARED_DATA
 from tests.utils import run_clean_python
 
@@ -80,14 +82,56 @@ def ravdess_files(count=4):
 
 
 # -- librosa equivalence -----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("mel_scale", ["slaney", "htk"])
-@pytest.mark.parametrize("mel_norm", ["slaney", None])
-def test_mel_filter_bank_is_librosas(mel_scale, mel_norm):
-    for sr, n_fft, n_mels, f_min, f_max in ((SR, 1024, 64, 0.0, None), (16000, 512, 40, 50.0, 7600.0)):
-        ours = mel_filter_bank(sr, n_fft, n_mels, f_min, f_max, mel_scale, mel_norm)
-        theirs = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max,
-                                     htk=mel_scale == "htk", norm=mel_norm, dtype=np.float64)
-        np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+def test_fixed_matrices_are_built_once_and_follow_the_settings():
+    """Window, mel filters, DCT and delta filters come from librosa/scipy once per setting, shared by extractors."""
+    settings = dict(feature_type="mfcc", sampling_rate=16000, n_fft=512, hop_length=160, n_mels=40, n_mfcc=13,
+                    deltas=2, window="hamming", win_length=400, mel_scale="htk", mel_norm=None)
+    first, second = EmotionAudioFeatureExtractor(**settings), EmotionAudioFeatureExtractor(**settings)
+    assert first._tensors()["mel_t"] is second._tensors()["mel_t"]
+    matrices = first._tensors()
+    np.testing.assert_allclose(matrices["mel_t"].numpy().T, librosa.filters.mel(
+        sr=16000, n_fft=512, n_mels=40, htk=True, norm=None), rtol=1e-6, atol=1e-9)
+    assert matrices["window"].shape == (512,) and (matrices["window"][:56] == 0).all()  # 400 centred in 512
+    assert matrices["dct_t"].shape == (40, 13) and matrices["delta2"][0].shape == (1, 9)
+    second.n_mels, second.delta_width = 32, 5  # changed after construction: new matrices, new features
+    clip = speech_like(0.5, 16000, seed=30)
+    out = features(second, clip)["input_features"][0].numpy()
+    reference = librosa_mfcc(clip, second)
+    for part in range(3):
+        assert relative_error(out.reshape(reference.shape)[part], reference[part]) < TOLERANCE, part
+
+
+def test_clip_blocks_run_on_a_thread_pool_with_one_torch_thread_each(monkeypatch):
+    """The parallelism is over blocks of clips (no intra-op threads spinning on small blocks); results do not depend
+    on the thread count, and the caller's torch thread setting comes back, also when calls overlap."""
+    fe = EmotionAudioFeatureExtractor(feature_type="mfcc", deltas=2, max_length_seconds=0.5)
+    clips = [speech_like(0.5, seed=40 + i) for i in range(6)]
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        expected = fe(clips, sampling_rate=SR)["input_features"]
+        seen = set()
+        rfft = torch.fft.rfft
+
+        def recording_rfft(*args, **kwargs):
+            seen.add((threading.current_thread().name.split("_")[0], torch.get_num_threads()))
+            return rfft(*args, **kwargs)
+
+        monkeypatch.setattr(torch.fft, "rfft", recording_rfft)
+        torch.set_num_threads(3)
+        assert torch.equal(fe(clips, sampling_rate=SR)["input_features"], expected)
+        assert seen == {("emotion-audio", 1)} and torch.get_num_threads() == 3
+        results = []
+        callers = [threading.Thread(target=lambda: results.append(fe(clips, sampling_rate=SR)["input_features"]))
+                   for _ in range(3)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join()
+        assert len(results) == 3 and all(torch.equal(result, expected) for result in results)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("settings", [
