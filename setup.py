@@ -38,8 +38,11 @@ setup(
         "optuna>=4.0",
     ],
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3", "gradio>=5.0", "playwright>=1.40",
-                             "onnx>=1.16", "onnxruntime>=1.18", "onnxscript"],
+                             "onnx>=1.16", "onnxruntime>=1.18", "onnxscript",
+                             "opencv-python-headless>=4.8,<5", "scikit-image>=0.22"],
                     "space": ["gradio>=5.0", "playwright>=1.40"],
+                    # Face detection in photos (Haar cascades: OpenCV 5 dropped them from its main module).
+                    "faces": ["opencv-python-headless>=4.8,<5"],
                     "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript"]},
     entry_points={"console_scripts": ["emotion-hub-train=train:cli"]},
 )

@@ -9,7 +9,9 @@ from transformers import AutoImageProcessor, AutoProcessor
 
 from modeling.configuration_erc_fusion import ERCFusionConfig
 from modeling.configuration_fer_cnn import FERCNNConfig
+from modeling.configuration_fer_timm import FERTimmConfig
 
+from .face_detection import crop_faces, detect_faces
 from .feature_extraction_emotion_audio import EmotionAudioFeatureExtractor
 from .image_processing_fer import FERImageProcessor
 from .processing_erc import ERCProcessor, default_feature_extractor, frame_image_processor
@@ -20,6 +22,7 @@ from .tokenization_word_level import build_word_level_tokenizer
 AutoProcessor.register(ERCFusionConfig, ERCProcessor, exist_ok=True)
 ERCProcessor.register_for_auto_class("AutoProcessor")
 AutoImageProcessor.register(FERCNNConfig, image_processor_classes={"torchvision": FERImageProcessor}, exist_ok=True)
+AutoImageProcessor.register(FERTimmConfig, image_processor_classes={"torchvision": FERImageProcessor}, exist_ok=True)
 FERImageProcessor.register_for_auto_class("AutoImageProcessor")
 # The voice models register it against their configs (AutoFeatureExtractor.register); this writes `auto_map`.
 EmotionAudioFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
@@ -31,6 +34,8 @@ __all__ = [
     "FERImageProcessor",
     "build_byte_level_bpe_tokenizer",
     "build_word_level_tokenizer",
+    "crop_faces",
+    "detect_faces",
     "default_feature_extractor",
     "frame_image_processor",
 ]

@@ -7,6 +7,8 @@ from transformers.image_processing_backends import TorchvisionBackend
 from transformers.image_utils import PILImageResampling, is_pil_image, is_valid_image, make_flat_list_of_images
 from transformers.processing_utils import ImagesKwargs
 
+from .face_detection import crop_faces
+
 
 class FERImageProcessorKwargs(ImagesKwargs, total=False):
     """
@@ -98,6 +100,12 @@ class FERImageProcessor(TorchvisionBackend):
                 f"(`min_image_size`): a face crop, which it resizes to {self.size.width}x{self.size.height}"
             )
         return pixels
+
+    def crop_faces(self, image, **kwargs) -> list:
+        """The faces of a photo as training crops (grey 48x48 by default; this processor then resizes them to `size`),
+        largest first, `[]` when there is none: see `face_detection.crop_faces` (needs the `faces` extra, OpenCV).
+        The package's image-classification pipeline calls it for `detect_faces=True`."""
+        return crop_faces(image, **kwargs)
 
 
 __all__ = ["FERImageProcessor"]

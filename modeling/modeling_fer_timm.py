@@ -1,0 +1,258 @@
+"""Facial-expression recognition on any timm image model (ImageNet-pretrained EfficientNet, ResNet, ConvNeXt, ViT...),
+with an export to the stock `TimmWrapperForImageClassification` that runs without our code."""
+
+import json
+import os
+from typing import Optional
+
+import timm
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import ImageClassifierOutput
+from transformers.utils import can_return_tuple, logging
+
+from .configuration_fer_timm import FERTimmConfig
+from .losses import classification_loss
+from .pipeline_image_classification import EmotionImageClassificationPipeline  # noqa: F401  (copied with the code)
+
+
+logger = logging.get_logger(__name__)
+
+# ITU-R BT.601 luma weights, the ones PIL's `convert("L")` uses (as in modeling_fer_cnn.py).
+BT601_LUMA = (0.299, 0.587, 0.114)
+
+
+def _first_convs(timm_model) -> list[str]:
+    """Names of the convolutions that read the input image (timm's `pretrained_cfg["first_conv"]`)."""
+    first = timm_model.pretrained_cfg.get("first_conv")
+    names = [first] if isinstance(first, str) else list(first or [])
+    if not names:
+        conv = next((n for n, m in timm_model.named_modules() if isinstance(m, torch.nn.Conv2d)), None)
+        names = [conv] if conv else []
+    return names
+
+
+class FERTimmPreTrainedModel(PreTrainedModel):
+    config_class = FERTimmConfig
+    config: FERTimmConfig
+    base_model_prefix = "fer_timm"
+    main_input_name = "pixel_values"
+    input_modalities = "image"
+    supports_gradient_checkpointing = True
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        # timm initialises each architecture its own way (goog init for EfficientNets, zero last-BN gamma in ResNets,
+        # truncated normal for ViTs). What a checkpoint lacks (a new head after `num_labels` changes, BatchNorm
+        # statistics, non-persistent buffers) is drawn from that same distribution: a freshly created timm model of
+        # the same shape is the reference, copied into every tensor not loaded (`init.copy_` skips loaded ones).
+        # This runs once on the root (its non-persistent `luma_weights` buffer is never loaded, so transformers
+        # always visits it); the timm submodules themselves are left to it.
+        if isinstance(module, FERTimmForImageClassification):
+            init.copy_(module.luma_weights, torch.tensor(BT601_LUMA).view(1, 3, 1, 1))
+            reference = module._create_timm_model()
+            ours = {**dict(module.timm_model.named_parameters()), **dict(module.timm_model.named_buffers())}
+            theirs = {**dict(reference.named_parameters()), **dict(reference.named_buffers())}
+            for name, tensor in ours.items():
+                if tensor is not None and theirs.get(name) is not None:
+                    init.copy_(tensor, theirs[name].to(tensor.device, tensor.dtype))
+
+    def _set_gradient_checkpointing(self, enable: bool = True, *args, **kwargs):
+        self.timm_model.set_grad_checkpointing(enable)
+
+
+class FERTimmForImageClassification(FERTimmPreTrainedModel):
+    """A timm image model (`config.backbone`) with `num_labels` outputs; grey or colour faces at `image_size`."""
+
+    def __init__(self, config: FERTimmConfig):
+        super().__init__(config)
+        self.timm_model = self._create_timm_model()
+        if config.image_mean is None or config.image_std is None:
+            # The backbone's own normalisation, equal on the three channels for a grey model (its luminance is then
+            # the normalised luminance).
+            mean, std = (list(self.timm_model.pretrained_cfg.get(k, d)) for k, d in
+                         (("mean", (0.485, 0.456, 0.406)), ("std", (0.229, 0.224, 0.225))))
+            if config.in_chans == 1:
+                mean, std = [sum(mean) / 3] * 3, [sum(std) / 3] * 3
+            config.image_mean = config.image_mean or [round(v, 6) for v in mean]
+            config.image_std = config.image_std or [round(v, 6) for v in std]
+        # A constant, not a parameter: RGB -> luminance for a grey model given RGB input.
+        self.register_buffer("luma_weights", torch.tensor(BT601_LUMA).view(1, 3, 1, 1), persistent=False)
+        self.post_init()
+
+    def _create_timm_model(self, **kwargs):
+        config = self.config
+        return timm.create_model(config.backbone, pretrained=False, num_classes=config.num_labels,
+                                 **{**config.timm_kwargs, **kwargs})
+
+    @classmethod
+    def from_pretrained_backbone(cls, name_or_dir: str, pretrained_cfg_overlay: Optional[dict] = None,
+                                 **config_kwargs) -> "FERTimmForImageClassification":
+        """A model whose timm network starts from pretrained weights, with a new classifier for our labels.
+
+        Args:
+            name_or_dir (`str`): a timm name (`"tf_efficientnet_lite0"`, `"resnet50.a1_in1k"`,
+                `"hf-hub:timm/..."`; downloaded by timm) or a local folder in timm's Hub format (`config.json` with
+                `architecture` and `pretrained_cfg`, and `model.safetensors`), read with no network.
+            pretrained_cfg_overlay (`dict`, *optional*): timm's `pretrained_cfg_overlay`, e.g. `{"file":
+                "weights.safetensors"}`; set for a folder.
+            config_kwargs: the other [`FERTimmConfig`] arguments (labels, `in_chans`, `image_size`, loss...).
+                With `in_chans=1` timm sums the first convolution's weights over the RGB channels.
+        """
+        overlay = dict(pretrained_cfg_overlay or {})
+        name = name_or_dir
+        if os.path.isdir(name_or_dir):
+            with open(os.path.join(name_or_dir, "config.json"), encoding="utf-8") as f:
+                folder = json.load(f)
+            name = folder.get("architecture")
+            if not name:
+                raise ValueError(f"{name_or_dir}/config.json has no `architecture`: not a timm model folder")
+            weights = next((os.path.join(name_or_dir, w) for w in ("model.safetensors", "pytorch_model.bin")
+                            if os.path.isfile(os.path.join(name_or_dir, w))), None)
+            if weights is None:
+                raise FileNotFoundError(f"{name_or_dir} holds no model.safetensors or pytorch_model.bin")
+            cfg = folder.get("pretrained_cfg", {})
+            overlay = {**{k: cfg[k] for k in ("mean", "std", "first_conv", "classifier") if k in cfg}, "file": weights,
+                       **overlay}
+        architecture = name.split(":", 1)[-1].rsplit("/", 1)[-1].split(".", 1)[0]  # drop hf-hub:org/ and .tag
+        config = FERTimmConfig(backbone=architecture, **config_kwargs)
+        mean, std = overlay.get("mean"), overlay.get("std")
+        if config.image_mean is None and config.image_std is None and mean is not None and std is not None:
+            if config.in_chans == 1:  # equal on the three channels, as `__init__` does for timm's defaults
+                mean, std = [sum(mean) / len(mean)] * 3, [sum(std) / len(std)] * 3
+            config.image_mean, config.image_std = [float(v) for v in mean], [float(v) for v in std]
+        model = cls(config)
+        pretrained = timm.create_model(name, pretrained=True, num_classes=config.num_labels,
+                                       pretrained_cfg_overlay=overlay or None, **config.timm_kwargs)
+        missing, unexpected = model.timm_model.load_state_dict(pretrained.state_dict(), strict=False)
+        if missing or unexpected:
+            raise RuntimeError(f"{name_or_dir}: weights do not fit {architecture}: missing {missing}, unexpected "
+                               f"{unexpected}")
+        return model
+
+    def to_model_channels(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Check `(batch, channels, image_size, image_size)`; map 3 channels to luminance for a grey model and
+        repeat a grey channel for a colour one."""
+        config = self.config
+        if pixel_values.dim() != 4:
+            raise ValueError(f"`pixel_values` must have shape (batch, channels, height, width), got "
+                             f"{tuple(pixel_values.shape)}")
+        channels, height, width = pixel_values.shape[1:]
+        if (height, width) != (config.image_size, config.image_size):
+            raise ValueError(
+                f"`pixel_values` must be {config.image_size}x{config.image_size} images (the model's `image_size`), "
+                f"got {height}x{width}; the model's image processor resizes any image to that size"
+            )
+        if channels == config.in_chans:
+            return pixel_values
+        if config.in_chans == 1 and channels == 3:
+            return (pixel_values * self.luma_weights.to(pixel_values.dtype)).sum(dim=1, keepdim=True)
+        if config.in_chans == 3 and channels == 1:
+            return pixel_values.expand(-1, 3, -1, -1)
+        raise ValueError(f"`pixel_values` must have 1 (grey) or 3 (RGB) channels, got {channels}")
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: Optional[torch.Tensor] = None,
+        output_hidden_states: Optional[bool] = None,
+        return_dict: Optional[bool] = None,
+        **kwargs,
+    ) -> ImageClassifierOutput:
+        r"""
+        pixel_values (`torch.Tensor` of shape `(batch, 1 or 3, image_size, image_size)`): normalised images, from the
+            model's image processor.
+        labels (`torch.Tensor`, *optional*): int label ids `(batch,)`, 0/1 floats `(batch, num_labels)` for
+            multi-label classification or float targets for regression (`config.problem_type`, inferred when unset).
+        output_hidden_states (`bool`, *optional*): the feature maps of the backbone's stages (timm's
+            `forward_intermediates`); defaults to `config.output_hidden_states`.
+        """
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        pixel_values = self.to_model_channels(pixel_values)
+        hidden_states = None
+        if output_hidden_states:
+            if not hasattr(self.timm_model, "forward_intermediates"):
+                raise ValueError(f"timm's {self.config.backbone} has no `forward_intermediates`: it cannot return "
+                                 f"hidden states")
+            features, intermediates = self.timm_model.forward_intermediates(pixel_values)
+            hidden_states = tuple(intermediates)
+        else:
+            features = self.timm_model.forward_features(pixel_values)
+        logits = self.timm_model.forward_head(features)  # (batch, num_labels)
+        loss = None
+        if labels is not None:
+            config = self.config
+            if (config.label_smoothing and config.loss_type == "ce" and config.num_labels > 1
+                    and config.problem_type in (None, "single_label_classification")
+                    and not torch.is_floating_point(labels)):
+                loss = F.cross_entropy(logits.float(), labels.to(logits.device).long().view(-1),
+                                       label_smoothing=config.label_smoothing)
+            else:
+                loss = classification_loss(config, logits, labels)
+        return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+
+    # -- stock export --------------------------------------------------------------------------------------------
+    def stock_pretrained_cfg(self) -> dict:
+        """timm's `pretrained_cfg` of the export: what `TimmWrapperImageProcessor` resizes to and normalises with
+        (a square resize of the whole face crop, bilinear, no centre crop: `crop_pct` 1)."""
+        config, cfg = self.config, self.timm_model.pretrained_cfg
+        return {
+            "input_size": [3, config.image_size, config.image_size],
+            "interpolation": "bilinear",
+            "crop_pct": 1.0,
+            "crop_mode": "center",
+            "mean": list(config.image_mean),
+            "std": list(config.image_std),
+            "num_classes": config.num_labels,
+            "first_conv": cfg.get("first_conv"),
+            "classifier": cfg.get("classifier"),
+            "fixed_input_size": bool(cfg.get("fixed_input_size", False)),
+        }
+
+    def to_stock_model(self):
+        """The same network as a stock `TimmWrapperForImageClassification` with 3 input channels, loadable without
+        `trust_remote_code`: same logits on the same RGB `pixel_values`. A grey model's first convolution becomes
+        `W * luma[c]` on each RGB channel, exactly our luminance step followed by the grey convolution, so a grey
+        image converted to RGB (what the stock image pipeline feeds) gives our grey logits."""
+        from transformers import TimmWrapperConfig, TimmWrapperForImageClassification
+
+        config = self.config
+        stock_config = TimmWrapperConfig(
+            architecture=config.backbone,
+            pretrained_cfg=self.stock_pretrained_cfg(),
+            model_args={**config.timm_kwargs, "in_chans": 3},
+            num_labels=config.num_labels,
+            id2label={int(i): label for i, label in config.id2label.items()},
+            label2id=dict(config.label2id),
+            problem_type=config.problem_type,
+        )
+        stock = TimmWrapperForImageClassification(stock_config)
+        state = {f"timm_model.{name}": tensor for name, tensor in self.timm_model.state_dict().items()}
+        if config.in_chans == 1:
+            luma = self.luma_weights.detach().to(torch.float64)
+            for conv in _first_convs(self.timm_model):
+                key = f"timm_model.{conv}.weight"
+                weight = state[key]  # (out, 1, k, k) -> (out, 3, k, k)
+                if weight.shape[1] != 1:
+                    raise RuntimeError(f"{config.backbone}: the first convolution {conv} reads {weight.shape[1]} "
+                                       f"channels, expected 1")
+                state[key] = (weight.to(torch.float64) * luma).to(weight.dtype)
+        stock.load_state_dict(state)
+        return stock.eval() if not self.training else stock
+
+    def save_stock_pretrained(self, save_directory: str, **kwargs):
+        """Write `to_stock_model()` to `save_directory`: a stock timm checkpoint (`config.json` carrying our
+        `label_names` and the image processor's `pretrained_cfg`, `model.safetensors`) with no custom code.
+        `AutoModelForImageClassification`, `AutoImageProcessor` (`TimmWrapperImageProcessor`) and
+        `pipeline("image-classification")` load it; do not save our image processor beside it (its
+        `preprocessor_config.json` would take precedence and need `trust_remote_code`)."""
+        stock = self.to_stock_model()
+        stock.save_pretrained(save_directory, **kwargs)
+        return stock
+
+
+__all__ = ["FERTimmForImageClassification", "FERTimmPreTrainedModel"]
