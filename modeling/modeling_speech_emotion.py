@@ -174,7 +174,9 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
             self.encoder.conv1.requires_grad_(False)
             self.encoder.conv2.requires_grad_(False)
         else:
-            self.encoder.freeze_feature_encoder()  # also stops it marking its input as requiring a gradient
+            # The convolutional feature encoder of every waveform family; this also stops it marking its input as
+            # requiring a gradient.
+            self.encoder.feature_extractor._freeze_parameters()
 
     def head_module_names(self) -> list[str]:
         """Names of this model's head modules with weights, e.g. `["projector", "classifier"]`."""
@@ -357,7 +359,9 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
         stock_config._name_or_path = ""
         stock = AutoModelForAudioClassification.from_config(stock_config)
 
-        state = dict(self.encoder.state_dict(prefix=stock.base_model_prefix + "."))
+        # The stock classes hold the encoder under their base_model_prefix, except Whisper's (`encoder`).
+        prefix = "encoder" if is_whisper(config.audio_config) else stock.base_model_prefix
+        state = dict(self.encoder.state_dict(prefix=prefix + "."))
         if self.layer_sum is not None:
             state["layer_weights"] = self.layer_sum.weight.detach()
         if self.projector is not None:

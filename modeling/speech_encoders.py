@@ -71,12 +71,11 @@ def whisper_window_seconds(config) -> float:
 
 
 def whisper_window_positions(window_seconds) -> int:
-    positions = window_seconds * WHISPER_FRAMES_PER_SECOND
     if not (isinstance(window_seconds, (int, float)) and not isinstance(window_seconds, bool) and window_seconds > 0
-            and float(positions).is_integer()):
+            and float(window_seconds).is_integer()):
         raise ValueError(f"a Whisper window must be a positive whole number of seconds (the stock "
                          f"WhisperFeatureExtractor's `chunk_length` is in seconds), got {window_seconds!r}")
-    return int(positions)
+    return int(window_seconds) * WHISPER_FRAMES_PER_SECOND
 
 
 def build_speech_encoder(config) -> nn.Module:
