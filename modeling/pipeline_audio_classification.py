@@ -147,11 +147,18 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
 
     def preprocess(self, inputs, window_seconds=None, hop_seconds=None, window_batch_size=8):
         waveform, rate = self._waveform(inputs)
+        # A model with a fixed window (Whisper on `window_seconds` of audio) scores a longer recording in windows.
+        model_window = getattr(self.model.config, "window_seconds", None)
+        if window_seconds is None and model_window is not None and len(waveform) > model_window * rate:
+            window_seconds = model_window
         if window_seconds is not None:
             # The windows are scored in `_forward`; `preprocess` only hands the waveform on.
             return {"waveform": waveform, "sampling_rate": rate, "window_seconds": window_seconds,
                     "hop_seconds": hop_seconds, "window_batch_size": window_batch_size}
-        processed = self.feature_extractor(waveform, sampling_rate=rate, return_tensors="pt")
+        extra = {}
+        if model_window is not None and hasattr(self.feature_extractor, "chunk_length"):
+            extra["return_attention_mask"] = True  # Whisper: pool only the clip's frames, not the window's padding
+        processed = self.feature_extractor(waveform, sampling_rate=rate, return_tensors="pt", **extra)
         if self.dtype is not None:
             processed = processed.to(dtype=self.dtype)
         return processed
