@@ -203,9 +203,13 @@ class EmotionImageClassificationPipeline(ImageClassificationPipeline):
         return preprocess, forward, postprocess
 
     def preprocess(self, image, timeout=None, detect_faces=False, face_kwargs=None, max_image_side=MAX_IMAGE_SIDE):
-        image = load_photo(image, timeout=timeout, max_side=max_image_side)
+        name, image = _describe(image), load_photo(image, timeout=timeout, max_side=max_image_side)
         if not detect_faces:
             return super().preprocess(image)
+        minimum = getattr(self.image_processor, "min_image_size", None) or 1
+        if min(image.size) < minimum:  # the processor's own check, which a photo with no face would not reach
+            raise ValueError(f"{name} is {image.width}x{image.height} pixels; the image processor needs at least "
+                             f"{minimum}x{minimum} (`min_image_size`)")
         if not hasattr(self.image_processor, "crop_faces"):
             raise ValueError(f"`detect_faces` needs an image processor with `crop_faces` (the package's "
                              f"FERImageProcessor), not {type(self.image_processor).__name__}")
