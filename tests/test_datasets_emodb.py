@@ -6,6 +6,7 @@ import re
 import pytest
 
 from datasets_scripts.emodb import EMOTION_CODES, EMOTIONS, SPEAKERS, TEXTS, EmoDB, parse_file_name
+from datasets_scripts.utils import DownloadError
 from tests.conftest import SHARED_DATA
 from tests.http_files import FileServer
 from tests.voice_fixtures import write_tone, zip_tree
@@ -105,6 +106,10 @@ def test_downloads_the_official_zip_without_data_dir(tmp_path, monkeypatch):
         ds = build(tmp_path, num_folds=3)
     assert sum(len(split) for split in ds.values()) == 4 * 7 + 1
     assert ds["test"][0]["file"].startswith("wav/")
+    url = server.url + "download.zip"  # the server is gone: one line naming the URL and --data_dir
+    monkeypatch.setattr(EmoDB, "DOWNLOAD_URL", url)
+    with pytest.raises(DownloadError, match=r"^could not download http://127\.0\.0\.1:\d+/download\.zip \(.*--data_dir"):
+        build(tmp_path, num_folds=3)
 
 
 @pytest.mark.parametrize("name, message", [

@@ -7,8 +7,10 @@ import pytest
 
 from datasets_scripts import load_builder_dataset
 from datasets_scripts.ravdess import Ravdess
-from datasets_scripts.speech_emotion import LABEL_MAP, SHARED_LABELS, SpeechEmotion, default_labels, shared_label
+from datasets_scripts.speech_emotion import (CORPORA, ENGLISH_CORPORA, LABEL_MAP, SHARED_LABELS, SpeechEmotion,
+                                             default_labels, shared_label)
 from tests.conftest import SHARED_DATA
+from tests.test_datasets_emodb import write_emodb
 from tests.http_files import FileServer
 from tests.voice_fixtures import TESS_WORDS, write_crema_d, write_ravdess, write_savee, write_tess, zip_tree
 
@@ -23,12 +25,14 @@ def build(tmp_path, config="all", **kwargs):
 
 @pytest.fixture(scope="module")
 def corpora_dir(tmp_path_factory):
-    """<root>/ravdess (6 actors), tess (10 words), savee (2 files per emotion code), crema_d (12 actors, 2 sentences)."""
+    """<root>/ravdess (6 actors), tess (10 words), savee (2 files per emotion code), crema_d (12 actors, 2 sentences),
+    emodb (speakers 03, 08, 10, 13, text a01, 7 emotions; 03 has a second happiness take)."""
     root = tmp_path_factory.mktemp("speech")
     write_ravdess(str(root / "ravdess"), actors=range(1, 7))
     write_tess(str(root / "tess"), words=TESS_WORDS[:10])
     write_savee(str(root / "savee"), per_code=2)
     write_crema_d(str(root / "crema_d"), sentences=("TIE", "DFA"))
+    write_emodb(str(root / "emodb"), speakers=("03", "08", "10", "13"), texts=("a01",))
     return root
 
 
@@ -82,6 +86,40 @@ def test_subsets_calm_and_explicit_labels(tmp_path, corpora_dir):
                  corpora=["tess", "crema_d"], num_folds=3)
     assert four["test"].features["emotion"].names == ["anger", "happiness", "neutral", "sadness"]
     assert sum(len(s) for s in four.values()) == 4 * 20 + 12 * 2 * 4
+
+
+def test_emodb_joins_through_the_mapping_table_without_boredom(tmp_path, corpora_dir):
+    assert SpeechEmotion(config_name="all").config.corpora == ENGLISH_CORPORA  # `all` stays the English four
+    ds = build(tmp_path, "all_with_emodb", data_dir=str(corpora_dir), num_folds=4)
+    labels = ds["train"].features["emotion"].names
+    assert labels == ["anger", "disgust", "fear", "happiness", "neutral", "sadness"]
+    sources = ds["train"].features["source"].names
+    assert sources == list(CORPORA)
+    rows = _rows(ds)
+    # EmoDB: 4 speakers x 7 emotions + 1 second take - 4 boredom
+    assert collections.Counter(sources[r["source"]] for r in rows) == {
+        "ravdess": 264, "tess": 120, "savee": 48, "crema_d": 144, "emodb": 25}
+    emodb = [r for r in rows if sources[r["source"]] == "emodb"]
+    assert collections.Counter(r["source_emotion"] for r in emodb) == {
+        "anger": 4, "disgust": 4, "fear": 4, "happiness": 5, "neutral": 4, "sadness": 4}  # no boredom
+    assert all(labels[r["emotion"]] == LABEL_MAP[r["source_emotion"]] == r["source_emotion"] for r in emodb)
+    assert {r["speaker"]: r["gender"] for r in emodb} == {
+        "emodb_03": "male", "emodb_10": "male", "emodb_08": "female", "emodb_13": "female"}
+    assert {r["file"] for r in emodb if r["speaker"] == "emodb_03" and labels[r["emotion"]] == "happiness"} == {
+        "emodb/wav/03a01Fa.wav", "emodb/wav/03a01Fb.wav"}
+    # dealt from the test fold on, women first: 08 test, 13 train, then men 03 train, 10 validation
+    assert {split: sorted(s for s in set(ds[split]["speaker"]) if s.startswith("emodb_")) for split in ds} == {
+        "train": ["emodb_03", "emodb_13"], "validation": ["emodb_10"], "test": ["emodb_08"]}
+    test_emodb = ds["test"].filter(lambda s: s == CORPORA.index("emodb"), input_columns="source")
+    assert test_emodb[0]["audio"]["sampling_rate"] == 16000
+    # the table: boredom has no counterpart and is always left out; EmoDB has the other six shared names
+    assert LABEL_MAP["boredom"] is None and shared_label("emodb", "boredom") is None
+    assert default_labels(["emodb"]) == default_labels(["emodb", "ravdess"]) == SHARED_LABELS[:6]
+    with pytest.raises(ValueError, match=r"`labels` must be at least two distinct names among .*got \['anger', 'boredom'\]"):
+        SpeechEmotion(config_name="all", corpora=["emodb", "tess"], labels=["anger", "boredom"])
+    pair = build(tmp_path, data_dir=str(corpora_dir), corpora=["emodb", "savee"], labels=["anger", "sadness"],
+                 num_folds=3)
+    assert sum(len(split) for split in pair.values()) == 4 * 2 + 4 * 2 * 2
 
 
 def test_ravdess_downloads_when_it_has_no_folder(tmp_path, monkeypatch, corpora_dir):

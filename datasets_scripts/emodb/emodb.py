@@ -7,6 +7,7 @@ import datasets
 
 from ..audio_utils import (VoiceBuilder, VoiceConfig, check_audio_files, check_data_dir, list_audio_files,
                            relative_posix)
+from ..utils import download
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -149,7 +150,9 @@ class EmoDB(VoiceBuilder):
                                     license=_LICENSE, citation=_CITATION, supervised_keys=("audio", "emotion"))
 
     def _find_examples(self, dl_manager):
-        root = self.config.data_dir or dl_manager.download_and_extract(self.DOWNLOAD_URL)
+        root = self.config.data_dir or download(dl_manager, self.DOWNLOAD_URL, extract=True,
+                                                hint="pass --data_dir DIR with a local copy holding wav/ (see "
+                                                     "EmoDB(...).manual_download_instructions)")
         return read_emodb(root, self.config.on_bad_file)
 
 

@@ -1,5 +1,5 @@
-from .speech_emotion import (CALM, CORPORA, LABEL_MAP, SHARED_LABELS, SpeechEmotion, SpeechEmotionConfig,
-                             corpus_shared_labels, default_labels, shared_label)
+from .speech_emotion import (CALM, CORPORA, ENGLISH_CORPORA, LABEL_MAP, SHARED_LABELS, SpeechEmotion,
+                             SpeechEmotionConfig, corpus_shared_labels, default_labels, shared_label)
 
-__all__ = ["CALM", "CORPORA", "LABEL_MAP", "SHARED_LABELS", "SpeechEmotion", "SpeechEmotionConfig",
+__all__ = ["CALM", "CORPORA", "ENGLISH_CORPORA", "LABEL_MAP", "SHARED_LABELS", "SpeechEmotion", "SpeechEmotionConfig",
            "corpus_shared_labels", "default_labels", "shared_label"]

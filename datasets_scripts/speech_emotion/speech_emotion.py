@@ -1,4 +1,4 @@
-"""Acted English speech from RAVDESS, TESS, SAVEE and CREMA-D merged on the emotions they share."""
+"""Acted speech from RAVDESS, TESS, SAVEE, CREMA-D (English) and EmoDB (German) merged on the emotions they share."""
 
 import collections
 import os
@@ -9,6 +9,8 @@ from ..audio_utils import VoiceBuilder, VoiceConfig, deal_folds
 from ..crema_d.crema_d import EMOTIONS as CREMA_D_EMOTIONS
 from ..crema_d.crema_d import MANUAL_DOWNLOAD_INSTRUCTIONS as CREMA_D_INSTRUCTIONS
 from ..crema_d.crema_d import read_crema_d
+from ..emodb.emodb import EMOTIONS as EMODB_EMOTIONS
+from ..emodb.emodb import EmoDB, read_emodb
 from ..ravdess.ravdess import ARCHIVES as RAVDESS_ARCHIVES
 from ..ravdess.ravdess import EMOTIONS as RAVDESS_EMOTIONS
 from ..ravdess.ravdess import Ravdess, read_ravdess
@@ -24,20 +26,23 @@ from ..utils import download
 logger = datasets.logging.get_logger(__name__)
 
 _DESCRIPTION = """\
-Acted English emotional speech merged from RAVDESS (speech), TESS, SAVEE and CREMA-D, with every corpus's labels
-mapped through one table onto shared names (anger, disgust, fear, happiness, neutral, sadness, surprise) and the
-label set restricted to the emotions every chosen corpus has: with all four corpora, anger, disgust, fear,
-happiness, neutral and sadness. Speakers are prefixed by their corpus; splits are speaker-disjoint.
+Acted emotional speech merged from RAVDESS (speech), TESS, SAVEE and CREMA-D (English) and, on request, EmoDB
+(German), with every corpus's labels mapped through one table onto shared names (anger, disgust, fear, happiness,
+neutral, sadness, surprise) and the label set restricted to the emotions every chosen corpus has: with the four
+English corpora (and with EmoDB too), anger, disgust, fear, happiness, neutral and sadness. Speakers are prefixed by
+their corpus; splits are speaker-disjoint.
 """
-_CITATION = "See the citations of RAVDESS, TESS, SAVEE and CREMA-D (datasets_scripts/<corpus>/README.md)."
+_CITATION = "See the citations of RAVDESS, TESS, SAVEE, CREMA-D and EmoDB (datasets_scripts/<corpus>/README.md)."
 
-CORPORA = ("ravdess", "tess", "savee", "crema_d")
+ENGLISH_CORPORA = ("ravdess", "tess", "savee", "crema_d")
+CORPORA = ENGLISH_CORPORA + ("emodb",)
 CORPUS_LABELS = {"ravdess": RAVDESS_EMOTIONS, "tess": TESS_EMOTIONS, "savee": SAVEE_EMOTIONS,
-                 "crema_d": CREMA_D_EMOTIONS}
+                 "crema_d": CREMA_D_EMOTIONS, "emodb": EMODB_EMOTIONS}
 SHARED_LABELS = ["anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]
-# The one mapping table: every spelling of an emotion in the four corpora (label names and file-name codes, lower
-# case) -> its shared name. RAVDESS's "calm" has no counterpart elsewhere: `calm="drop"` (default) leaves it out,
-# `calm="neutral"` folds it into neutral.
+# The one mapping table: every spelling of an emotion in the five corpora (label names and file-name codes, lower
+# case) -> its shared name, or None for a label that has no counterpart in any other corpus and is always left out:
+# EmoDB's "boredom" (Langeweile; low arousal, negative valence: neither neutral nor sadness). RAVDESS's "calm" has no
+# counterpart either: `calm="drop"` (default) leaves it out, `calm="neutral"` folds it into neutral.
 LABEL_MAP = {
     "angry": "anger", "anger": "anger", "ang": "anger", "a": "anger",
     "disgust": "disgust", "dis": "disgust", "d": "disgust",
@@ -47,6 +52,7 @@ LABEL_MAP = {
     "sad": "sadness", "sadness": "sadness", "sa": "sadness",
     "surprised": "surprise", "surprise": "surprise", "pleasant_surprise": "surprise", "pleasant surprise": "surprise",
     "ps": "surprise", "su": "surprise",
+    "boredom": None,
 }
 CALM = ("drop", "neutral")
 _INSTRUCTIONS = {"tess": TESS_INSTRUCTIONS, "savee": SAVEE_INSTRUCTIONS, "crema_d": CREMA_D_INSTRUCTIONS}
@@ -55,11 +61,13 @@ LAYOUT = """\
   <data_dir>/tess/...                        (see datasets_scripts/tess)
   <data_dir>/savee/AudioData/DC/a01.wav ...  (see datasets_scripts/savee)
   <data_dir>/crema_d/AudioWAV/...            (see datasets_scripts/crema_d)
+  <data_dir>/emodb/wav/03a01Fa.wav ...       (see datasets_scripts/emodb; downloaded from its site if absent)
   or any folders given one by one with data_dirs={"tess": ..., ...}"""
 
 
 def shared_label(corpus: str, label: str, calm: str = "drop"):
-    """The shared name of `corpus`'s label `label` through `LABEL_MAP` (`None`: RAVDESS calm with `calm="drop"`)."""
+    """The shared name of `corpus`'s label `label` through `LABEL_MAP` (`None`: left out, i.e. EmoDB boredom, and
+    RAVDESS calm with `calm="drop"`)."""
     key = label.lower()
     if key == "calm":
         return "neutral" if calm == "neutral" else None
@@ -81,22 +89,24 @@ def default_labels(corpora, calm="drop") -> list:
 class SpeechEmotionConfig(VoiceConfig):
     """
     Args:
-        corpora (`list[str]`, *optional*, defaults to all four): any of `ravdess`, `tess`, `savee`, `crema_d`.
-        data_dirs (`dict`, *optional*): `{corpus: folder}` for corpora not under `data_dir/<corpus>/`. RAVDESS is
-            downloaded from Zenodo when it has neither; the other corpora must be downloaded by hand.
+        corpora (`list[str]`, *optional*, defaults to the four English corpora): any of `ravdess`, `tess`, `savee`,
+            `crema_d`, `emodb`.
+        data_dirs (`dict`, *optional*): `{corpus: folder}` for corpora not under `data_dir/<corpus>/`. RAVDESS
+            (Zenodo) and EmoDB (its authors' site) are downloaded when they have neither; the other corpora must be
+            downloaded by hand.
         labels (`list[str]`, *optional*): the shared names to keep, in `SHARED_LABELS` order; by default those every
             chosen corpus has. Files with other labels are left out and counted in the log.
         calm (`str`, *optional*, defaults to `"drop"`): RAVDESS calm is left out (`"drop"`) or counted as neutral
-            (`"neutral"`).
+            (`"neutral"`). EmoDB boredom is always left out (`LABEL_MAP`).
         num_folds (`int`, *optional*, defaults to 5): speaker-disjoint folds; each corpus is dealt separately,
             balanced by gender, starting at the test fold (see `_assign_folds`).
         sampling_rate (`int`, *optional*, defaults to 16000): the corpora are 48, 24.414, 44.1 and 16 kHz; decoding
-            resamples every file to this rate. To keep each file's own rate (mixed rates in one column), cast the
+            resamples every file to this rate (EmoDB: 16 kHz). To keep each file's own rate (mixed rates in one column), cast the
             built dataset: `ds.cast_column("audio", datasets.Audio())` (`datasets` ignores a `None` keyword here).
         on_bad_file: see `VoiceConfig`.
     """
 
-    def __init__(self, corpora=CORPORA, data_dirs=None, labels=None, calm="drop", num_folds=5, sampling_rate=16000,
+    def __init__(self, corpora=ENGLISH_CORPORA, data_dirs=None, labels=None, calm="drop", num_folds=5, sampling_rate=16000,
                  **kwargs):
         self.corpora = corpora
         self.data_dirs = data_dirs
@@ -132,14 +142,19 @@ class SpeechEmotionConfig(VoiceConfig):
 
 
 class SpeechEmotion(VoiceBuilder):
-    """RAVDESS speech + TESS + SAVEE + CREMA-D on shared labels (config `all`), or any subset of them (`corpora=`).
+    """RAVDESS speech + TESS + SAVEE + CREMA-D on shared labels (config `all`), with EmoDB (`all_with_emodb`), or any
+    subset of them (`corpora=`).
     Columns: audio, source corpus, corpus-prefixed speaker, gender, the corpus's own label and the shared `emotion`."""
 
     CORPUS = "speech_emotion"
     BUILDER_CONFIG_CLASS = SpeechEmotionConfig
     BUILDER_CONFIGS = [
-        SpeechEmotionConfig(name="all", corpora=CORPORA,
-                            description="The four corpora on their 6 shared emotions (no surprise: CREMA-D lacks it)"),
+        SpeechEmotionConfig(name="all", corpora=ENGLISH_CORPORA,
+                            description="The four English corpora on their 6 shared emotions (no surprise: CREMA-D "
+                                        "lacks it)"),
+        SpeechEmotionConfig(name="all_with_emodb", corpora=CORPORA,
+                            description="The four English corpora and the German EmoDB on the same 6 emotions (EmoDB "
+                                        "boredom left out)"),
         SpeechEmotionConfig(name="ravdess_tess_savee", corpora=("ravdess", "tess", "savee"),
                             description="RAVDESS, TESS and SAVEE on their 7 shared emotions (with surprise)"),
     ]
@@ -154,7 +169,7 @@ class SpeechEmotion(VoiceBuilder):
             "file": datasets.Value("string"),  # <corpus>/<path in the corpus folder>
             "audio": datasets.Audio(sampling_rate=self.config.sampling_rate),
             "source": datasets.ClassLabel(names=list(self.config.corpora)),
-            "speaker": datasets.Value("string"),  # <corpus>_<speaker>, e.g. ravdess_Actor_01, crema_d_1001
+            "speaker": datasets.Value("string"),  # <corpus>_<speaker>, e.g. ravdess_Actor_01, crema_d_1001, emodb_03
             "gender": datasets.Value("string"),
             "source_emotion": datasets.Value("string"),  # the corpus's own label name, e.g. pleasant_surprise
             "emotion": datasets.ClassLabel(names=self.config.label_names),
@@ -172,6 +187,9 @@ class SpeechEmotion(VoiceBuilder):
         if corpus == "ravdess":
             return download(dl_manager, Ravdess.BASE_URL + RAVDESS_ARCHIVES["speech"] + "?download=1", extract=True,
                             hint="pass data_dirs={'ravdess': DIR} (or <data_dir>/ravdess) with a local copy")
+        if corpus == "emodb":
+            return download(dl_manager, EmoDB.DOWNLOAD_URL, extract=True,
+                            hint="pass data_dirs={'emodb': DIR} (or <data_dir>/emodb) with a local copy holding wav/")
         raise FileNotFoundError(f"speech_emotion: no folder for {corpus} (looked for data_dirs[{corpus!r}] and "
                                 f"<data_dir>/{corpus}). Expected layout:\n{LAYOUT}\n{_INSTRUCTIONS[corpus]}")
 
@@ -179,7 +197,8 @@ class SpeechEmotion(VoiceBuilder):
         on_bad_file = self.config.on_bad_file
         if corpus == "ravdess":
             return read_ravdess(root, "speech", on_bad_file)
-        return {"tess": read_tess, "savee": read_savee, "crema_d": read_crema_d}[corpus](root, on_bad_file)
+        return {"tess": read_tess, "savee": read_savee, "crema_d": read_crema_d, "emodb": read_emodb}[corpus](
+            root, on_bad_file)
 
     def _find_examples(self, dl_manager):
         keep = set(self.config.label_names)
@@ -224,5 +243,5 @@ class SpeechEmotion(VoiceBuilder):
         return folds
 
 
-__all__ = ["CALM", "CORPORA", "LABEL_MAP", "SHARED_LABELS", "SpeechEmotion", "SpeechEmotionConfig",
+__all__ = ["CALM", "CORPORA", "ENGLISH_CORPORA", "LABEL_MAP", "SHARED_LABELS", "SpeechEmotion", "SpeechEmotionConfig",
            "corpus_shared_labels", "default_labels", "shared_label"]
