@@ -7,11 +7,12 @@ from transformers import Pipeline
 
 
 def _is_turn(value) -> bool:
-    return isinstance(value, dict) and "utterance" in value
+    # Any dict but an example (`{"dialogue": ...}`): the processor names what a malformed turn lacks.
+    return isinstance(value, dict) and "dialogue" not in value
 
 
 def _is_dialogue(value) -> bool:
-    return isinstance(value, (list, tuple)) and len(value) > 0 and all(_is_turn(t) for t in value)
+    return isinstance(value, (list, tuple)) and all(_is_turn(t) for t in value)
 
 
 class EmotionRecognitionInConversationPipeline(Pipeline):
@@ -25,7 +26,8 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
           images (PIL images or `(height, width, 3)` uint8 arrays) of the last turn's video.
 
     Returns, per example, `[{"label": str, "score": float}, ...]` sorted by decreasing score (all labels, or the
-    `top_k` best).
+    `top_k` best): softmax probabilities, independent sigmoid scores for a multi-label model
+    (`config.problem_type="multi_label_classification"`), the predicted values for regression.
 
     Example:
 
@@ -44,9 +46,9 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
 
     def __call__(self, inputs, **kwargs):
         # Pipeline.__call__ takes a list for a batch of inputs: a single dialogue (a list of turns) is one input.
-        if _is_dialogue(inputs):
+        if _is_dialogue(inputs):  # an empty list too: the processor says the dialogue is empty
             inputs = {"dialogue": list(inputs)}
-        elif isinstance(inputs, list) and inputs and all(_is_dialogue(d) for d in inputs):
+        elif isinstance(inputs, list) and all(isinstance(d, (list, tuple)) and _is_dialogue(d) for d in inputs):
             inputs = [{"dialogue": list(d)} for d in inputs]
         return super().__call__(inputs, **kwargs)
 
@@ -56,7 +58,7 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         return preprocess, {}, postprocess
 
     def preprocess(self, inputs: Any, sampling_rate=None):
-        if not isinstance(inputs, dict) or not _is_dialogue(inputs.get("dialogue")):
+        if not isinstance(inputs, dict) or not isinstance(inputs.get("dialogue"), (list, tuple)):
             raise ValueError(
                 "expected a dialogue: a non-empty list of {'speaker': str, 'utterance': str} turns (the last is "
                 "classified), or a dict {'dialogue': [...], 'audio': waveform, 'frames': [images]}; got "
@@ -77,7 +79,16 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         return self.model(**model_inputs)
 
     def postprocess(self, model_outputs, top_k=None):
-        probabilities = model_outputs.logits[0].float().softmax(-1)
+        # As the stock text-classification pipeline: independent sigmoid scores for a multi-label model, the predicted
+        # values for regression, softmax probabilities otherwise.
+        logits = model_outputs.logits[0].float()
+        problem_type = self.model.config.problem_type
+        if problem_type == "multi_label_classification":
+            probabilities = logits.sigmoid()
+        elif problem_type == "regression":
+            probabilities = logits
+        else:
+            probabilities = logits.softmax(-1)
         order = probabilities.argsort(descending=True)
         if top_k is not None:
             order = order[:top_k]

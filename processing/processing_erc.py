@@ -28,6 +28,19 @@ def frame_image_processor(vision_model_name: str = "resnet50", height: int = 224
     )
 
 
+def special_tokens_around_text(tokenizer) -> tuple[list[int], list[int]]:
+    """The ids the tokenizer puts before and after a single text (`[CLS]` / `[SEP]`, `<s>` / `</s>`...); a tokenizer
+    that closes a text with nothing (GPT2's) gets its end-of-text token after, so the last token has read it all."""
+    probe = "hello"
+    bare = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    full = tokenizer(probe, add_special_tokens=True)["input_ids"]
+    start = next((i for i in range(len(full) - len(bare) + 1) if full[i: i + len(bare)] == bare), None)
+    prefix, suffix = ([], []) if start is None else (full[:start], full[start + len(bare):])
+    if not suffix and tokenizer.eos_token_id is not None:
+        suffix = [tokenizer.eos_token_id]
+    return list(prefix), list(suffix)
+
+
 def default_feature_extractor(sampling_rate: int = 16000) -> Wav2Vec2FeatureExtractor:
     """wav2vec2's feature extractor settings (zero mean, unit variance per utterance), with an attention mask."""
     return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=sampling_rate, padding_value=0.0, do_normalize=True,
@@ -39,40 +52,48 @@ class ERCProcessor(ProcessorMixin):
     Turns dialogues into [`ERCFusionForEmotionRecognition`] inputs.
 
     The text of each example is a prompt holding the dialogue so far, one `"speaker: utterance"` line per turn, the
-    last (target) turn marked with `target_marker` and followed by the tokenizer's end-of-text token, whose hidden
-    state a GPT2 encoder reads:
+    last (target) turn marked with `target_marker`, wrapped in the special tokens the tokenizer puts around a text
+    (`[CLS] ... [SEP]` for BERT-style tokenizers, whose `[CLS]` state a `"cls"` pooling reads); a tokenizer that adds
+    no closing token (GPT2's) gets its end-of-text token appended, whose state a `"last"` pooling reads:
 
         Monica: There's nothing to tell!
         Joey: C'mon, you're going out with the guy!
         >> Chandler: All right Joey, be nice.<|endoftext|>
 
     A prompt longer than `max_prompt_tokens` loses its OLDEST context turns first (whole turns), so the target always
-    stays; a target turn longer than the window on its own keeps its last tokens (a warning says so). `target_mask`
-    and `context_mask` mark the tokens of the target and context utterances (the mean-embedding encoder pools them).
+    stays; a target turn longer than the window on its own keeps its last tokens (a warning says so). Only the turns
+    that fit are tokenised, newest first, so a dialogue of thousands of turns costs no more than the window.
+    `target_mask` and `context_mask` mark the tokens of the target and context utterances (the mean-embedding branch
+    pools them).
 
-    Audio (mono waveforms at the feature extractor's sampling rate) goes through `feature_extractor`; a waveform
-    shorter than `min_audio_samples` (the audio encoder's receptive field) is zero-padded to it with a warning; empty
-    or non-finite audio is refused. Video frames (a list of images per example) go through `image_processor` and are
-    stacked to `(batch, frames, 3, height, width)` with a `frame_mask` for examples with fewer frames.
+    Audio (mono waveforms at the feature extractor's sampling rate) goes through `feature_extractor`: a waveform feature
+    extractor (wav2vec2's) gives `input_values`, a `WhisperFeatureExtractor` `input_features` padded to its
+    `chunk_length` window; both with an `audio_attention_mask`. A waveform shorter than `min_audio_samples` (the audio
+    encoder's receptive field) is zero-padded to it with a warning; empty or non-finite audio is refused. Video frames
+    (a list of images per example) go through `image_processor` and are stacked to `(batch, frames, 3, height, width)`
+    with a `frame_mask` for examples with fewer frames.
 
     Args:
-        tokenizer ([`PreTrainedTokenizerBase`]): a GPT2 (byte-level BPE) tokenizer with an `eos_token`; its pad token
-            defaults to the eos token.
-        feature_extractor ([`Wav2Vec2FeatureExtractor`]): the audio feature extractor.
+        tokenizer ([`PreTrainedTokenizerBase`]): the text model's tokenizer (any); one without a pad token pads with its
+            end-of-text token.
+        feature_extractor ([`SequenceFeatureExtractor`]): the audio feature extractor (`Wav2Vec2FeatureExtractor`,
+            `WhisperFeatureExtractor`...).
         image_processor ([`BaseImageProcessor`]): the frame image processor (see `frame_image_processor`).
-        max_prompt_tokens (`int`, *optional*, defaults to 1024): longest prompt in tokens (GPT2's context window).
+        max_prompt_tokens (`int`, *optional*, defaults to 1024): longest prompt in tokens, special tokens included (at
+            most the text model's positions: GPT2 1024, BERT 512).
         max_context_turns (`int`, *optional*): keep at most this many preceding turns (all that fit by default).
         target_marker (`str`, *optional*, defaults to `">>"`): text that opens the target turn's line.
         min_audio_samples (`int`, *optional*, defaults to 400): shortest waveform, 400 = wav2vec2's receptive field.
-        padding_side (`str`, *optional*, defaults to `"left"`): side the prompts are padded on.
+        padding_side (`str`, *optional*, defaults to `"left"`): side the prompts are padded on (the model gives the
+            same result on either).
     """
+
+    TURN_KEYS = ("speaker", "utterance")
 
     def __init__(self, tokenizer=None, feature_extractor=None, image_processor=None, max_prompt_tokens=1024,
                  max_context_turns=None, target_marker=">>", min_audio_samples=400, padding_side="left", **kwargs):
-        if tokenizer is None or tokenizer.eos_token_id is None:
-            raise ValueError("`tokenizer` must be a tokenizer with an `eos_token` (GPT2's `<|endoftext|>`)")
-        if not isinstance(max_prompt_tokens, int) or max_prompt_tokens < 2:
-            raise ValueError(f"`max_prompt_tokens` must be an int >= 2, got {max_prompt_tokens!r}")
+        if tokenizer is None:
+            raise ValueError("`tokenizer` is required: the tokenizer of the model's text branch")
         if max_context_turns is not None and (not isinstance(max_context_turns, int) or max_context_turns < 0):
             raise ValueError(f"`max_context_turns` must be None or an int >= 0, got {max_context_turns!r}")
         if padding_side not in ("left", "right"):
@@ -80,18 +101,31 @@ class ERCProcessor(ProcessorMixin):
         if not isinstance(min_audio_samples, int) or min_audio_samples < 1:
             raise ValueError(f"`min_audio_samples` must be a positive int, got {min_audio_samples!r}")
         if tokenizer.pad_token is None:
+            if tokenizer.eos_token is None:
+                raise ValueError("`tokenizer` has neither a pad token nor an end-of-text token to pad with")
             tokenizer.pad_token = tokenizer.eos_token
+        prefix, suffix = special_tokens_around_text(tokenizer)
+        if not isinstance(max_prompt_tokens, int) or max_prompt_tokens < len(prefix) + len(suffix) + 1:
+            raise ValueError(f"`max_prompt_tokens` must be an int >= {len(prefix) + len(suffix) + 1} (the special "
+                             f"tokens and one more), got {max_prompt_tokens!r}")
         self.max_prompt_tokens = max_prompt_tokens
         self.max_context_turns = max_context_turns
         self.target_marker = target_marker
         self.min_audio_samples = min_audio_samples
         self.padding_side = padding_side
         super().__init__(tokenizer, feature_extractor, image_processor, **kwargs)
+        self._prefix_ids, self._suffix_ids = prefix, suffix
 
     @property
     def model_input_names(self):
-        return ["input_ids", "attention_mask", "target_mask", "context_mask", "input_values", "audio_attention_mask",
-                "pixel_values", "frame_mask"]
+        return ["input_ids", "attention_mask", "target_mask", "context_mask", self.audio_input_name,
+                "audio_attention_mask", "pixel_values", "frame_mask"]
+
+    @property
+    def audio_input_name(self) -> str:
+        """`"input_features"` (Whisper's log-mel features) or `"input_values"` (waveforms), after the feature extractor."""
+        names = getattr(self.feature_extractor, "model_input_names", None) or ["input_values"]
+        return "input_features" if names[0] == "input_features" else "input_values"
 
     def __call__(self, dialogues=None, audio=None, frames=None, sampling_rate: Optional[int] = None,
                  return_tensors: str = "pt", **kwargs) -> BatchFeature:
@@ -111,8 +145,13 @@ class ERCProcessor(ProcessorMixin):
         sizes = {name: len(value) for name, value in (("audio", audio), ("frames", frames)) if value is not None}
         data = {}
         if dialogues is not None:
+            if not isinstance(dialogues, (list, tuple)):
+                raise ValueError(f"`dialogues` must be a list of dialogues (lists of turns), got "
+                                 f"{type(dialogues).__name__}")
             if dialogues and isinstance(dialogues[0], dict):
                 dialogues = [dialogues]
+            if not dialogues:
+                raise ValueError("`dialogues` is empty: pass at least one dialogue")
             sizes["dialogues"] = len(dialogues)
             data.update(self.pad_prompts([self.encode_dialogue(d, i) for i, d in enumerate(dialogues)]))
         if len(set(sizes.values())) > 1:
@@ -124,48 +163,72 @@ class ERCProcessor(ProcessorMixin):
         return BatchFeature(data, tensor_type=None)
 
     # -- text ---------------------------------------------------------------------------------------------------------
-    def encode_dialogue(self, dialogue, index: int = 0) -> dict:
-        """The prompt of one dialogue as lists: `input_ids`, `attention_mask`, `target_mask`, `context_mask`."""
-        if not isinstance(dialogue, (list, tuple)) or not dialogue:
-            raise ValueError(f"dialogue #{index} must be a non-empty list of turns, got {dialogue!r:.80}")
+    def check_dialogue(self, dialogue, index: int = 0) -> list[tuple[str, str]]:
+        """`(speaker, utterance)` pairs of a dialogue, stripped, after checking every turn (errors name the dialogue,
+        the turn and the field)."""
+        where = f"dialogue #{index}"
+        if not isinstance(dialogue, (list, tuple)):
+            raise ValueError(f"{where} must be a list of turns {{'speaker': str, 'utterance': str}}, got "
+                             f"{type(dialogue).__name__}")
+        if not dialogue:
+            raise ValueError(f"{where} is empty: it needs at least the turn to classify")
         turns = []
         for position, turn in enumerate(dialogue):
-            if not isinstance(turn, dict) or not isinstance(turn.get("utterance"), str):
-                raise ValueError(f"dialogue #{index}, turn {position}: expected {{'speaker': str, 'utterance': str}}, "
-                                 f"got {turn!r:.80}")
-            speaker = turn.get("speaker") or "Unknown"
-            if not isinstance(speaker, str):
-                raise ValueError(f"dialogue #{index}, turn {position}: `speaker` must be a string, got {speaker!r}")
-            turns.append((speaker.strip() or "Unknown", turn["utterance"].strip()))
+            where = f"dialogue #{index}, turn {position}"
+            if not isinstance(turn, dict):
+                raise ValueError(f"{where}: expected a dict {{'speaker': str, 'utterance': str}}, got "
+                                 f"{type(turn).__name__} {turn!r:.80}")
+            unknown = [key for key in turn if key not in self.TURN_KEYS]
+            if unknown:
+                raise ValueError(f"{where}: unknown field {unknown[0]!r}; a turn has the fields {self.TURN_KEYS}")
+            if "utterance" not in turn:
+                raise ValueError(f"{where} has no 'utterance' (its text; use '' for a turn without words)")
+            utterance, speaker = turn["utterance"], turn.get("speaker")
+            if not isinstance(utterance, str):
+                raise ValueError(f"{where}: 'utterance' must be a string, got {type(utterance).__name__} "
+                                 f"{utterance!r:.80}")
+            if speaker is not None and not isinstance(speaker, str):
+                raise ValueError(f"{where}: 'speaker' must be a string, got {type(speaker).__name__} {speaker!r:.80}")
+            turns.append(((speaker or "").strip() or "Unknown", utterance.strip()))
+        return turns
+
+    def encode_dialogue(self, dialogue, index: int = 0) -> dict:
+        """The prompt of one dialogue as lists: `input_ids`, `attention_mask`, `target_mask`, `context_mask`."""
+        turns = self.check_dialogue(dialogue, index)
         context = turns[:-1]
         if self.max_context_turns is not None:
             context = context[len(context) - self.max_context_turns:] if self.max_context_turns else []
+        speaker, utterance = turns[-1]
         # Every piece is tokenised on its own; the pieces split at pre-tokeniser boundaries, so the ids equal those
         # of the whole prompt, and each turn's utterance tokens are known.
-        pieces = []
-        for speaker, utterance in context:
-            pieces += [f"{speaker}:", f" {utterance}" if utterance else "", "\n"]
-        speaker, utterance = turns[-1]
-        pieces += [f"{self.target_marker} {speaker}:".lstrip(), f" {utterance}" if utterance else ""]
-        ids = self.tokenizer(pieces, add_special_tokens=False)["input_ids"]
-
-        target_ids = ids[-2] + ids[-1] + [self.tokenizer.eos_token_id]
-        target_roles = [0] * len(ids[-2]) + [2] * len(ids[-1]) + [0]
-        if len(target_ids) > self.max_prompt_tokens:
+        head, text = self.tokenizer([f"{self.target_marker} {speaker}:".lstrip(), f" {utterance}" if utterance else ""],
+                                    add_special_tokens=False)["input_ids"]
+        room = self.max_prompt_tokens - len(self._prefix_ids) - len(self._suffix_ids)
+        target_ids, target_roles = head + text, [0] * len(head) + [2] * len(text)
+        if len(target_ids) > room:
             logger.warning(f"dialogue #{index}: the target turn alone has {len(target_ids)} tokens, more than "
-                           f"`max_prompt_tokens` ({self.max_prompt_tokens}); its first tokens were cut")
-            target_ids, target_roles = target_ids[-self.max_prompt_tokens:], target_roles[-self.max_prompt_tokens:]
-        budget = self.max_prompt_tokens - len(target_ids)
+                           f"`max_prompt_tokens` ({self.max_prompt_tokens}) leaves; its first tokens were cut")
+            target_ids, target_roles = target_ids[-room:], target_roles[-room:]
+        budget = room - len(target_ids)
         kept_ids, kept_roles = [], []
-        for turn in range(len(context) - 1, -1, -1):  # newest context turn first
-            prefix, text, newline = ids[3 * turn: 3 * turn + 3]
-            size = len(prefix) + len(text) + len(newline)
-            if size > budget:
-                break
-            kept_ids = prefix + text + newline + kept_ids
-            kept_roles = [0] * len(prefix) + [1] * len(text) + [0] * len(newline) + kept_roles
-            budget -= size
-        input_ids, roles = kept_ids + target_ids, kept_roles + target_roles
+        end, chunk = len(context), 16
+        while end > 0 and budget > 0:  # newest context turns first, a growing chunk at a time
+            start = max(0, end - chunk)
+            pieces = [p for speaker, utterance in context[start:end]
+                      for p in (f"{speaker}:", f" {utterance}" if utterance else "", "\n")]
+            ids = self.tokenizer(pieces, add_special_tokens=False)["input_ids"]
+            for turn in range(end - start - 1, -1, -1):
+                prefix, words, newline = ids[3 * turn: 3 * turn + 3]
+                size = len(prefix) + len(words) + len(newline)
+                if size > budget:
+                    budget = 0
+                    break
+                kept_ids = prefix + words + newline + kept_ids
+                kept_roles = [0] * len(prefix) + [1] * len(words) + [0] * len(newline) + kept_roles
+                budget -= size
+            end, chunk = start, chunk * 2
+        input_ids = self._prefix_ids + kept_ids + target_ids + self._suffix_ids
+        roles = [0] * len(self._prefix_ids) + kept_roles + target_roles + [0] * len(self._suffix_ids)
         return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids),
                 "target_mask": [int(r == 2) for r in roles], "context_mask": [int(r == 1) for r in roles]}
 
@@ -184,7 +247,8 @@ class ERCProcessor(ProcessorMixin):
 
     # -- audio --------------------------------------------------------------------------------------------------------
     def encode_audio(self, audio, sampling_rate: Optional[int] = None) -> dict:
-        """`input_values` and `audio_attention_mask` from a list of mono waveforms."""
+        """`input_values` (waveform feature extractors) or `input_features` (Whisper's, padded or cut to its window),
+        and `audio_attention_mask` (per sample, or per mel frame), from a list of mono waveforms."""
         expected = self.feature_extractor.sampling_rate
         if sampling_rate is None:
             sampling_rate = expected
@@ -206,6 +270,16 @@ class ERCProcessor(ProcessorMixin):
                 logger.warning(f"audio #{i} has {waveform.size} samples, fewer than the audio encoder's receptive field "
                                f"({self.min_audio_samples}); it was zero-padded to it")
             arrays.append(waveform)
+        if self.audio_input_name == "input_features":
+            # Whisper's encoder reads exactly one window (`chunk_length` seconds): longer clips are cut, with a warning.
+            window = self.feature_extractor.n_samples
+            for i, waveform in enumerate(arrays):
+                if waveform.size > window:
+                    logger.warning(f"audio #{i} has {waveform.size} samples, more than the Whisper window ({window}, "
+                                   f"`chunk_length` {self.feature_extractor.chunk_length} s); its end was cut")
+            features = self.feature_extractor(arrays, sampling_rate=sampling_rate, padding="max_length",
+                                              truncation=True, return_attention_mask=True, return_tensors="pt")
+            return {"input_features": features["input_features"], "audio_attention_mask": features["attention_mask"]}
         # Normalised on their own samples, then padded with zeros; a short waveform's padding up to the receptive
         # field counts as (silent) audio in the mask, as the model does for short inputs it receives unpadded.
         longest = max(max(a.size for a in arrays), self.min_audio_samples)
@@ -235,4 +309,4 @@ class ERCProcessor(ProcessorMixin):
         return {"pixel_values": batch, "frame_mask": frame_mask}
 
 
-__all__ = ["ERCProcessor", "default_feature_extractor", "frame_image_processor"]
+__all__ = ["ERCProcessor", "default_feature_extractor", "frame_image_processor", "special_tokens_around_text"]

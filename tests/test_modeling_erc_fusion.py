@@ -8,8 +8,9 @@ import torch
 from safetensors.torch import save_file
 
 from modeling import ERCFusionConfig, ERCFusionForEmotionRecognition, ERCFusionModel
-from tests.erc_utils import (ENCODER_CHOICES, LABELS, MODALITY_SUBSETS, TINY_AUDIO_CONFIG, TINY_TEXT_CONFIG,
-                             random_examples, tiny_config, tiny_processor, tiny_tokenizer)
+from tests.erc_utils import (BRANCH_CHOICES, LABELS, MODALITY_SUBSETS, TINY_AUDIO_CONFIG, TINY_BERT_CONFIG,
+                             TINY_TEXT_CONFIG, TINY_WHISPER_CONFIG, random_examples, tiny_bert_tokenizer, tiny_config,
+                             tiny_processor, tiny_tokenizer, tiny_whisper_feature_extractor)
 from tests.fixtures import write_word_vectors
 from tests.utils import run_clean_python
 
@@ -19,10 +20,15 @@ def tokenizer():
     return tiny_tokenizer()
 
 
+@pytest.fixture(scope="module")
+def bert_tokenizer():
+    return tiny_bert_tokenizer()
+
+
 def encoders_for(subset, variant):
-    """Encoder arguments for a modality subset; `variant` alternates the encoder choice of each modality."""
-    chosen = {m: ENCODER_CHOICES[m][variant % len(ENCODER_CHOICES[m])] for m in subset}
-    return {f"{m}_encoder": chosen.get(m, "none") for m in ("text", "audio", "vision")}
+    """Branch arguments for a modality subset; `variant` alternates the encoder choice of each modality."""
+    chosen = {m: BRANCH_CHOICES[m][variant % len(BRANCH_CHOICES[m])] for m in subset}
+    return {f"{m}_branch": chosen.get(m, "none") for m in ("text", "audio", "vision")}
 
 
 @pytest.mark.parametrize("fusion", ["concat", "mha"])
@@ -62,7 +68,7 @@ def test_every_modality_subset_and_fusion(tokenizer, subset, fusion):
 ], ids=["ce", "weighted_ce", "focal", "dice", "dice+triplet", "ce+triplet_all"])
 def test_every_loss_trains(tokenizer, loss_kwargs):
     torch.manual_seed(0)
-    config = tiny_config(tokenizer, text_encoder="mean_embedding", audio_encoder="none", vision_encoder="none",
+    config = tiny_config(tokenizer, text_branch="mean_embedding", audio_branch="none", vision_branch="none",
                          dropout=0.0, **loss_kwargs)
     model = ERCFusionForEmotionRecognition(config)
     dialogues, _, _ = random_examples(9)
@@ -78,20 +84,65 @@ def test_every_loss_trains(tokenizer, loss_kwargs):
     assert loss.item() < first * 0.6, (first, loss.item())
 
 
+TEXT_BRANCHES = {  # (text_config, text_pooling, tokenizer kind)
+    "gpt2-last": (TINY_TEXT_CONFIG, None, "bpe"), "bert-cls": (TINY_BERT_CONFIG, None, "wordpiece"),
+    "bert-mean": (TINY_BERT_CONFIG, "mean", "wordpiece"), "mean_embedding": (None, None, "bpe"),
+}
+
+
+def text_setup(name, tokenizer, bert_tokenizer, **kwargs):
+    text_config, pooling, kind = TEXT_BRANCHES[name]
+    tok = bert_tokenizer if kind == "wordpiece" else tokenizer
+    branch = {"text_branch": "mean_embedding"} if name == "mean_embedding" else {"text_config": text_config}
+    if pooling:
+        branch["text_pooling"] = pooling
+    return tok, tiny_config(tok, **branch, **kwargs)
+
+
 @pytest.mark.parametrize("padding_side", ["left", "right"])
-@pytest.mark.parametrize("encoders", [("gpt2", "wav2vec2", "mha"), ("mean_embedding", "waveform_mlp", "concat")])
-def test_padding_does_not_change_logits(tokenizer, padding_side, encoders):
-    text, audio_encoder, fusion = encoders
-    config = tiny_config(tokenizer, text_encoder=text, audio_encoder=audio_encoder, fusion=fusion)
+@pytest.mark.parametrize("text,audio_branch,fusion", [("gpt2-last", "speech_encoder", "mha"),
+                                                      ("bert-cls", "speech_encoder", "concat"),
+                                                      ("bert-mean", "waveform_mlp", "mha"),
+                                                      ("mean_embedding", "waveform_mlp", "concat")])
+def test_padding_does_not_change_logits(tokenizer, bert_tokenizer, padding_side, text, audio_branch, fusion):
+    tok, config = text_setup(text, tokenizer, bert_tokenizer, audio_branch=audio_branch, fusion=fusion)
     torch.manual_seed(0)
     model = ERCFusionForEmotionRecognition(config).eval()
-    processor = tiny_processor(tokenizer, config, padding_side=padding_side)
+    processor = tiny_processor(tok, config, padding_side=padding_side)
     dialogues, audio, frames = random_examples(3)
     with torch.no_grad():
         together = model(**processor(dialogues, audio=audio, frames=frames)).logits
         alone = torch.cat([model(**processor([d], audio=[a], frames=[f])).logits
                            for d, a, f in zip(dialogues, audio, frames)])
     torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("padding_side", ["left", "right"])
+@pytest.mark.parametrize("text", ["gpt2-last", "bert-cls", "bert-mean"])
+def test_text_pooling_reads_the_right_token(tokenizer, bert_tokenizer, padding_side, text):
+    """GPT2 pools at the end token, BERT at [CLS] (or the mean of the real tokens), whatever the padding."""
+    tok, config = text_setup(text, tokenizer, bert_tokenizer, audio_branch="none", vision_branch="none")
+    torch.manual_seed(0)
+    model = ERCFusionModel(config).eval()
+    encoder = model.encoders["text"]
+    processor = tiny_processor(tok, config, padding_side=padding_side)
+    dialogues, _, _ = random_examples(3)
+    batch = processor(dialogues)
+    assert batch["attention_mask"].sum(-1).unique().numel() == 3  # three lengths: real padding
+    with torch.no_grad():
+        pooled, _, _ = encoder(batch["input_ids"], batch["attention_mask"])
+        for row, dialogue in enumerate(dialogues):
+            ids = torch.tensor([processor.encode_dialogue(dialogue)["input_ids"]])
+            hidden = encoder.encoder(input_ids=ids).last_hidden_state[0]  # unpadded, default positions
+            if text == "gpt2-last":
+                assert ids[0, -1] == tok.eos_token_id
+                expected = hidden[-1]
+            elif text == "bert-cls":
+                assert ids[0, 0] == tok.cls_token_id and ids[0, -1] == tok.sep_token_id
+                expected = hidden[0]
+            else:
+                expected = hidden.mean(0)
+            torch.testing.assert_close(pooled[row], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_bad_and_edge_inputs(tokenizer, caplog):
@@ -129,18 +180,89 @@ def test_bad_and_edge_inputs(tokenizer, caplog):
 
 
 def test_config_validation_names_the_argument():
-    for kwargs, name in [({"text_encoder": "lstm"}, "text_encoder"), ({"audio_encoder": "mfcc"}, "audio_encoder"),
-                         ({"vision_encoder": "resnet"}, "vision_encoder"), ({"fusion": "sum"}, "fusion"),
+    for kwargs, name in [({"text_branch": "lstm"}, "text_branch"), ({"audio_branch": "mfcc"}, "audio_branch"),
+                         ({"vision_branch": "resnet"}, "vision_branch"), ({"fusion": "sum"}, "fusion"),
+                         ({"text_encoder": "lstm"}, "text_encoder"), ({"text_pooling": "max"}, "text_pooling"),
                          ({"fusion": "mha", "fusion_out_features": 10, "fusion_num_heads": 4}, "fusion_out_features"),
                          ({"waveform_hidden_sizes": [8, 8]}, "waveform_hidden_sizes"), ({"dropout": 1.0}, "dropout"),
                          ({"vision_config": {"name": "resnet50"}}, "vision_config"), ({"triplet_weight": -1}, "triplet_weight"),
                          ({"triplet_mining": "semi_hard"}, "triplet_mining"), ({"loss_type": "hinge"}, "loss_type"),
-                         ({"audio_pooling": "max"}, "audio_pooling")]:
+                         ({"audio_pooling": "max"}, "audio_pooling"),
+                         ({"audio_config": {"model_type": "bert"}}, "audio_config"),
+                         ({"text_config": {"model_type": "t5"}}, "text_config")]:
         with pytest.raises(ValueError, match=name):
             tiny_config(**kwargs)
     with pytest.raises(ValueError, match="at least one of"):
-        tiny_config(text_encoder="none", audio_encoder="none", vision_encoder="none")
-    assert ERCFusionConfig().audio_receptive_field == 400  # wav2vec2-base's conv stack: 25 ms at 16 kHz
+        tiny_config(text_branch="none", audio_branch="none", vision_branch="none")
+    default = ERCFusionConfig()  # GPT2 + wav2vec2-base + ResNet50, as before any encoder of a kind was accepted
+    assert (default.text_config.model_type, default.audio_config.model_type, default.vision_config.model_name) == \
+        ("gpt2", "wav2vec2", "resnet50")
+    assert default.text_pooling == "last" and default.audio_receptive_field == 400  # wav2vec2's conv stack: 25 ms
+    assert tiny_config(text_config=TINY_BERT_CONFIG).text_pooling == "cls"
+
+
+def test_configs_of_the_former_format_convert():
+    """Recipes and saved folders name the branches `text_encoder="gpt2"` & co. and hold a plain-dict `vision_config`."""
+    legacy = ERCFusionConfig(text_encoder="gpt2", audio_encoder="wav2vec2", vision_encoder="timm",
+                             text_config=TINY_TEXT_CONFIG, audio_config=TINY_AUDIO_CONFIG,
+                             vision_config={"model_name": "test_resnet", "model_kwargs": {"drop_rate": 0.1}})
+    assert (legacy.text_branch, legacy.audio_branch, legacy.vision_branch) == ("transformer", "speech_encoder", "timm")
+    assert legacy.text_config.model_type == "gpt2" and legacy.text_config.n_embd == 16
+    assert legacy.vision_config["model_name"] == "test_resnet" and legacy.vision_config.model_kwargs == {"drop_rate": 0.1}
+    assert (legacy.text_encoder, legacy.audio_encoder, legacy.vision_encoder) == ("gpt2", "wav2vec2", "timm")
+    saved = legacy.to_dict()
+    assert not {"text_encoder", "audio_encoder", "vision_encoder"} & set(saved)
+    again = ERCFusionConfig(**{k: v for k, v in saved.items() if k != "model_type"})
+    assert again.to_dict() == saved
+    other = ERCFusionConfig(text_encoder="mean_embedding", audio_encoder="waveform_mlp", vision_encoder="none")
+    assert other.modalities == ["text", "audio"] and other.text_branch == "mean_embedding"
+
+
+def test_sub_configs_get_text_config_and_attention_implementation(tokenizer, tmp_path):
+    """Nested models are real sub-configs: `get_text_config`, `attn_implementation` and `set_attn_implementation` reach
+    them (transformers 5's contract for composite models)."""
+    config = tiny_config(tokenizer, vision_branch="none")
+    assert set(ERCFusionConfig.sub_configs) == {"text_config", "audio_config", "vision_config"}
+    assert config.get_text_config() is config.text_config and config.get_text_config(decoder=True) is config.text_config
+    model = ERCFusionForEmotionRecognition(config)
+    model.save_pretrained(tmp_path)
+
+    def implementations(m):
+        encoders = m.erc_fusion.encoders
+        return (encoders["text"].encoder.config._attn_implementation,
+                encoders["audio"].encoder.config._attn_implementation)
+
+    eager = ERCFusionForEmotionRecognition.from_pretrained(tmp_path, attn_implementation="eager")
+    assert implementations(eager) == ("eager", "eager")
+    assert eager.config.text_config._attn_implementation == "eager"
+    eager.set_attn_implementation("sdpa")
+    assert implementations(eager) == ("sdpa", "sdpa")
+    eager.set_attn_implementation("eager")
+    batch = tiny_processor(tokenizer, config)(*random_examples(2)[:2])
+    out = eager(**batch, output_attentions=True)
+    assert len(out.text_attentions) == 2 and out.text_attentions[0].shape[:2] == (2, 2)
+    assert len(out.audio_attentions) == 1
+
+
+def test_resize_token_embeddings(tokenizer):
+    for text_config in (TINY_TEXT_CONFIG, TINY_BERT_CONFIG):
+        model = ERCFusionForEmotionRecognition(tiny_config(tokenizer, text_config=text_config, audio_branch="none",
+                                                           vision_branch="none"))
+        before = model.get_input_embeddings().weight.detach().clone()
+        model.resize_token_embeddings(len(tokenizer) + 3)  # e.g. after adding speaker tokens
+        assert model.get_input_embeddings().weight.shape[0] == len(tokenizer) + 3
+        assert model.config.text_config.vocab_size == len(tokenizer) + 3
+        torch.testing.assert_close(model.get_input_embeddings().weight[: len(tokenizer)], before)
+        ids = torch.tensor([[len(tokenizer) + 2, 5, 6]])
+        assert torch.isfinite(model(input_ids=ids).logits).all()
+    mean = ERCFusionForEmotionRecognition(tiny_config(tokenizer, text_branch="mean_embedding", audio_branch="none",
+                                                      vision_branch="none"))
+    mean.resize_token_embeddings(len(tokenizer) + 1)
+    assert mean.get_input_embeddings().num_embeddings == len(tokenizer) + 1
+    audio_only = ERCFusionForEmotionRecognition(tiny_config(text_branch="none", vision_branch="none"))
+    assert audio_only.get_input_embeddings() is None
+    with pytest.raises(ValueError, match="no token embeddings"):
+        audio_only.set_input_embeddings(torch.nn.Embedding(3, 3))
 
 
 @pytest.mark.parametrize("reloaded", [False, True])
@@ -152,8 +274,8 @@ def test_frozen_parts_get_no_gradient_and_keep_batch_norm(tokenizer, tmp_path, r
         model = ERCFusionForEmotionRecognition.from_pretrained(tmp_path).train()
     encoders = model.erc_fusion.encoders
     assert not any(p.requires_grad for p in encoders["text"].parameters())
-    assert not any(p.requires_grad for p in encoders["audio"].wav2vec2.feature_extractor.parameters())
-    assert any(p.requires_grad for p in encoders["audio"].wav2vec2.encoder.parameters())
+    assert not any(p.requires_grad for p in encoders["audio"].encoder.feature_extractor.parameters())
+    assert any(p.requires_grad for p in encoders["audio"].encoder.encoder.parameters())
     assert not encoders["vision"].backbone.training and encoders["audio"].training
     stats = {k: v.clone() for k, v in encoders["vision"].backbone.state_dict().items() if "running" in k}
     model(**tiny_processor(tokenizer, config)(*random_examples(2)), labels=torch.tensor([0, 1])).loss.backward()
@@ -163,13 +285,19 @@ def test_frozen_parts_get_no_gradient_and_keep_batch_norm(tokenizer, tmp_path, r
 
 def test_pretrained_backbones_come_in_through_the_classmethod(tokenizer, tmp_path):
     import timm
-    from transformers import GPT2Config, GPT2Model, Wav2Vec2Config, Wav2Vec2Model
+    from transformers import (BertConfig, BertModel, GPT2Config, GPT2Model, Wav2Vec2Config, Wav2Vec2Model,
+                              WhisperConfig, WhisperForAudioClassification)
 
     torch.manual_seed(1)
     gpt2 = GPT2Model(GPT2Config(**TINY_TEXT_CONFIG, vocab_size=len(tokenizer)))
     gpt2.save_pretrained(tmp_path / "gpt2")
+    bert = BertModel(BertConfig(**{k: v for k, v in TINY_BERT_CONFIG.items() if k != "model_type"}, vocab_size=50))
+    bert.save_pretrained(tmp_path / "bert")
     wav2vec2 = Wav2Vec2Model(Wav2Vec2Config(**TINY_AUDIO_CONFIG))
     wav2vec2.save_pretrained(tmp_path / "wav2vec2")
+    whisper = WhisperForAudioClassification(WhisperConfig(**{k: v for k, v in TINY_WHISPER_CONFIG.items()
+                                                             if k != "model_type"}, max_target_positions=8))
+    whisper.save_pretrained(tmp_path / "whisper")
     resnet = timm.create_model("test_resnet", pretrained=False, num_classes=0)
     save_file(resnet.state_dict(), tmp_path / "resnet.safetensors")
     model = ERCFusionForEmotionRecognition.from_pretrained_backbones(
@@ -178,20 +306,30 @@ def test_pretrained_backbones_come_in_through_the_classmethod(tokenizer, tmp_pat
         fusion="mha", fusion_out_features=16, feed_forward_sizes=[8], id2label=dict(enumerate(LABELS)),
     )
     encoders = model.erc_fusion.encoders
-    for mine, theirs in ((encoders["text"].gpt2, gpt2), (encoders["audio"].wav2vec2, wav2vec2),
+    for mine, theirs in ((encoders["text"].encoder, gpt2), (encoders["audio"].encoder, wav2vec2),
                          (encoders["vision"].backbone, resnet)):
         reference = theirs.state_dict()
         assert all(torch.equal(v, reference[k]) for k, v in mine.state_dict().items())
     assert model.config.text_config.n_embd == 16 and model.config.vision_config["model_name"] == "test_resnet"
-    assert not any(p.requires_grad for p in encoders["audio"].wav2vec2.feature_extractor.parameters())
-    with pytest.raises(ValueError, match="loads a GPT2 backbone but `text_encoder` is 'mean_embedding'"):
+    assert not any(p.requires_grad for p in encoders["audio"].encoder.feature_extractor.parameters())
+    # Any encoder of its kind: a BERT text branch (pooled at [CLS]) and a Whisper audio branch.
+    other = ERCFusionForEmotionRecognition.from_pretrained_backbones(
+        text=str(tmp_path / "bert"), audio=str(tmp_path / "whisper"), vision_branch="none", fusion_out_features=16,
+        feed_forward_sizes=[8], id2label=dict(enumerate(LABELS)))
+    assert other.config.text_config.model_type == "bert" and other.config.text_pooling == "cls"
+    assert other.config.audio_config.model_type == "whisper" and other.config.audio_input_name == "input_features"
+    for mine, theirs in ((other.erc_fusion.encoders["text"].encoder, bert),
+                         (other.erc_fusion.encoders["audio"].encoder, whisper.encoder)):
+        reference = theirs.state_dict()
+        assert all(torch.equal(v, reference[k]) for k, v in mine.state_dict().items())
+    with pytest.raises(ValueError, match="loads a pretrained encoder but `text_branch` is 'mean_embedding'"):
         ERCFusionForEmotionRecognition.from_pretrained_backbones(text=str(tmp_path / "gpt2"),
-                                                                 text_encoder="mean_embedding", vision_encoder="none",
-                                                                 audio_encoder="none")
+                                                                 text_branch="mean_embedding", vision_branch="none",
+                                                                 audio_branch="none")
 
 
 def test_word_vectors_initialise_token_embeddings(tokenizer, tmp_path):
-    config = tiny_config(tokenizer, text_encoder="mean_embedding", audio_encoder="none", vision_encoder="none")
+    config = tiny_config(tokenizer, text_branch="mean_embedding", audio_branch="none", vision_branch="none")
     model = ERCFusionForEmotionRecognition(config)
     path = write_word_vectors(tmp_path / "vectors.txt", ["the", "there", "guy", "hump", "zzz"], dim=8)
     vocab = tokenizer.get_vocab()

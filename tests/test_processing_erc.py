@@ -9,7 +9,8 @@ from transformers import AutoProcessor, AutoTokenizer
 
 from processing import ERCProcessor, build_byte_level_bpe_tokenizer
 from tests.conftest import SHARED_DATA
-from tests.erc_utils import random_examples, tiny_processor, tiny_tokenizer
+from tests.erc_utils import (random_examples, tiny_bert_tokenizer, tiny_processor, tiny_tokenizer,
+                             tiny_whisper_feature_extractor)
 
 
 DIALOGUE = [
@@ -71,15 +72,79 @@ def test_empty_utterance_and_bad_dialogues(processor):
     assert decode(processor, empty["input_ids"][0]) == ">> Ross:<|endoftext|>"
     assert decode(processor, processor([[{"speaker": "", "utterance": "Hi"}]])["input_ids"][0]) == \
         ">> Unknown: Hi<|endoftext|>"
-    for bad, message in [([], "must be a non-empty list of turns"), ([{"speaker": "Ross"}], "turn 0: expected"),
-                         ([{"speaker": "Ross", "utterance": None}], "turn 0: expected"),
-                         ([{"speaker": 3, "utterance": "hi"}], "`speaker` must be a string")]:
+    assert decode(processor, processor([[{"utterance": "Hi"}]])["input_ids"][0]) == ">> Unknown: Hi<|endoftext|>"
+    hi = {"speaker": "Ross", "utterance": "hi"}
+    for bad, message in [([], r"dialogue #0 is empty"),
+                         ([hi, {"speaker": "Ross"}], r"dialogue #0, turn 1 has no 'utterance' \(its text"),
+                         ([{"speaker": "Ross", "utterance": None}], r"turn 0: 'utterance' must be a string, got NoneType"),
+                         ([hi, {"speaker": "Ross", "utterance": 42}], r"turn 1: 'utterance' must be a string, got int"),
+                         ([{"speaker": 3, "utterance": "hi"}], r"turn 0: 'speaker' must be a string, got int"),
+                         ([hi, {"speakr": "Ross", "utterance": "hi"}],
+                          r"turn 1: unknown field 'speakr'; a turn has the fields \('speaker', 'utterance'\)"),
+                         ([hi, "hi"], r"turn 1: expected a dict"), ("hi", r"dialogue #0 must be a list of turns")]:
         with pytest.raises(ValueError, match=message):
             processor([bad])
+    with pytest.raises(ValueError, match=r"dialogue #1 is empty"):
+        processor([DIALOGUE, []])
+    with pytest.raises(ValueError, match="`dialogues` is empty"):
+        processor([])
     with pytest.raises(ValueError, match="one entry per example"):
         processor([DIALOGUE, DIALOGUE], audio=[np.ones(800, dtype=np.float32)])
     with pytest.raises(ValueError, match="max_prompt_tokens"):
         tiny_processor(processor.tokenizer, max_prompt_tokens=1)
+
+
+def test_ten_thousand_turn_dialogue_is_truncated_without_tokenising_it_all(processor):
+    long_dialogue = [{"speaker": f"S{i % 7}", "utterance": f"turn number {i} of a very long scene"} for i in range(10_000)]
+    calls = []
+    tokenizer_call = type(processor.tokenizer).__call__
+
+    def counting(self, text, *args, **kwargs):
+        calls.append(len(text) if isinstance(text, list) else 1)
+        return tokenizer_call(self, text, *args, **kwargs)
+
+    type(processor.tokenizer).__call__ = counting
+    try:
+        encoded = processor.encode_dialogue(long_dialogue)
+    finally:
+        type(processor.tokenizer).__call__ = tokenizer_call
+    assert len(encoded["input_ids"]) <= 120
+    text = processor.tokenizer.decode(encoded["input_ids"])
+    assert text.endswith(">> S3: turn number 9999 of a very long scene<|endoftext|>") and "turn number 9998" in text
+    assert sum(calls) < 200  # the turns that fit (and one chunk more), not 30,000 pieces
+    batch = processor([long_dialogue, DIALOGUE])
+    assert batch["input_ids"].shape == (2, len(encoded["input_ids"]))
+    with pytest.raises(ValueError, match=r"turn 9999: 'utterance' must be a string"):  # still checked, every turn
+        processor([long_dialogue[:-1] + [{"speaker": "S1", "utterance": 3.5}]])
+
+
+def test_bert_style_prompt_is_wrapped_in_cls_and_sep():
+    tokenizer = tiny_bert_tokenizer()
+    processor = tiny_processor(tokenizer, max_prompt_tokens=30, padding_side="right")
+    batch = processor([DIALOGUE, DIALOGUE[:1]])
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    assert (ids[:, 0] == tokenizer.cls_token_id).all() and ids[0, -1] == tokenizer.sep_token_id
+    assert ids[1, mask[1].sum() - 1] == tokenizer.sep_token_id and mask[1, -1] == 0  # right padding
+    assert mask[0].sum() <= 30
+    text = tokenizer.decode(ids[0][mask[0].bool()])
+    assert text == "[CLS] joey : c ' mon, you ' re going out with the guy! > > chandler : all right joey, be nice. [SEP]"
+    # (the oldest turn, Monica's, did not fit in 30 tokens; the newer one did)
+    assert tokenizer.decode(ids[0][batch["target_mask"][0].bool()]) == "all right joey, be nice."
+    with pytest.raises(ValueError, match=r"`max_prompt_tokens` must be an int >= 3"):
+        tiny_processor(tokenizer, max_prompt_tokens=2)
+
+
+def test_whisper_feature_extractor_gives_input_features_of_its_window(processor, caplog):
+    whisper = tiny_processor(processor.tokenizer, feature_extractor=tiny_whisper_feature_extractor())
+    assert whisper.audio_input_name == "input_features" and "input_features" in whisper.model_input_names
+    good = np.sin(np.linspace(0, 300, 24000)).astype(np.float32)  # 1.5 s: the 1 s window keeps its start
+    with caplog.at_level(logging.WARNING):
+        batch = whisper(audio=[good, good[:8000]], sampling_rate=16000)
+    assert "its end was cut" in caplog.text
+    assert batch["input_features"].shape == (2, 16, 100) and "input_values" not in batch
+    assert batch["audio_attention_mask"].sum(-1).tolist() == [100, 50]  # per 10 ms mel frame
+    with pytest.raises(ValueError, match="audio #0 is empty"):
+        whisper(audio=[np.zeros(0, dtype=np.float32)])
 
 
 def test_audio_validation_and_padding(processor):
