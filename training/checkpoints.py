@@ -41,7 +41,9 @@ def kill_point(stage: str):
     wanted = os.environ.get("EMOTION_HUB_TEST_KILL_AT")
     if not wanted:
         return
-    name, _, count = wanted.partition(":")
+    name, _, count = wanted.rpartition(":")
+    if not count.isdigit():  # no `:<n>`: the first pass
+        name, count = wanted, "1"
     if name == stage:
         _passes[stage] = _passes.get(stage, 0) + 1
         if _passes[stage] == int(count or 1):
