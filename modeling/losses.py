@@ -226,8 +226,13 @@ def classification_loss(config, logits: torch.Tensor, labels: torch.Tensor) -> t
             labels.min() < 0 or labels.max() >= num_labels):
         bad = labels[(labels < 0) | (labels >= num_labels)].unique().tolist()
         raise ValueError(f"labels {bad} are outside the model's label ids 0..{num_labels - 1}")
-    loss_fct = build_loss(config).to(logits.device)
-    return loss_fct(logits.view(-1, num_labels).float(), labels)
+    logits = logits.view(-1, num_labels).float()
+    if config.loss_type in ("ce", "weighted_ce"):  # functional: no module built inside a traced forward
+        weight = None
+        if config.loss_type == "weighted_ce":
+            weight = torch.tensor(config.class_weights, dtype=torch.float32, device=logits.device)
+        return F.cross_entropy(logits, labels, weight=weight)
+    return build_loss(config).to(logits.device)(logits, labels)
 
 
 __all__ = [

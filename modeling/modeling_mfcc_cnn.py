@@ -93,7 +93,8 @@ class MFCCCNNModel(MFCCCNNPreTrainedModel):
             hidden = block(hidden)
             if valid is not None:
                 columns = hidden.shape[-1]
-                valid = valid[:, : 2 * columns].reshape(len(valid), columns, 2).all(-1)
+                # padding in either column of a pooled pair (the pooling drops an odd last column, as MaxPool2d does)
+                valid = nn.functional.max_pool2d((~valid).to(hidden.dtype)[:, None, None], (1, 2))[:, 0, 0] == 0
                 valid[:, 0] = True
             block_outputs.append(hidden)
         if config.global_pool == "flatten":

@@ -12,6 +12,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import can_return_tuple, logging
 
 from .configuration_spectrogram_vit import SpectrogramViTConfig
@@ -65,19 +66,33 @@ class SpectrogramViTEmbeddings(nn.Module):
         return self.dropout(torch.cat([special, patches], dim=1) + self.position_embeddings)
 
 
+def eager_attention_forward(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                            attention_mask: Optional[torch.Tensor], scaling: float, dropout: float = 0.0, **kwargs):
+    """Attention written out (transformers' eager interface): `(context (batch, length, heads, head_dim), weights)`."""
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling  # (batch, heads, length, length)
+    if attention_mask is not None:
+        weights = weights + attention_mask
+    weights = nn.functional.softmax(weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    context = torch.matmul(nn.functional.dropout(weights, p=dropout, training=module.training), value)
+    return context.transpose(1, 2).contiguous(), weights
+
+
 class SpectrogramViTAttention(nn.Module):
-    """Multi-head self-attention whose heads need not split `hidden_size` (`heads x head_dim` inner width)."""
+    """Multi-head self-attention whose heads need not split `hidden_size` (`heads x head_dim` inner width), through
+    transformers' attention interface (`config._attn_implementation`: "sdpa" by default, or "eager")."""
 
     def __init__(self, config: SpectrogramViTConfig):
         super().__init__()
+        self.config = config
         self.num_heads, self.head_dim = config.num_attention_heads, config.attention_head_dim
+        self.scaling = self.head_dim**-0.5
+        self.is_causal = False
         inner = self.num_heads * self.head_dim
         self.q_proj = nn.Linear(config.hidden_size, inner, bias=config.qkv_bias)
         self.k_proj = nn.Linear(config.hidden_size, inner, bias=config.qkv_bias)
         self.v_proj = nn.Linear(config.hidden_size, inner, bias=config.qkv_bias)
         self.o_proj = nn.Linear(inner, config.hidden_size)
         self.dropout_prob = config.attention_probs_dropout_prob
-        self.config = config
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
                 output_attentions: bool = False) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -86,19 +101,17 @@ class SpectrogramViTAttention(nn.Module):
         def heads(x):  # (batch, length, inner) -> (batch, heads, length, head_dim)
             return x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
 
-        query, key, value = heads(self.q_proj(hidden_states)), heads(self.k_proj(hidden_states)), heads(self.v_proj(hidden_states))
-        dropout = self.dropout_prob if self.training else 0.0
-        weights = None
-        # Asking for the attention weights computes them explicitly (eager), as the stock models do.
-        if output_attentions or self.config._attn_implementation == "eager":
-            scores = query @ key.transpose(-1, -2) * self.head_dim**-0.5  # (batch, heads, length, length)
-            if attention_mask is not None:
-                scores = scores.masked_fill(~attention_mask, float("-inf"))
-            weights = scores.softmax(dim=-1)
-            context = F.dropout(weights, p=dropout, training=self.training) @ value
-        else:
-            context = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout)
-        return self.o_proj(context.transpose(1, 2).reshape(batch, length, -1)), weights
+        # Returning the weights needs them written out: eager, as the stock models do.
+        attention_interface = eager_attention_forward
+        if not output_attentions:
+            attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation,
+                                                                        eager_attention_forward)
+        context, weights = attention_interface(
+            self, heads(self.q_proj(hidden_states)), heads(self.k_proj(hidden_states)), heads(self.v_proj(hidden_states)),
+            attention_mask, scaling=self.scaling, dropout=self.dropout_prob if self.training else 0.0,
+            is_causal=False,
+        )
+        return self.o_proj(context.reshape(batch, length, -1)), weights
 
 
 class SpectrogramViTMLP(nn.Module):
@@ -179,9 +192,9 @@ def patch_token_mask(attention_mask: Optional[torch.Tensor], config: Spectrogram
         return None
     rows, columns = config.patch_grid
     width = config.patch_size[1]
-    valid_frames = attention_mask[:, : columns * width].reshape(len(attention_mask), columns, width).bool().all(-1)
+    valid_frames = attention_mask[:, : columns * width].reshape(attention_mask.shape[0], columns, width).bool().all(-1)
     valid_frames[:, 0] = True  # (batch, columns)
-    return valid_frames[:, None, :].expand(-1, rows, -1).reshape(len(attention_mask), rows * columns)
+    return valid_frames[:, None, :].expand(-1, rows, -1).reshape(attention_mask.shape[0], rows * columns)
 
 
 class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
@@ -221,14 +234,15 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
         hidden_states = self.embeddings(pixel_values)  # (batch, special + patches, hidden)
         special = config.num_special_tokens
         tokens = patch_token_mask(attention_mask, config)
-        sdpa_mask = None
+        key_mask = None
         if tokens is not None:
-            keep = torch.cat([tokens.new_ones(len(tokens), special), tokens], dim=1)  # (batch, length)
-            sdpa_mask = keep[:, None, None, :]  # boolean key mask, broadcast over heads and queries
+            keep = torch.cat([tokens.new_ones(tokens.shape[0], special), tokens], dim=1)  # (batch, length)
+            # additive key mask (0 or the dtype's minimum), broadcast over heads and queries
+            key_mask = (~keep[:, None, None, :].bool()).to(hidden_states.dtype) * torch.finfo(hidden_states.dtype).min
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
         for layer in self.layers:
-            hidden_states, weights = layer(hidden_states, sdpa_mask, output_attentions)
+            hidden_states, weights = layer(hidden_states, key_mask, output_attentions)
             if output_hidden_states:
                 all_hidden += (hidden_states,)
             if output_attentions:
