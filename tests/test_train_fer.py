@@ -160,7 +160,7 @@ def test_resumed_run_draws_the_same_augmentations(tmp_path, fer_dir, datasets_ca
 
 
 def test_bad_image_recipes(tmp_path, fer_dir, datasets_cache):
-    with pytest.raises(ValueError, match=r"unknown `augmentation` keys \['rotate'\]"):
+    with pytest.raises(ValueError, match=r"unknown recipe key 'augmentation.rotate'; did you mean \['rotation'\]"):
         run(tmp_path, fer_dir, datasets_cache, tmp_path / "x", augmentation={"rotate": 10})
     with pytest.raises(ValueError, match=r"`augmentation.hflip` must be a probability in \[0, 1\], got 2"):
         run(tmp_path, fer_dir, datasets_cache, tmp_path / "x", augmentation={"hflip": 2})

@@ -209,7 +209,7 @@ BAD = [  # (recipe overrides written to the YAML, command-line words, expected p
     ({}, ["--optimizer", "lion"], "`optimizer` must be one of"),
     ({}, ["--model_type", "text_cnnn"], "`model_type` must be one of"),
     ({}, ["--per_device_train_batch_size", "0"], "`per_device_train_batch_size` must be >= 1"),
-    ({}, ["--augmentation.hflip", "2"], "'augmentation.hflip': Input should be less than or equal to 1"),
+    ({}, ["--augmentation.hflip", "2"], "`augmentation.hflip` must be a probability in [0, 1], got 2"),
     ({"model": "big"}, [], "'model': cannot read 'big' as a mapping"),
     ({}, ["--checkpointing_steps", "often"], "'checkpointing_steps'"),
     ({}, ["--early_stopping_patience", "true"], "'early_stopping_patience': cannot read True as an int"),

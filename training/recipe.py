@@ -210,22 +210,22 @@ class Recipe:
 # ---------------------------------------------------------------------------------------------------------------------
 class ImageAugmentationBlock(BaseModel):
     model_config = STRICT
-    hflip: Float = Field(0.0, ge=0, le=1)
-    rotation: Float = Field(0.0, ge=0, le=180)
-    translate: Float = Field(0.0, ge=0, lt=1)
+    hflip: Float = 0.0
+    rotation: Float = 0.0
+    translate: Float = 0.0
     scale: Union[list[Float], Float] = [1.0, 1.0]
-    brightness: Float = Field(0.0, ge=0, lt=1)
-    contrast: Float = Field(0.0, ge=0, lt=1)
-    erasing: Float = Field(0.0, ge=0, le=1)
+    brightness: Float = 0.0
+    contrast: Float = 0.0
+    erasing: Float = 0.0
 
 
 class AudioAugmentationBlock(BaseModel):
     model_config = STRICT
-    noise_snr_db: Optional[list[Float]] = Field(None, min_length=2, max_length=2)
-    freq_masks: StrictInt = Field(0, ge=0)
-    freq_width: StrictInt = Field(0, ge=0)
-    time_masks: StrictInt = Field(0, ge=0)
-    time_width: StrictInt = Field(0, ge=0)
+    noise_snr_db: Optional[list[Float]] = None
+    freq_masks: StrictInt = 0
+    freq_width: StrictInt = 0
+    time_masks: StrictInt = 0
+    time_width: StrictInt = 0
 
 
 class ERCBackbonesBlock(BaseModel):
@@ -251,14 +251,14 @@ def _block_model(name: str, parameters: dict[str, Any]):
             kind = Any
         elif isinstance(default, bool):
             kind = StrictBool
-        elif isinstance(default, int):
-            kind = Union[StrictInt, None]
+        elif isinstance(default, int):  # or a per-axis / per-layer list (e.g. `patch_size`)
+            kind = Union[StrictInt, list, None]
         elif isinstance(default, float):
             kind = Union[Float, None]
         elif isinstance(default, str):
             kind = Union[StrictStr, None]
-        elif isinstance(default, (list, tuple)):
-            kind = Union[list, None]
+        elif isinstance(default, (list, tuple)):  # or one value for every entry
+            kind = Union[list, StrictInt, None]
         elif isinstance(default, dict):
             kind = Union[dict, None]
         else:
@@ -314,6 +314,14 @@ def validate_blocks(recipe: Recipe):
             model(**values)
         except ValidationError as err:
             raise RecipeError(describe(err, prefix=f"{block}.", values=values)) from None
+    from training.audio import AudioAugmentation
+    from training.image import ImageAugmentation
+
+    for consumer, values in ((ImageAugmentation, recipe.augmentation), (AudioAugmentation, recipe.audio_augmentation)):
+        try:  # the ranges, checked by the class that uses them
+            consumer(**values)
+        except ValueError as err:
+            raise RecipeError(str(err)) from None
 
 
 def _consumed(config_class, key, value) -> bool:
@@ -388,7 +396,7 @@ def parse_args(argv=None) -> Recipe:
     parser.add_argument("--config", required=True, help="YAML recipe, e.g. configs/text-cnn-tweeteval-emotion.yaml")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     args, rest = parser.parse_known_args(argv)
-    if not os.path.isfile(args.config):
+    if not os.path.exists(args.config) or os.path.isdir(args.config):
         raise RecipeError(f"--config {args.config}: no such file")
     try:
         with open(args.config, encoding="utf-8") as f:
