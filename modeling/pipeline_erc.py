@@ -25,6 +25,9 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
           array at the processor's sampling rate, or `{"array": ..., "sampling_rate": ...}`) and `frames` a list of
           images (PIL images or `(height, width, 3)` uint8 arrays) of the last turn's video.
 
+    With `every_turn=True` (text-only models), every turn of a dialogue is classified, each with the turns before it
+    as context: one `{"speaker", "utterance", "label", "score", "scores"}` per turn.
+
     Returns, per example, `[{"label": str, "score": float}, ...]` sorted by decreasing score (all labels, or the
     `top_k` best): softmax probabilities, independent sigmoid scores for a multi-label model
     (`config.problem_type="multi_label_classification"`), the predicted values for regression.
@@ -44,13 +47,36 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
     _load_feature_extractor = False
     _load_image_processor = False
 
-    def __call__(self, inputs, **kwargs):
+    def __call__(self, inputs, every_turn: bool = False, **kwargs):
+        if every_turn:
+            return self._every_turn(inputs, **kwargs)
         # Pipeline.__call__ takes a list for a batch of inputs: a single dialogue (a list of turns) is one input.
         if _is_dialogue(inputs):  # an empty list too: the processor says the dialogue is empty
             inputs = {"dialogue": list(inputs)}
         elif isinstance(inputs, list) and all(isinstance(d, (list, tuple)) and _is_dialogue(d) for d in inputs):
             inputs = [{"dialogue": list(d)} for d in inputs]
         return super().__call__(inputs, **kwargs)
+
+    def _every_turn(self, inputs, **kwargs):
+        """The emotion of every turn of a dialogue, each read with the turns before it (text-only models)."""
+        if self.model.config.modalities != ["text"]:
+            raise ValueError(f"`every_turn=True` classifies each turn from its text in context; this model also reads "
+                             f"{[m for m in self.model.config.modalities if m != 'text']}: call it once per turn with "
+                             f"that turn's audio/frames")
+        single = _is_dialogue(inputs)
+        results = []
+        for dialogue in [inputs] if single else inputs:
+            if isinstance(dialogue, dict) and "dialogue" in dialogue:
+                dialogue = dialogue["dialogue"]
+            if not isinstance(dialogue, (list, tuple)) or not _is_dialogue(dialogue):
+                raise ValueError(f"`every_turn=True` takes a dialogue (a list of turns) or a list of them, got "
+                                 f"{type(dialogue).__name__}")
+            self.processor.check_dialogue(dialogue)  # one clear error for a bad turn, before any forward
+            scores = super().__call__([{"dialogue": list(dialogue[: i + 1])} for i in range(len(dialogue))], **kwargs)
+            results.append([{"speaker": turn.get("speaker"), "utterance": turn["utterance"],
+                             "label": best[0]["label"], "score": best[0]["score"], "scores": best}
+                            for turn, best in zip(dialogue, scores)])
+        return results[0] if single else results
 
     def _sanitize_parameters(self, top_k=None, sampling_rate=None, **kwargs):
         preprocess = {"sampling_rate": sampling_rate} if sampling_rate is not None else {}

@@ -398,3 +398,203 @@ def test_save_reload_and_clean_python_hub_load(tokenizer, tmp_path):
     assert [t[0]["label"] for t in json.loads(lines[2])] == [LABELS[i] for i in expected.argmax(-1).tolist()]
     assert lines[3].startswith("error: this model reads ['text', 'audio', 'vision']: `input_values` (audio) is required")
     assert lines[4].startswith("error: expected a dialogue")
+
+
+@pytest.mark.parametrize("audio", ["wav2vec2", "whisper"])
+def test_speech_encoder_audio_branch(tokenizer, audio):
+    """Any speech encoder the voice models support: wav2vec2 reads waveforms, Whisper log-mel features; both pool over
+    the frames that hold audio, so padding (to the batch, or to Whisper's window) does not change the result."""
+    whisper = audio == "whisper"
+    config = tiny_config(tokenizer, text_branch="none", vision_branch="none", audio_pooling="mean_max",
+                         audio_config=TINY_WHISPER_CONFIG if whisper else TINY_AUDIO_CONFIG)
+    assert config.audio_input_name == ("input_features" if whisper else "input_values")
+    torch.manual_seed(0)
+    model = ERCFusionForEmotionRecognition(config).eval()
+    processor = tiny_processor(tokenizer, config, feature_extractor=tiny_whisper_feature_extractor() if whisper else None)
+    _, audio_clips, _ = random_examples(3, audio_lengths=(9000, 3000, 5000))
+    batch = processor(audio=audio_clips)
+    assert set(batch) == {config.audio_input_name, "audio_attention_mask"}
+    with torch.no_grad():
+        out = model(**batch, output_hidden_states=True)
+        alone = torch.cat([model(**processor(audio=[a])).logits for a in audio_clips])
+        unmasked = model(**{**batch, "audio_attention_mask": None}).logits
+    torch.testing.assert_close(out.logits, alone, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(unmasked[1:], out.logits[1:], atol=1e-4)  # the mask matters: padding is left out
+    frames = 50 if whisper else out.audio_hidden_states[-1].shape[1]
+    assert len(out.audio_hidden_states) == 2 and out.audio_hidden_states[-1].shape == (3, frames, 16)
+    with pytest.raises(ValueError, match=rf"`{config.audio_input_name}` \(audio\) is required"):
+        model(**{("input_values" if whisper else "input_features"): torch.zeros(1, 16, 100)})
+
+
+def test_new_num_labels_reload_gives_a_fresh_head_and_timm_init_for_what_is_missing(tokenizer, tmp_path):
+    """Fine-tuning a saved model on one's own labels: the new classifier is drawn from the init distribution, every
+    other weight is the checkpoint's; a vision branch the checkpoint lacks is initialised the timm way."""
+    from safetensors.torch import load_file
+
+    config = tiny_config(tokenizer, audio_branch="waveform_mlp", vision_config={"model_name": "test_efficientnet"})
+    torch.manual_seed(0)
+    model = ERCFusionForEmotionRecognition(config)
+    model.save_pretrained(tmp_path)
+    five = ERCFusionForEmotionRecognition.from_pretrained(tmp_path, num_labels=5, ignore_mismatched_sizes=True)
+    head = five.classifier.weight
+    assert head.shape == (5, 8) and torch.isfinite(head).all() and 0.005 < head.std() < 0.05  # N(0, 0.02)
+    assert (five.classifier.bias == 0).all()
+    reference = model.state_dict()
+    assert all(torch.equal(v, reference[k]) for k, v in five.state_dict().items() if not k.startswith("classifier"))
+
+    weights = load_file(tmp_path / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if ".encoders.vision." not in k}, tmp_path / "model.safetensors",
+              metadata={"format": "pt"})
+    partial = ERCFusionForEmotionRecognition.from_pretrained(tmp_path)
+    backbone = partial.erc_fusion.encoders["vision"].backbone
+    norms = [m for m in backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(torch.equal(m.running_var, torch.ones_like(m.running_var)) and (m.running_mean == 0).all()
+                         for m in norms)
+    convs = [m.weight for m in backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(torch.isfinite(w).all() and 0 < w.std() < 1 for w in convs)
+    torch.testing.assert_close(partial.erc_fusion.encoders["text"].encoder.wte.weight,
+                               model.erc_fusion.encoders["text"].encoder.wte.weight)
+    logits = partial(**tiny_processor(tokenizer, config)(*random_examples(2))).logits
+    assert torch.isfinite(logits).all()
+
+
+def test_problem_types_return_dict_and_hidden_states(tokenizer):
+    torch.manual_seed(0)
+    dialogues, audio, frames = random_examples(3)
+    batch = tiny_processor(tokenizer)(dialogues, audio=audio, frames=frames)
+    multi = ERCFusionForEmotionRecognition(tiny_config(tokenizer, problem_type="multi_label_classification")).eval()
+    targets = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    out = multi(**batch, labels=targets)
+    torch.testing.assert_close(out.loss, torch.nn.functional.binary_cross_entropy_with_logits(out.logits, targets))
+    regression = ERCFusionForEmotionRecognition(tiny_config(tokenizer, num_labels=1, id2label=None, label2id=None))
+    values = torch.tensor([0.7, 0.2, -0.3])
+    out = regression.eval()(**batch, labels=values)
+    assert regression.config.problem_type == "regression" and out.loss > 0
+    torch.testing.assert_close(out.loss, torch.nn.functional.mse_loss(out.logits.squeeze(-1), values))
+
+    config = tiny_config(tokenizer, fusion="mha", feed_forward_sizes=[8, 4])
+    model = ERCFusionForEmotionRecognition(config).eval()
+    labels = torch.tensor([0, 2, 1])
+    with torch.no_grad():
+        as_dict = model(**batch, labels=labels, output_hidden_states=True)
+        as_tuple = model(**batch, labels=labels, output_hidden_states=True, return_dict=False)
+    assert isinstance(as_tuple, tuple) and len(as_tuple) == len(as_dict)
+    for value, expected in zip(as_tuple, as_dict.to_tuple()):
+        torch.testing.assert_close(value, expected)
+    assert [h.shape for h in as_dict.hidden_states] == [(3, 16), (3, 8), (3, 4)]
+    assert len(as_dict.text_hidden_states) == 3 and as_dict.text_hidden_states[-1].shape[:2] == batch["input_ids"].shape
+    assert as_dict.vision_hidden_states[0].shape == (3, 3, model.erc_fusion.encoders["vision"].backbone.num_features)
+    assert model(**batch).hidden_states is None
+    model.config.output_hidden_states = True  # from the config too
+    from_config = model(**batch)
+    assert len(from_config.hidden_states) == 3 and from_config.audio_hidden_states is not None
+    model.config.return_dict = False
+    assert isinstance(model(**batch), tuple)
+
+
+@pytest.mark.parametrize("text", ["gpt2-last", "bert-cls", "mean_embedding"])
+def test_text_path_exports(tokenizer, bert_tokenizer, text):
+    """`torch.export` of the text-only model, with a dynamic batch and sequence length: no Python branch on values."""
+    tok, config = text_setup(text, tokenizer, bert_tokenizer, audio_branch="none", vision_branch="none")
+    torch.manual_seed(0)
+    model = ERCFusionForEmotionRecognition(config).eval()
+    processor = tiny_processor(tok, config)
+    dialogues, _, _ = random_examples(3)
+    batch = {k: v for k, v in processor(dialogues).items() if k in ("input_ids", "attention_mask")}
+    batch_dim, seq_dim = torch.export.Dim("batch", min=2, max=16), torch.export.Dim("seq", min=4, max=100)
+    program = torch.export.export(model, (), kwargs=batch, strict=False,
+                                  dynamic_shapes={"input_ids": {0: batch_dim, 1: seq_dim},
+                                                  "attention_mask": {0: batch_dim, 1: seq_dim}})
+    exported = program.module()
+    other = {k: v for k, v in processor(dialogues[1:] * 3).items() if k in batch}  # another batch size and length
+    assert other["input_ids"].shape != batch["input_ids"].shape
+    with torch.no_grad():
+        for inputs in (batch, other):
+            torch.testing.assert_close(exported(**inputs).logits, model(**inputs).logits, rtol=1e-4, atol=1e-5)
+
+
+def test_folder_of_the_former_format_loads(tokenizer, tmp_path):
+    """A folder saved before the branches took any encoder: `text_encoder="gpt2"` config keys, a plain-dict
+    `vision_config`, weights under `encoders.text.gpt2.` / `encoders.audio.wav2vec2.`."""
+    from safetensors.torch import load_file
+
+    config = tiny_config(tokenizer)
+    torch.manual_seed(0)
+    model = ERCFusionForEmotionRecognition(config).eval()
+    model.save_pretrained(tmp_path)
+    saved = json.load(open(tmp_path / "config.json"))
+    for new, old, value in (("text_branch", "text_encoder", "gpt2"), ("audio_branch", "audio_encoder", "wav2vec2"),
+                            ("vision_branch", "vision_encoder", "timm")):
+        del saved[new]
+        saved[old] = value
+    saved["vision_config"] = {"model_name": "test_resnet", "model_kwargs": {}}
+    del saved["text_pooling"]
+    json.dump(saved, open(tmp_path / "config.json", "w"))
+    weights = load_file(tmp_path / "model.safetensors")
+    renamed = {k.replace(".encoders.text.encoder.", ".encoders.text.gpt2.")
+                .replace(".encoders.audio.encoder.", ".encoders.audio.wav2vec2."): v for k, v in weights.items()}
+    assert any(".gpt2." in k for k in renamed) and any(".wav2vec2." in k for k in renamed)
+    save_file(renamed, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    reloaded, info = ERCFusionForEmotionRecognition.from_pretrained(tmp_path, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert reloaded.config.text_branch == "transformer" and reloaded.config.text_pooling == "last"
+    batch = tiny_processor(tokenizer, config)(*random_examples(2))
+    torch.testing.assert_close(reloaded.eval()(**batch).logits, model(**batch).logits, rtol=1e-5, atol=1e-6)
+
+
+def test_bert_and_whisper_branches_load_in_a_clean_python(bert_tokenizer, tmp_path):
+    """The issue's MiniLM path in miniature: a BERT text branch (mean pooling, as sentence-transformers) with a
+    Whisper audio branch, and a text-only BERT model whose pipeline labels every turn; loaded with only transformers."""
+    torch.manual_seed(0)
+    dialogues, audio, _ = random_examples(2, audio_lengths=(12000, 4000))
+    audio_config = tiny_config(bert_tokenizer, text_config=TINY_BERT_CONFIG, text_pooling="mean",
+                               audio_config=TINY_WHISPER_CONFIG, vision_branch="none", fusion="mha")
+    text_config = tiny_config(bert_tokenizer, text_config=TINY_BERT_CONFIG, audio_branch="none", vision_branch="none")
+    expected = {}
+    for name, config, extractor in (("audio", audio_config, tiny_whisper_feature_extractor()), ("text", text_config, None)):
+        model = ERCFusionForEmotionRecognition(config).eval()
+        processor = tiny_processor(bert_tokenizer, config, feature_extractor=extractor, padding_side="right")
+        model.save_pretrained(tmp_path / name)
+        processor.save_pretrained(tmp_path / name)
+        inputs = processor(dialogues, audio=audio) if name == "audio" else processor(dialogues)
+        with torch.no_grad():
+            expected[name] = model(**inputs).logits
+    every_turn = [processor([dialogues[1][: i + 1]]) for i in range(len(dialogues[1]))]
+    with torch.no_grad():
+        expected["turns"] = torch.cat([model(**inputs).logits for inputs in every_turn]).argmax(-1)
+    torch.save({"dialogues": dialogues, "waveforms": audio, **expected}, tmp_path / "inputs.pt")
+
+    printed = run_clean_python(f"""
+        import json, torch
+        from transformers import AutoModelForSequenceClassification, AutoProcessor, pipeline
+        data = torch.load({str(tmp_path / "inputs.pt")!r}, weights_only=False)
+        for name in ("audio", "text"):
+            folder = {str(tmp_path)!r} + "/" + name
+            processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+            model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
+            inputs = processor(data["dialogues"], audio=data["waveforms"] if name == "audio" else None)
+            with torch.no_grad():
+                logits = model(**inputs).logits
+            print(name, sorted(k for k in inputs), torch.allclose(logits, data[name], rtol=1e-5, atol=1e-6))
+        erc = pipeline("emotion-recognition-in-conversation", model=folder, trust_remote_code=True)
+        turns = erc(data["dialogues"][1], every_turn=True)
+        print(json.dumps([[t["speaker"], t["label"]] for t in turns]))
+        for bad in ([], [{{"speaker": "Ross"}}], [{{"speaker": "Ross", "utterance": 7}}],
+                    [{{"speaker": "Ross", "utterance": "hi", "mood": "sad"}}]):
+            try:
+                erc(bad)
+            except ValueError as err:
+                print("error:", err)
+        long = [{{"speaker": "S" + str(i % 3), "utterance": "turn " + str(i)}} for i in range(10000)]
+        print(len(erc(long)))
+    """, cwd=str(tmp_path))
+    lines = printed.strip().splitlines()[-8:]
+    assert lines[0] == "audio ['attention_mask', 'audio_attention_mask', 'context_mask', 'input_features', " \
+                       "'input_ids', 'target_mask'] True"
+    assert lines[1] == "text ['attention_mask', 'context_mask', 'input_ids', 'target_mask'] True"
+    assert json.loads(lines[2]) == [[t["speaker"], LABELS[i]] for t, i in zip(dialogues[1], expected["turns"].tolist())]
+    assert lines[3] == "error: dialogue #0 is empty: it needs at least the turn to classify"
+    assert lines[4].startswith("error: dialogue #0, turn 0 has no 'utterance'")
+    assert lines[5] == "error: dialogue #0, turn 0: 'utterance' must be a string, got int 7"
+    assert lines[6].startswith("error: dialogue #0, turn 0: unknown field 'mood'")
+    assert lines[7] == str(len(LABELS))
