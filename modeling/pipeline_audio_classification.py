@@ -10,6 +10,9 @@ its code, so `pipeline("audio-classification", model=repo, trust_remote_code=Tru
 - multi-channel audio (`(channels, samples)` or `(samples, channels)` arrays or tensors), mixed down to mono;
 - integer PCM arrays (int16/int32), scaled to [-1, 1];
 - `window_seconds` (and `hop_seconds`): score overlapping windows of a long recording and average them.
+- `threshold`: keep the labels scoring at least this much. A multi-label model (`problem_type=
+  "multi_label_classification"`) gets independent per-label sigmoid scores (as in the stock pipeline), so
+  `threshold=0.5` returns the labels it predicts, possibly none; a regression model returns its values.
 
 Audio at another sampling rate is resampled to the feature extractor's (torchaudio when installed, else librosa).
 """
@@ -87,9 +90,13 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
             super().check_model_type(supported_models)
 
     def _sanitize_parameters(self, top_k=None, function_to_apply=None, window_seconds=None, hop_seconds=None,
-                             window_batch_size=8, **kwargs):
+                             window_batch_size=8, threshold=None, **kwargs):
         preprocess, forward, postprocess = super()._sanitize_parameters(top_k=top_k,
                                                                         function_to_apply=function_to_apply, **kwargs)
+        if threshold is not None:
+            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+                raise ValueError(f"`threshold` must be a number (a score), got {threshold!r}")
+            postprocess["threshold"] = float(threshold)
         if window_seconds is not None:
             if not window_seconds > 0 or (hop_seconds is not None and not 0 < hop_seconds <= window_seconds):
                 raise ValueError(f"`window_seconds` must be > 0 and `hop_seconds` in (0, window_seconds], got "
@@ -171,13 +178,25 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
                                       model_inputs["sampling_rate"], model_inputs["window_seconds"],
                                       hop_seconds=model_inputs["hop_seconds"],
                                       batch_size=model_inputs["window_batch_size"])
-            # Mean window probabilities, as log-probabilities so the postprocessing softmax returns them unchanged.
+            # Mean window scores, turned back into logits that the postprocessing maps onto them unchanged: log-
+            # probabilities under softmax, log-odds under a multi-label model's sigmoid, values for regression.
             import torch
             from transformers.modeling_outputs import SequenceClassifierOutput
 
-            probabilities = torch.as_tensor(result["probabilities"]).float().clamp_min(1e-12)
-            return SequenceClassifierOutput(logits=probabilities.log()[None])
+            scores = torch.as_tensor(result["probabilities"]).float()
+            problem_type = self.model.config.problem_type
+            if problem_type == "multi_label_classification":
+                scores = torch.logit(scores, eps=1e-7)
+            elif problem_type != "regression":
+                scores = scores.clamp_min(1e-12).log()
+            return SequenceClassifierOutput(logits=scores[None])
         return self.model(**model_inputs)
+
+    def postprocess(self, model_outputs, top_k=5, function_to_apply=None, threshold=None):
+        labels = super().postprocess(model_outputs, top_k=top_k, function_to_apply=function_to_apply)
+        if threshold is not None:
+            labels = [label for label in labels if label["score"] >= threshold]
+        return labels
 
 
 __all__ = ["AUDIO_CUSTOM_PIPELINES", "AUDIO_TASK", "EmotionAudioClassificationPipeline", "resample", "to_mono"]

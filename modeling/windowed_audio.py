@@ -1,4 +1,5 @@
-"""Classifying recordings longer than a model's training clips: overlapping windows, probabilities averaged.
+"""Classifying recordings longer than a model's training clips: overlapping windows, scores averaged (softmax
+probabilities; per-label sigmoid probabilities for a multi-label model; the predicted values for a regression model).
 
 Model-agnostic: it only calls `feature_extractor(list_of_windows, sampling_rate=sr, return_tensors="pt")` and
 `model(**inputs).logits`, so it serves every audio classifier of the package (wav2vec2, spectrogram, MFCC, waveform)
@@ -40,6 +41,16 @@ def _check_arguments(waveform, sampling_rate, window_seconds, hop_seconds, batch
         raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
 
 
+def window_scores(logits: torch.Tensor, problem_type) -> torch.Tensor:
+    """What is averaged over windows: softmax probabilities, independent sigmoid probabilities for
+    `"multi_label_classification"`, the values themselves for `"regression"`."""
+    if problem_type == "multi_label_classification":
+        return logits.float().sigmoid()
+    if problem_type == "regression":
+        return logits.float()
+    return logits.float().softmax(dim=-1)
+
+
 def _to_model(inputs, device, dtype) -> dict:
     """The feature extractor's tensors on the model's device; floating ones in the model's dtype (as pipelines do)."""
     moved = {}
@@ -53,7 +64,8 @@ def _to_model(inputs, device, dtype) -> dict:
 
 def classify_windows(model, feature_extractor, waveform, sampling_rate: int, window_seconds: float,
                      hop_seconds: float = None, batch_size: int = 8) -> dict:
-    """Classify a long 1-D recording by averaging the softmax probabilities of overlapping windows.
+    """Classify a long 1-D recording by averaging the probabilities of overlapping windows (softmax; per-label
+    sigmoid for a multi-label model, the values for regression: `model.config.problem_type`).
 
     Args:
         model: any audio classifier whose output has `.logits` of shape `(batch, num_labels)`; run in eval mode under
@@ -97,7 +109,7 @@ def classify_windows(model, feature_extractor, waveform, sampling_rate: int, win
                 windows = [waveform[s:s + window_length] for s in starts[first:first + batch_size]]  # views
                 inputs = feature_extractor(windows, sampling_rate=sampling_rate, return_tensors="pt")
                 logits = model(**_to_model(inputs, device, dtype)).logits
-                batches.append(logits.float().softmax(dim=-1).cpu())
+                batches.append(window_scores(logits, getattr(model.config, "problem_type", None)).cpu())
     finally:
         model.train(was_training)
     window_probabilities = torch.cat(batches).numpy()
@@ -111,4 +123,4 @@ def classify_windows(model, feature_extractor, waveform, sampling_rate: int, win
     }
 
 
-__all__ = ["classify_windows", "window_starts"]
+__all__ = ["classify_windows", "window_scores", "window_starts"]

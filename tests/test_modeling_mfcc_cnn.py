@@ -127,3 +127,50 @@ def test_save_reload_and_clean_python_load(tmp_path, which):
     """, cwd=str(tmp_path.parent))
     assert out.strip() == type(model).__name__
     assert torch.equal(torch.load(tmp_path / "clean.pt"), model(**inputs).logits)
+
+
+def test_multi_label_and_regression_models_in_the_audio_pipeline():
+    """A multi-label model's pipeline gives independent sigmoid scores, `threshold` keeps the predicted labels, and
+    windows of a long recording average the sigmoid probabilities (softmax for single-label, values for regression)."""
+    import numpy as np
+
+    from modeling import EmotionAudioClassificationPipeline
+    from processing import EmotionAudioFeatureExtractor
+
+    fe = EmotionAudioFeatureExtractor(feature_type="mfcc", deltas=2, max_length_seconds=0.5)
+    rate = fe.sampling_rate
+    clip = (np.random.default_rng(0).standard_normal(rate // 2) * 0.1).astype(np.float32)
+    rows, frames = fe([clip], sampling_rate=rate)["input_features"].shape[-2:]
+    labels = ["anger", "joy", "sadness"]
+    torch.manual_seed(0)
+    model = MFCCCNNForAudioClassification(MFCCCNNConfig(
+        input_height=rows, input_width=frames, conv_channels=[4], fc_sizes=[8], global_pool="mean",
+        problem_type="multi_label_classification", id2label=dict(enumerate(labels)))).eval()
+    with torch.no_grad():
+        model.classifier.bias.copy_(torch.tensor([3.0, -3.0, 0.0]))  # anger yes, joy no, sadness undecided
+    classifier = EmotionAudioClassificationPipeline(model=model, feature_extractor=fe)
+    with torch.no_grad():
+        logits = model(**fe([clip], sampling_rate=rate, return_tensors="pt")).logits[0]
+    scores = {r["label"]: r["score"] for r in classifier({"raw": clip, "sampling_rate": rate})}
+    assert scores == pytest.approx({labels[i]: s for i, s in enumerate(logits.sigmoid().tolist())}, abs=1e-6)
+    assert sum(scores.values()) != pytest.approx(1.0)  # independent, not a softmax
+    predicted = classifier({"raw": clip, "sampling_rate": rate}, threshold=0.5)
+    assert [r["label"] for r in predicted] == [labels[i] for i in range(3) if logits[i] > 0]
+    # a long recording in windows: the mean of the windows' sigmoid probabilities
+    long = np.tile(clip, 3)
+    windowed = {r["label"]: r["score"] for r in classifier({"raw": long, "sampling_rate": rate}, window_seconds=0.5)}
+    inputs = fe([long[i:i + rate // 2] for i in (0, rate // 4, rate // 2, 3 * rate // 4, rate)], sampling_rate=rate,
+                return_tensors="pt")
+    with torch.no_grad():
+        expected = model(**inputs).logits.sigmoid().mean(0)
+    assert windowed == pytest.approx({labels[i]: s for i, s in enumerate(expected.tolist())}, abs=1e-5)
+
+    torch.manual_seed(0)
+    regression = MFCCCNNForAudioClassification(MFCCCNNConfig(
+        input_height=rows, input_width=frames, conv_channels=[4], fc_sizes=[8], global_pool="mean", num_labels=1,
+        problem_type="regression", id2label={0: "arousal"})).eval()
+    with torch.no_grad():
+        value = regression(**fe([clip], sampling_rate=rate, return_tensors="pt")).logits[0, 0].item()
+    (result,) = EmotionAudioClassificationPipeline(model=regression, feature_extractor=fe)({"raw": clip,
+                                                                                            "sampling_rate": rate})
+    assert result == {"label": "arousal", "score": pytest.approx(value, abs=1e-6)}
