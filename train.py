@@ -91,6 +91,8 @@ def cli(argv=None):
     except Exception as err:  # noqa: BLE001  (the message is the user interface; --debug shows the rest)
         if debug:
             raise
+        while type(err).__name__ == "DatasetGenerationError" and err.__cause__ is not None:
+            err = err.__cause__  # `datasets` wraps the builder's own message
         known = isinstance(err, (ValueError, FileNotFoundError, NotADirectoryError, RuntimeError, OSError))
         message = " ".join(str(err).split()) or type(err).__name__
         if not known or type(err) in (RuntimeError, OSError):

@@ -1,6 +1,7 @@
 """MELD's multimodal config on a fabricated MELD.Raw tree: ffmpeg-made clips (a tone whose pitch and a moving test
 pattern whose hue depend on the emotion) and CSVs in the official format."""
 
+import hashlib
 import logging
 import os
 import shutil
@@ -97,15 +98,22 @@ def test_missing_clip_folder_names_the_layout(meld_raw_dir, tmp_path):
 
 
 def test_download_path_from_the_official_tarball_with_nested_tarballs(meld_raw_dir, tmp_path, monkeypatch):
-    assert Meld.RAW_URL == RAW_URL == "http://web.eecs.umich.edu/~mihalcea/downloads/MELD.Raw.tar.gz"
+    assert Meld.RAW_URL == RAW_URL == "https://huggingface.co/datasets/declare-lab/MELD/resolve/main/MELD.Raw.tar.gz"
     site = tmp_path / "site"
     site.mkdir()
     pack_meld_raw(os.path.join(meld_raw_dir, "MELD.Raw"), str(site))
     for name in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.setattr(f"datasets.config.{name}", False, raising=False)
+    sha256 = hashlib.sha256((site / "MELD.Raw.tar.gz").read_bytes()).hexdigest()
     with FileServer(site) as server:
         monkeypatch.setattr(Meld, "RAW_URL", server.url + "MELD.Raw.tar.gz")
+        with pytest.raises(ValueError, match="no sha256 is known for http"):
+            load_builder_dataset("meld", "multimodal", cache_dir=str(tmp_path / "unknown"))
+        monkeypatch.setattr(Meld, "RAW_SHA256", "0" * 64)
+        with pytest.raises(ValueError, match=f"has sha256 {sha256}, expected 0000"):
+            load_builder_dataset("meld", "multimodal", cache_dir=str(tmp_path / "bad"))
+        monkeypatch.setattr(Meld, "RAW_SHA256", sha256)
         ds = load_builder_dataset("meld", "multimodal", cache_dir=str(tmp_path / "c"))
     assert {k: len(v) for k, v in ds.items()} == {"train": 12, "validation": 6, "test": 6}
     assert len(ds["test"][0]["frames"]) == 5

@@ -254,3 +254,23 @@ def test_data_errors_are_one_line_too_and_debug_shows_the_traceback(tmp_path, da
     debug = subprocess.run(command[:2] + ["--debug", "--model.num_filter", "3"] + command[2:], capture_output=True,
                            text=True, env=env, cwd=str(tmp_path))
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "model.num_filter" in debug.stderr
+
+
+def test_a_non_utf8_data_file_is_one_line_naming_the_file(tmp_path, datasets_cache, capsys):
+    from tests.fixtures import write_tweeteval
+
+    data = write_tweeteval(str(tmp_path / "tweets"), sizes=(8, 4, 4))
+    path = os.path.join(data, "train_text.txt")
+    lines = open(path, encoding="utf-8").read().split("\n")
+    lines[2] = "caf\xe9 latin-1 " + lines[2]
+    with open(path, "wb") as f:
+        f.write("\n".join(lines).encode("latin-1", errors="replace"))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(RECIPE))
+    with pytest.raises(SystemExit) as exit_info:
+        train.cli(argv(str(recipe), data, tmp_path / "out", str(tmp_path / "cache")))
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err  # the dataset's progress bars, then the error
+    last = stderr.rstrip("\n").rsplit("\n", 1)[-1].rsplit("\r", 1)[-1]
+    assert stderr.count("error: ") == 1 and "Traceback" not in stderr
+    assert last.startswith(f"error: {path}, line 3: not UTF-8 text (byte 0xe9"), stderr[-1000:]

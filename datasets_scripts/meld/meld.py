@@ -1,8 +1,10 @@
 """MELD: Multimodal EmotionLines Dataset (Poria et al., 2019), emotion recognition in multi-party conversations."""
 
 import csv
+import hashlib
 import io
 import os
+import re
 
 import datasets
 
@@ -40,8 +42,10 @@ LAYOUT = """\
   <data_dir>/dev_sent_emo.csv
   <data_dir>/test_sent_emo.csv
   columns: Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime"""
-# MELD.Raw.tar.gz holds MELD.Raw/{train,dev,test}.tar.gz (nested tarballs of the clip folders) and the CSVs.
-RAW_URL = "http://web.eecs.umich.edu/~mihalcea/downloads/MELD.Raw.tar.gz"
+# MELD.Raw.tar.gz holds MELD.Raw/{train,dev,test}.tar.gz (nested tarballs of the clip folders) and the CSVs. The
+# authors' own Hub copy is served over https (the original, web.eecs.umich.edu/~mihalcea/downloads/, is plain http),
+# and the Hub gives the archive's sha256 (its LFS object id), which the download is checked against.
+RAW_URL = "https://huggingface.co/datasets/declare-lab/MELD/resolve/main/MELD.Raw.tar.gz"
 CLIP_FOLDERS = {
     datasets.Split.TRAIN: ("train_splits", "train.tar.gz", "train"),
     datasets.Split.VALIDATION: ("dev_splits_complete", "dev.tar.gz", "dev"),
@@ -166,6 +170,7 @@ class Meld(datasets.GeneratorBasedBuilder):
     DEFAULT_WRITER_BATCH_SIZE = 64  # multimodal examples weigh ~0.3 MB each
     CSV_URL = "https://raw.githubusercontent.com/declare-lab/MELD/master/data/MELD/"
     RAW_URL = RAW_URL
+    RAW_SHA256 = None  # expected sha256 of RAW_URL's file; None: the Hub's LFS sha256 of a huggingface.co URL
 
     def _info(self):
         self.config.validate()
@@ -208,6 +213,18 @@ class Meld(datasets.GeneratorBasedBuilder):
             files = download(dl_manager, {split: self.CSV_URL + name for split, name in SPLIT_FILES.items()})
         return [datasets.SplitGenerator(name=split, gen_kwargs={"csv_path": path}) for split, path in files.items()]
 
+    def _raw_sha256(self) -> str:
+        if self.RAW_SHA256:
+            return self.RAW_SHA256
+        if self.RAW_URL.startswith("https://huggingface.co/") and "/resolve/" in self.RAW_URL:
+            from huggingface_hub import get_hf_file_metadata
+
+            etag = (get_hf_file_metadata(self.RAW_URL).etag or "").strip('"')
+            if re.fullmatch(r"[0-9a-f]{64}", etag):  # an LFS file's etag is its sha256
+                return etag
+        raise ValueError(f"no sha256 is known for {self.RAW_URL}: set Meld.RAW_SHA256, or download it yourself and "
+                         f"pass --data_dir")
+
     def _raw_split_generators(self, dl_manager):
         """CSVs and clip folders of MELD.Raw, from `data_dir` or the official tarball; nested tarballs get extracted."""
         if self.config.data_dir:
@@ -215,7 +232,9 @@ class Meld(datasets.GeneratorBasedBuilder):
             if not os.path.isdir(root):
                 raise FileNotFoundError(f"`data_dir` {root!r} is not a directory. Expected layout:\n{RAW_LAYOUT}")
         else:
-            root = download(dl_manager, self.RAW_URL, extract=True)
+            archive = download(dl_manager, self.RAW_URL)
+            verify_sha256(archive, self._raw_sha256(), self.RAW_URL)
+            root = dl_manager.extract(archive)
         roots = [root, os.path.join(root, "MELD.Raw")]
         generators = []
         for split, csv_name in SPLIT_FILES.items():
@@ -333,4 +352,15 @@ class Meld(datasets.GeneratorBasedBuilder):
         logger.info(f"{csv_path}: {count} utterances")
 
 
-__all__ = ["EMOTIONS", "RAW_URL", "SENTIMENTS", "Meld", "MeldConfig", "decode_clip"]
+def verify_sha256(path: str, expected: str, url: str):
+    """Refuse a download whose sha256 is not `expected` (a truncated, corrupted or substituted file)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected.lower():
+        raise ValueError(f"{url}: the downloaded file {path} has sha256 {digest.hexdigest()}, expected {expected}; "
+                         f"delete it and download again")
+
+
+__all__ = ["EMOTIONS", "RAW_URL", "SENTIMENTS", "Meld", "MeldConfig", "decode_clip", "verify_sha256"]

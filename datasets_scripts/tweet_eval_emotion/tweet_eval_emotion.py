@@ -115,17 +115,13 @@ class TweetEvalEmotion(datasets.GeneratorBasedBuilder):
 
     @staticmethod
     def _check_mapping(path):
-        with open(path, encoding="utf-8") as f:
-            rows = [line.rstrip("\r\n").split("\t") for line in f if line.strip()]
+        rows = [line.rstrip("\r").split("\t") for line in read_utf8(path).split("\n") if line.strip()]
         found = {int(row[0]): row[1] for row in rows if len(row) == 2 and row[0].isdigit()}
         if found != dict(enumerate(LABELS)):
             raise ValueError(f"{path}: expected the label mapping {dict(enumerate(LABELS))}, found {found}")
 
     def _generate_examples(self, text_path, labels_path):
-        with open(text_path, encoding="utf-8") as f:
-            texts = f.read().split("\n")
-        with open(labels_path, encoding="utf-8") as f:
-            labels = f.read().split("\n")
+        texts, labels = read_utf8(text_path).split("\n"), read_utf8(labels_path).split("\n")
         for lines in (texts, labels):  # a final newline leaves one empty trailing field
             if lines and lines[-1] == "":
                 lines.pop()
@@ -144,6 +140,18 @@ class TweetEvalEmotion(datasets.GeneratorBasedBuilder):
                 kept += 1
                 yield line_number - 1, {"text": text.rstrip("\r"), "label": new_id[int(label)]}
         logger.info(f"{text_path}: kept {kept} of {len(texts)} tweets with labels {self.label_names}")
+
+
+def read_utf8(path) -> str:
+    """The text of `path`; a file that is not UTF-8 is a `ValueError` naming the file and the offending byte."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ValueError(f"{path}, line {line}: not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); "
+                         f"TweetEval files are UTF-8, re-save it as UTF-8") from None
 
 
 __all__ = ["DOWNLOAD", "EMBEDDED_DIR", "LABELS", "TweetEvalEmotion", "TweetEvalEmotionConfig", "ordered_labels"]
