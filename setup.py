@@ -8,7 +8,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["modeling", "processing", "datasets_scripts", "datasets_scripts.*", "model_cards"]),
+    packages=find_packages(include=["modeling", "processing", "datasets_scripts", "datasets_scripts.*", "model_cards",
+                                    "training"]),
     py_modules=["train"],
     package_data={"model_cards": ["templates/*.md"], "datasets_scripts": ["*/README.md", "tweet_eval_emotion/data/*"]},
     install_requires=[
@@ -31,6 +32,7 @@ setup(
         "numpy>=1.24",
         "pillow>=9.0",
         "pyyaml>=6.0",
+        "pydantic>=2.6",
         "jinja2>=3.1",
         "tqdm>=4.66",
         "matplotlib>=3.7",
