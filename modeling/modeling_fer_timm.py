@@ -117,6 +117,10 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
             overlay = {**{k: cfg[k] for k in ("mean", "std", "first_conv", "classifier") if k in cfg}, "file": weights,
                        **overlay}
         architecture = name.split(":", 1)[-1].rsplit("/", 1)[-1].split(".", 1)[0]  # drop hf-hub:org/ and .tag
+        backbone = config_kwargs.pop("backbone", None)
+        if backbone is not None and backbone != architecture:
+            raise ValueError(f"`backbone` is {backbone!r} but the pretrained weights {name_or_dir!r} are a "
+                             f"{architecture!r}")
         config = FERTimmConfig(backbone=architecture, **config_kwargs)
         mean, std = overlay.get("mean"), overlay.get("std")
         if config.image_mean is None and config.image_std is None and mean is not None and std is not None:

@@ -173,6 +173,8 @@ def test_from_pretrained_backbone_timm_folder(tmp_path, in_chans):
     assert ours["classifier.weight"].shape == (len(LABELS), imagenet.num_features)
     assert model.config.backbone == BACKBONE and model.config.in_chans == in_chans
     assert len(model.config.image_mean) == 3
+    with pytest.raises(ValueError, match="resnet18"):
+        FERTimmForImageClassification.from_pretrained_backbone(str(tmp_path), backbone="resnet18")
 
 
 STOCK_SCRIPT = r"""
