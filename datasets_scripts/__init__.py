@@ -1,9 +1,14 @@
 """Dataset builders of the package, one folder per dataset, and `load_builder_dataset` to build any of them.
 
+A failed download raises `datasets_scripts.utils.DownloadError`, whose message is one line (URL, cause, the
+`--data_dir` alternative): command-line tools print it instead of a traceback. To publish a built dataset as Parquet
+on the Hub: `python -m datasets_scripts.export_parquet --builder NAME --repo_id user/name --push`.
+
 `datasets>=4` no longer runs `load_dataset("script.py")`; builders are imported and instantiated instead::
 
     from datasets_scripts import load_builder_dataset
-    ds = load_builder_dataset("tweet_eval_emotion", "anger_joy")            # downloads the official files
+    ds = load_builder_dataset("tweet_eval_emotion", "anger_joy")            # the official files shipped with us
+    ds = load_builder_dataset("tweet_eval_emotion", data_dir="download")    # ... or downloaded from GitHub
     ds = load_builder_dataset("meld", "text", data_dir="path/to/MELD")      # or reads a local copy
 """
 
