@@ -1,8 +1,11 @@
 """TextCNN configuration."""
 
+import copy
+
 from transformers import PretrainedConfig
 
 from .losses import validate_loss_arguments
+from .pipeline_text_classification import TEXT_CUSTOM_PIPELINES
 
 
 POOLING_TYPES = ("max", "mean", "kmax")
@@ -88,6 +91,7 @@ class TextCNNConfig(PretrainedConfig):
                 raise ValueError(f"`{name}` must be in [0, 1), got {p}")
         if max_sequence_length < max(kernel_sizes):
             raise ValueError(f"`max_sequence_length` ({max_sequence_length}) must be >= the largest kernel size ({max(kernel_sizes)})")
+        kwargs.setdefault("custom_pipelines", copy.deepcopy(TEXT_CUSTOM_PIPELINES))
         super().__init__(pad_token_id=pad_token_id, **kwargs)
         validate_loss_arguments(loss_type, class_weights, focal_gamma, dice_smooth, self.num_labels)
         self.vocab_size = vocab_size

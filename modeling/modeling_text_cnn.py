@@ -13,6 +13,7 @@ from transformers.utils import can_return_tuple, logging
 from .configuration_text_cnn import TextCNNConfig
 from .initialization_utils import FreezeAfterLoadingMixin, pytorch_default_init_
 from .losses import classification_loss
+from .pipeline_text_classification import EmotionTextClassificationPipeline  # noqa: F401  (copied with the code)
 
 
 logger = logging.get_logger(__name__)

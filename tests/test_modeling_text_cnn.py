@@ -125,3 +125,37 @@ def test_save_reload_identical_and_clean_python_hub_load(tmp_path):
         print("ok", model.config.id2label[1])
     """, cwd=str(tmp_path))
     assert out.split() == ["ok", "joy"]
+
+
+def test_multi_label_model_in_the_text_pipeline(tmp_path):
+    """A saved multi-label text CNN in `pipeline("text-classification")`: every label with its independent sigmoid
+    score, `threshold` keeps the predicted ones; a single-label model keeps the stock answer (the top label)."""
+    from transformers import pipeline
+
+    from processing.tokenization_word_level import build_word_level_tokenizer
+
+    texts = ["i am so happy today", "this makes me angry and sad", "what a sad day"]
+    tokenizer = build_word_level_tokenizer(texts)
+    torch.manual_seed(0)
+    model = TextCNNForSequenceClassification(tiny_config(vocab_size=len(tokenizer),
+                                                         problem_type="multi_label_classification")).eval()
+    with torch.no_grad():
+        model.classifier.bias.copy_(torch.tensor([3.0, -3.0, 0.5]))  # anger yes, joy no, sadness likely
+    model.save_pretrained(tmp_path / "multi")
+    tokenizer.save_pretrained(tmp_path / "multi")
+    classifier = pipeline("text-classification", model=str(tmp_path / "multi"), trust_remote_code=True)
+    assert type(classifier).__name__ == "EmotionTextClassificationPipeline"
+    with torch.no_grad():
+        logits = model(**tokenizer([texts[1]], return_tensors="pt", return_token_type_ids=False)).logits[0]
+    expected = {LABELS[i]: s for i, s in enumerate(logits.sigmoid().tolist())}
+    scores = classifier(texts[1])
+    assert {r["label"]: r["score"] for r in scores} == pytest.approx(expected, abs=1e-6)
+    assert [r["score"] for r in scores] == sorted(expected.values(), reverse=True)
+    assert [r["label"] for r in classifier(texts[1], threshold=0.5)] == [
+        label for label, score in sorted(expected.items(), key=lambda kv: -kv[1]) if score >= 0.5]
+
+    single = TextCNNForSequenceClassification(tiny_config(vocab_size=len(tokenizer))).eval()
+    single.save_pretrained(tmp_path / "single")
+    tokenizer.save_pretrained(tmp_path / "single")
+    top = pipeline("text-classification", model=str(tmp_path / "single"), trust_remote_code=True)(texts[0])
+    assert isinstance(top, list) and len(top) == 1 and top[0]["label"] in LABELS
