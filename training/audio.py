@@ -1,6 +1,7 @@
 """Voice: audio classification over a `datasets.Audio` column (`spectrogram_vit`, `mfcc_cnn`, `waveform_mlp`,
-`wav2vec2_emotion`): decoding on the fly, random crops, noise and SpecAugment in the loop, the feature extractor's
-global statistics computed on the training split."""
+`speech_emotion` / `wav2vec2_emotion` on any transformers speech encoder): decoding on the fly, random crops, noise
+and SpecAugment in the loop, the feature extractor's global statistics computed on the training split, and a frozen
+speech encoder run once per clip (training/encoder_cache.py)."""
 
 import io
 import math
@@ -14,6 +15,8 @@ from tqdm.auto import tqdm
 
 import modeling
 from processing.feature_extraction_emotion_audio import EmotionAudioFeatureExtractor
+from training.encoder_cache import (CachedHiddenStates, CachedHiddenStatesCollator, EncoderCache, cache_blockers,
+                                    default_cache_root)
 from training.samplers import LengthGroupedSampler
 
 logger = transformers.utils.logging.get_logger(__name__)
@@ -23,7 +26,9 @@ AUDIO_MODELS = {
     "mfcc_cnn": (modeling.MFCCCNNConfig, modeling.MFCCCNNForAudioClassification),
     "waveform_mlp": (modeling.WaveformMLPConfig, modeling.WaveformMLPForAudioClassification),
     "wav2vec2_emotion": (modeling.Wav2Vec2EmotionConfig, modeling.Wav2Vec2EmotionForAudioClassification),
+    "speech_emotion": (modeling.SpeechEmotionConfig, modeling.SpeechEmotionForAudioClassification),
 }
+SPEECH_ENCODER_MODELS = ("wav2vec2_emotion", "speech_emotion")
 
 
 def build_feature_extractor(options: dict):
@@ -169,10 +174,15 @@ class AudioCollator:
         return {**features_of(self.processor, waveforms), "labels": labels}
 
 
-def features_of(processor, waveforms) -> dict:
-    features = processor(waveforms, sampling_rate=processor.sampling_rate, return_tensors="pt",
-                         **({"padding": True} if not isinstance(processor, EmotionAudioFeatureExtractor) else {}))
-    return dict(features)
+def features_of(processor, waveforms, **kwargs) -> dict:
+    if isinstance(processor, transformers.WhisperFeatureExtractor):
+        # Every clip padded (or cut) to the model's window, with the mask of its real mel frames for the pooling.
+        kwargs = {"padding": "max_length", "return_attention_mask": True, **kwargs}
+    elif not isinstance(processor, EmotionAudioFeatureExtractor):
+        kwargs = {"padding": True, **kwargs}
+    else:
+        kwargs.pop("return_attention_mask", None)
+    return dict(processor(waveforms, sampling_rate=processor.sampling_rate, return_tensors="pt", **kwargs))
 
 
 class AudioClassificationTask:
@@ -202,6 +212,7 @@ class AudioClassificationTask:
             raise ValueError("`random_crop` needs a crop length: set `max_length_seconds` (or the feature "
                              "extractor's)")
         self.train_samples = int(round(max_length * self.processor.sampling_rate)) if recipe.random_crop else None
+        self.cached = False  # set by `cache_encoder`
         p = self.processor
         if isinstance(p, EmotionAudioFeatureExtractor) and p.feature_normalization == "global" and p.feature_mean is None:
             data = AudioDataset(train_split, recipe.input_column, recipe.label_column, p.sampling_rate)
@@ -215,10 +226,41 @@ class AudioClassificationTask:
         return AudioDataset(split, self.recipe.input_column, self.recipe.label_column, self.processor.sampling_rate)
 
     def collator(self, train: bool):
+        if self.cached:
+            return CachedHiddenStatesCollator()
         return AudioCollator(self.processor, raw=train)
+
+    def cache_encoder(self, model, data: dict, accelerator) -> dict:
+        """Called by the loop once the model exists: with a frozen speech encoder and nothing that changes a clip
+        between epochs (`encoder_cache: auto`, the default), the datasets become the encoder's cached hidden states,
+        so every epoch and fold trains only the head. `encoder_cache: false` runs the encoder every step."""
+        setting = self.recipe.encoder_cache
+        if setting is False or self.recipe.model_type not in SPEECH_ENCODER_MODELS:
+            return data
+        lengths = [n for split in data.values() for n in split.lengths(self.processor.sampling_rate)]
+        blockers = cache_blockers(self.recipe, model, lengths, self.train_samples)
+        if blockers:
+            if setting is True:
+                raise ValueError("`encoder_cache: true` but the encoder must run every epoch: " + "; ".join(blockers))
+            return data
+        root = self.recipe.encoder_cache_dir or default_cache_root()
+        cache = EncoderCache(model, self.processor, root, batch_size=self.recipe.per_device_eval_batch_size)
+        cached = {}
+        for name, split in data.items():
+            waves = [split[i]["audio"] for i in tqdm(range(len(split)), desc=f"decoding {name}", leave=False)]
+            if self.train_samples:
+                waves = [w[:self.train_samples] for w in waves]  # as the crop would (no clip is longer)
+            labels = [split[i]["labels"] for i in range(len(split))]
+            cached[name] = CachedHiddenStates(cache.hidden_states(waves, desc=f"encoder cache {name}"), labels)
+        accelerator.print(f"frozen encoder cached: {cache.computed} clips encoded, "
+                          f"{sum(len(d) for d in cached.values()) - cache.computed} read back ({cache.dir})")
+        self.cached = True
+        return cached
 
     def augment_batch(self, batch):
         """Training batches, called by the training loop: random crops, noise, the processor's features, masks."""
+        if self.cached:
+            return batch  # cached hidden states: nothing changes between epochs
         waveforms = batch["audio"]
         if self.train_samples:
             waveforms = crop_waveforms(waveforms, self.train_samples)
@@ -232,11 +274,15 @@ class AudioClassificationTask:
     def input_size(self) -> dict:
         """Config arguments fixed by the processor's output shape."""
         p, model_type = self.processor, self.recipe.model_type
-        if model_type == "wav2vec2_emotion":
+        if model_type in SPEECH_ENCODER_MODELS:
+            if isinstance(p, transformers.WhisperFeatureExtractor):
+                # The Whisper encoder is built for the extractor's window (`chunk_length` seconds).
+                return {"window_seconds": p.chunk_length}
             values = getattr(p, "feature_type", "waveform") == "waveform" and "input_values" in p.model_input_names
             if not values or p.sampling_rate != 16000:
-                raise ValueError(f"wav2vec2 reads 16 kHz waveforms (`input_values`): use Wav2Vec2FeatureExtractor "
-                                 f"(the backbone's), got {type(p).__name__} at {p.sampling_rate} Hz")
+                raise ValueError(f"{model_type} reads 16 kHz waveforms (`input_values`) with wav2vec2-style encoders "
+                                 f"(Wav2Vec2FeatureExtractor, the backbone's) or log-mel frames with Whisper "
+                                 f"(WhisperFeatureExtractor); got {type(p).__name__} at {p.sampling_rate} Hz")
             return {}
         if isinstance(p, transformers.ASTFeatureExtractor):
             if model_type != "spectrogram_vit":
@@ -268,13 +314,13 @@ class AudioClassificationTask:
         kwargs.update(id2label=dict(enumerate(self.label_names)),
                       label2id={name: i for i, name in enumerate(self.label_names)}, class_weights=class_weights)
         backbone, options = self.recipe.pretrained_backbone, self.recipe.pretrained_backbone_options
-        if backbone and self.recipe.model_type == "wav2vec2_emotion":
+        if backbone and self.recipe.model_type in SPEECH_ENCODER_MODELS:
             return self.model_class.from_pretrained_backbone(backbone, **options, **kwargs)
         if backbone and self.recipe.model_type == "spectrogram_vit":
             return self.model_class.from_pretrained_timm(backbone, **options, **kwargs)
         if backbone:
-            raise ValueError(f"`pretrained_backbone` starts wav2vec2_emotion or spectrogram_vit (timm) models, not "
-                             f"{self.recipe.model_type}")
+            raise ValueError(f"`pretrained_backbone` starts speech_emotion / wav2vec2_emotion or spectrogram_vit "
+                             f"(timm) models, not {self.recipe.model_type}")
         return self.model_class(self.config_class(**kwargs))
 
     def train_sampler(self, dataset):

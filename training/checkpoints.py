@@ -152,10 +152,11 @@ def list_checkpoints(output_dir, run_id: Optional[str] = None):
     return [path for _, path in sorted(found)]
 
 
-def _check_files(path: str, num_processes: int):
+def _check_files(path: str):
     allowed = {"model.safetensors", "optimizer.bin", "scheduler.json", "recipe.json", "best_model.safetensors",
-               "loop_state.json", "scaler.pt", *(f"random_states_{i}.pkl" for i in range(num_processes))}
-    unexpected = sorted(set(os.listdir(path)) - allowed)
+               "loop_state.json", "scaler.pt"}
+    unexpected = sorted(name for name in os.listdir(path)
+                        if name not in allowed and not re.fullmatch(r"random_states_\d+\.pkl", name))
     if unexpected:
         raise CheckpointError(f"checkpoint {path} holds files train.py did not write ({', '.join(unexpected)}); "
                               f"refusing to load it (remove them if you put them there)")
@@ -176,7 +177,7 @@ def load_checkpoint(accelerator, path, output_dir, scheduler, recipe):
     state = read_loop_state(path)
     if state is None:
         raise CheckpointError(f"{path} is not a complete checkpoint of train.py (it lacks one of {list(REQUIRED)})")
-    _check_files(path, accelerator.num_processes)
+    _check_files(path)
     with open(os.path.join(path, "recipe.json"), encoding="utf-8") as f:
         saved = json.load(f)
     if saved["hash"] != recipe_hash(recipe) and not recipe.allow_recipe_change:

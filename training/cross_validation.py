@@ -18,14 +18,19 @@ def fold_assignment(recipe, full) -> tuple[np.ndarray, np.ndarray]:
     """`(fold, validation)` per row: the test fold of each row, and whether it is held out for validation when its
     fold is not the test fold (`validation[k]` holds the rows validating the model of fold k).
 
-    Grouped (`fold_group_column`): `speaker_folds` over the groups, balanced over `fold_strata_column`; then, per
-    fold, a `fold_validation_fraction` share of the training groups (at least one) validates. Ungrouped: stratified
+    Grouped (`fold_group_column`): `speaker_folds` over the groups, balanced over `fold_strata_column` (`folds:
+    loso`: one fold per group, leave-one-speaker-out); then, per fold, a `fold_validation_fraction` share of the
+    training groups (at least one) validates, so the model is chosen on speakers it is neither trained nor tested on. Ungrouped: stratified
     K-fold over the labels, and a stratified share of each fold's training rows validates.
     """
     from datasets_scripts.audio_utils import deal_folds, speaker_folds
     from sklearn.model_selection import StratifiedKFold, train_test_split
 
-    k, labels = recipe.folds, np.asarray(full[recipe.label_column])
+    labels = np.asarray(full[recipe.label_column])
+    if recipe.folds == "loso" and recipe.fold_group_column in full.column_names:
+        k = len(set(full[recipe.fold_group_column]))
+    else:
+        k = recipe.folds
     validation = np.full((k, len(labels)), False)
     if recipe.fold_group_column:
         for column in (recipe.fold_group_column, recipe.fold_strata_column):
@@ -33,7 +38,10 @@ def fold_assignment(recipe, full) -> tuple[np.ndarray, np.ndarray]:
                 raise ValueError(f"fold column {column!r} is not in {recipe.dataset}: {full.column_names}")
         groups = list(full[recipe.fold_group_column])
         strata = list(full[recipe.fold_strata_column]) if recipe.fold_strata_column else None
-        fold_of = speaker_folds(groups, k, strata=strata, seed=recipe.seed)
+        if recipe.folds == "loso":
+            fold_of = {g: i for i, g in enumerate(sorted(set(groups), key=str))}
+        else:
+            fold_of = speaker_folds(groups, k, strata=strata, seed=recipe.seed)
         folds = np.array([fold_of[g] for g in groups])
         stratum_of = dict(zip(groups, strata)) if strata else {g: None for g in groups}
         for test_fold in range(k):
@@ -72,9 +80,10 @@ def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoi
 
     full = datasets.concatenate_datasets([splits[name] for name in ("train", "validation", "test")])
     folds, validation = fold_assignment(recipe, full)
+    num_folds = len(validation)
     label_names = full.features[recipe.label_column].names
     fold_results, confusions, histories = [], [], []
-    for k in range(recipe.folds):
+    for k in range(num_folds):
         fold_dir = os.path.join(output_dir, f"fold_{k}")
         test_rows = np.flatnonzero(folds == k)
         val_rows = np.flatnonzero(validation[k])
@@ -90,7 +99,7 @@ def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoi
             resume = resume_from_checkpoint if resume_from_checkpoint and list_checkpoints(fold_dir) else None
             groups = (sorted(set(fold_splits["test"][recipe.fold_group_column]), key=str)
                       if recipe.fold_group_column else None)
-            accelerator.print(f"fold {k}/{recipe.folds}: train {len(train_rows)}, validation {len(val_rows)}, test "
+            accelerator.print(f"fold {k}/{num_folds}: train {len(train_rows)}, validation {len(val_rows)}, test "
                               f"{len(test_rows)}" + (f" (test groups {groups})" if groups else ""))
             hook = (lambda epoch, metrics, k=k: on_evaluate(epoch, {**metrics, "fold": k})) if on_evaluate else None
             results = train_and_evaluate(recipe, accelerator, fold_splits, fold_dir, resume, on_evaluate=hook)
@@ -100,7 +109,9 @@ def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoi
         confusions.append(np.asarray(report["test"]["confusion_matrix"]))
         histories.append(report["history"])
 
-    summary = {"cv_folds": recipe.folds, "cv_group_column": recipe.fold_group_column}
+    summary = {"cv_folds": num_folds, "cv_protocol": "leave-one-group-out" if recipe.folds == "loso" else
+               ("group k-fold" if recipe.fold_group_column else "stratified k-fold"),
+               "cv_group_column": recipe.fold_group_column}
     for metric in CV_METRICS + tuple(f"f1_{name}" for name in label_names):
         values = np.array([r[f"test_{metric}"] for r in fold_results], dtype=float)
         summary[f"cv_{metric}_mean"] = float(np.mean(values))
@@ -128,10 +139,10 @@ def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoi
         report = {"labels": label_names, "confusion_matrix": confusion.tolist(),
                   "folds": {f"fold_{k}": sorted(set(full.select(np.flatnonzero(folds == k))[recipe.fold_group_column]),
                                                 key=str) if recipe.fold_group_column else int((folds == k).sum())
-                            for k in range(recipe.folds)}}
+                            for k in range(num_folds)}}
         write_json(os.path.join(output_dir, "cv_report.json"), report)
         plot_confusion_matrix(report, os.path.join(output_dir, "confusion_matrix.png"),
-                              f"{recipe.dataset}: {recipe.folds}-fold out-of-fold predictions")
+                              f"{recipe.dataset}: {num_folds}-fold out-of-fold predictions")
     accelerator.wait_for_everyone()
     return summary
 

@@ -35,7 +35,7 @@ from training.checkpoints import LoopState, best_weights, kill_point, load_check
 from training.metrics import METRICS, evaluate, plot_confusion_matrix
 from training.optim import apply_lora, build_optimizer, build_scheduler
 from training.output import publish, recover
-from training.recipe import recipe_dict
+from training.recipe import recipe_dict, recipe_hash
 from training.registry import task_class_of
 from training.samplers import ClassBalancedBatchSampler
 
@@ -107,6 +107,9 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
     if class_weights == "auto" or (recipe.model.get("loss_type", "ce") == "weighted_ce" and class_weights is None):
         class_weights = class_weights_from_counts(counts.tolist())
     model = task.build_model(class_weights)
+    if hasattr(task, "cache_encoder"):  # a frozen speech encoder runs once per clip; the head trains from its cache
+        with accelerator.main_process_first():
+            data = task.cache_encoder(model, data, accelerator)
     if recipe.gradient_checkpointing:
         if not model.supports_gradient_checkpointing:
             raise ValueError(f"`gradient_checkpointing`: {type(model).__name__} does not support it")
@@ -132,8 +135,6 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
     state, best_state = LoopState(), None
     if resume_from_checkpoint:
         state, best_state = load_checkpoint(accelerator, resume_from_checkpoint, output_dir, scheduler, recipe)
-    from training.recipe import recipe_hash
-
     state.recipe_hash = recipe_hash(recipe)
 
     def checkpoint():

@@ -149,8 +149,15 @@ class Recipe:
         "save the model as the stock transformers class it matches (ASTForAudioClassification, "
         "Wav2Vec2ForSequenceClassification): no trust_remote_code, runs in the Hub's hosted widget"))
     # cross-validation
-    folds: StrictInt = Field(0, description=(
-        "K-fold cross-validation over all splits (0: off): OUT/fold_{k}/ per fold, cv_* in all_results.json"))
+    encoder_cache: Union[Literal["auto"], StrictBool] = Field("auto", description=(
+        "speech encoders with model.freeze_backbone: run the encoder once per clip and train the head from its "
+        "cached hidden states (auto: whenever nothing changes a clip between epochs; false: encoder every step)"))
+    encoder_cache_dir: Optional[StrictStr] = Field(None, description=(
+        "where the frozen-encoder cache lives (default $EMOTION_HUB_CACHE/encoder_cache or "
+        "~/.cache/emotion_hub/encoder_cache)"))
+    folds: Union[Literal["loso"], StrictInt] = Field(0, description=(
+        "K-fold cross-validation over all splits (0: off): OUT/fold_{k}/ per fold, cv_* in all_results.json; "
+        "'loso': leave-one-group-out, one fold per value of fold_group_column (e.g. per speaker)"))
     fold_group_column: Optional[StrictStr] = Field(None, description=(
         "grouped folds: no value of this column (e.g. speaker) in two folds; None: stratified by label"))
     fold_strata_column: Optional[StrictStr] = Field(None, description=(
@@ -182,7 +189,9 @@ class Recipe:
             (self.checkpoints_total_limit is None or self.checkpoints_total_limit >= 1, "checkpoints_total_limit",
              ">= 1 or null"),
             (not self.push_to_hub or self.hub_model_id, "hub_model_id", "set when `push_to_hub` is true"),
-            (self.folds == 0 or self.folds >= 2, "folds", "0 (off) or >= 2"),
+            (self.folds == "loso" or self.folds == 0 or self.folds >= 2, "folds", "0 (off), >= 2 or 'loso'"),
+            (self.folds != "loso" or self.fold_group_column, "fold_group_column", "set with `folds: loso` (the column "
+             "whose values are left out one at a time, e.g. speaker)"),
             (0 < self.fold_validation_fraction < 1, "fold_validation_fraction", "in (0, 1)"),
             (not (self.folds and self.push_to_hub), "push_to_hub", "false with `folds` (push a fold's folder, "
              "OUT/fold_k, yourself)"),
@@ -194,7 +203,7 @@ class Recipe:
         for ok, key, expected in checks:
             if not ok:
                 raise RecipeError(f"`{key}` must be {expected}, got {getattr(self, key)!r}")
-        if self.data_dir is not None and not os.path.isdir(self.data_dir):
+        if self.data_dir not in (None, "download") and not os.path.isdir(self.data_dir):  # "download": fetch it
             raise RecipeError(f"`data_dir` {self.data_dir!r}: no such folder")
         if self.word_vectors is not None and not os.path.isfile(self.word_vectors):
             raise RecipeError(f"`word_vectors` {self.word_vectors!r}: no such file")
@@ -276,7 +285,12 @@ def _config_parameters(config_class):
     import transformers
 
     base = _parameters(transformers.PretrainedConfig.__init__)
-    return {**{k: inspect.Parameter.empty for k in base}, **_parameters(config_class.__init__)}
+    own = {}
+    # A config subclass may take a few arguments and pass the rest on (**kwargs): every __init__ up the MRO counts.
+    for cls in reversed(config_class.__mro__):
+        if issubclass(cls, transformers.PretrainedConfig) and "__init__" in cls.__dict__:
+            own.update(_parameters(cls.__init__))
+    return {**{k: inspect.Parameter.empty for k in base}, **own}
 
 
 def validate_blocks(recipe: Recipe):

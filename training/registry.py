@@ -11,9 +11,11 @@ from training.audio import AUDIO_MODELS, AudioClassificationTask
 from training.conversation import ERCTask
 from training.image import ImageClassificationTask
 from training.text import TextClassificationTask
+from training.text_transformer import TextTransformerTask
 
 MODEL_TYPES = {
     "text_cnn": TextClassificationTask,
+    "auto_sequence_classification": TextTransformerTask,
     "erc_fusion": ERCTask,
     "fer_cnn": ImageClassificationTask,
     **{name: AudioClassificationTask for name in AUDIO_MODELS},

@@ -1,0 +1,124 @@
+"""Text classification by fine-tuning a pretrained transformers checkpoint (`model_type: auto_sequence_classification`).
+
+Any `AutoModelForSequenceClassification` checkpoint (Hub id or folder, `pretrained_backbone`) with its own tokenizer;
+the output folder is a stock transformers folder (no code of ours): it loads with
+`AutoModelForSequenceClassification.from_pretrained(folder)` and `pipeline("text-classification", model=folder)` in a
+Python that has only transformers, and runs in the Hub's hosted widget. The recipe's `tokenizer` block reuses the text
+CNN's tweet cleaning (`unescape_newlines`, `emoji: words`, `strip_html`) as steps put in front of the checkpoint
+tokenizer's own normalizer, so the saved `tokenizer.json` cleans every text the same way at inference.
+"""
+
+from tokenizers import normalizers
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, PretrainedConfig
+
+from processing.tokenization_word_level import _is_symbol, build_normalizer, emoji_to_words
+
+
+CLEANING_OPTIONS = ("unescape_newlines", "emoji", "strip_html")
+# Checkpoint config settings a recipe may change: the dropouts (names differ between families).
+DROPOUT_OPTIONS = ("classifier_dropout", "hidden_dropout_prob", "attention_probs_dropout_prob", "dropout",
+                   "attention_dropout", "summary_first_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop")
+
+
+class AutoSequenceClassificationOptions(PretrainedConfig):
+    r"""
+    The `model` block of an `auto_sequence_classification` recipe (its keys are validated against these arguments).
+
+    Args:
+        max_sequence_length (`int`, *optional*, defaults to 128): texts are truncated to this many tokens (special
+            tokens included); at most the checkpoint's positions.
+        loss_type (`str`, *optional*, defaults to `"ce"`): only `"ce"`: the stock head's loss (cross-entropy; BCE or
+            MSE with `problem_type` multi-label / regression), so the saved folder stays stock.
+        classifier_dropout, hidden_dropout_prob, attention_probs_dropout_prob, dropout, attention_dropout, ...
+            (`float`, *optional*): set on the checkpoint's config when given (the names its family uses).
+    """
+
+    model_type = "auto_sequence_classification_options"
+
+    def __init__(self, max_sequence_length=128, loss_type="ce", classifier_dropout=None, hidden_dropout_prob=None,
+                 attention_probs_dropout_prob=None, dropout=None, attention_dropout=None, summary_first_dropout=None,
+                 resid_pdrop=None, embd_pdrop=None, attn_pdrop=None, **kwargs):
+        if not isinstance(max_sequence_length, int) or max_sequence_length < 2:
+            raise ValueError(f"`max_sequence_length` must be an int >= 2, got {max_sequence_length!r}")
+        if loss_type != "ce":
+            raise ValueError(f"`loss_type` must be 'ce' for auto_sequence_classification (the stock head's loss keeps "
+                             f"the saved folder stock), got {loss_type!r}")
+        dropouts = dict(classifier_dropout=classifier_dropout, hidden_dropout_prob=hidden_dropout_prob,
+                        attention_probs_dropout_prob=attention_probs_dropout_prob, dropout=dropout,
+                        attention_dropout=attention_dropout, summary_first_dropout=summary_first_dropout,
+                        resid_pdrop=resid_pdrop, embd_pdrop=embd_pdrop, attn_pdrop=attn_pdrop)
+        for name, value in dropouts.items():
+            if value is not None and not (isinstance(value, (int, float)) and 0 <= value < 1):
+                raise ValueError(f"`{name}` must be in [0, 1), got {value!r}")
+        super().__init__(**kwargs)
+        self.max_sequence_length = max_sequence_length
+        self.loss_type = loss_type
+        self.dropouts = {k: v for k, v in dropouts.items() if v is not None}
+
+
+def add_cleaning(tokenizer, texts, unescape_newlines=False, emoji="token", strip_html=False):
+    """Put the tweet cleaning in front of the tokenizer's own normalizer (saved in `tokenizer.json`). `emoji="words"`
+    replaces the emoji of `texts` by their Unicode names (a transformer vocabulary rarely has emoji; it has words)."""
+    if emoji not in ("token", "words"):
+        raise ValueError(f"`tokenizer.emoji` must be 'token' (kept for the checkpoint's tokenizer) or 'words' for "
+                         f"auto_sequence_classification, got {emoji!r}")
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise ValueError(f"`tokenizer` cleaning needs a fast (`tokenizers`) tokenizer; {type(tokenizer).__name__} is "
+                         f"not one")
+    vocabulary = {c for text in texts for c in text if _is_symbol(c) and emoji_to_words(c)} if emoji == "words" else ()
+    cleaning = build_normalizer(lowercase=False, strip_html=strip_html, remove_digits=False, remove_punctuation=False,
+                                emoji=emoji, emoji_vocabulary=vocabulary, unescape_newlines=unescape_newlines)
+    own = backend.normalizer
+    backend.normalizer = normalizers.Sequence([cleaning, own]) if own is not None else cleaning
+
+
+class TextTransformerTask:
+    """A pretrained transformers checkpoint fine-tuned as a text classifier (`model_type: auto_sequence_classification`,
+    `pretrained_backbone`: Hub id or folder), with its own tokenizer; saved as a stock folder."""
+
+    pipeline_tag = "text-classification"
+    config_class, model_class = AutoSequenceClassificationOptions, AutoModelForSequenceClassification
+
+    def __init__(self, recipe, train_split, label_names):
+        if not recipe.pretrained_backbone:
+            raise ValueError("model_type auto_sequence_classification needs `pretrained_backbone`: the Hub id or folder "
+                             "of a transformers checkpoint (e.g. sentence-transformers/all-MiniLM-L6-v2)")
+        self.recipe, self.label_names = recipe, label_names
+        self.options = self.config_class(**{k: v for k, v in recipe.model.items() if k != "class_weights"})
+        if recipe.model.get("class_weights") is not None:
+            raise ValueError("`model.class_weights` is not available for auto_sequence_classification (the stock "
+                             "head's loss is unweighted)")
+        unknown = sorted(set(recipe.tokenizer) - set(CLEANING_OPTIONS))
+        if unknown:
+            raise ValueError(f"`tokenizer` options {unknown} belong to the word-level tokenizer; with a pretrained "
+                             f"checkpoint's tokenizer only the cleaning options {CLEANING_OPTIONS} apply")
+        tokenizer = AutoTokenizer.from_pretrained(recipe.pretrained_backbone)
+        if recipe.tokenizer:
+            add_cleaning(tokenizer, train_split[recipe.input_column], **recipe.tokenizer)
+        tokenizer.model_max_length = self.options.max_sequence_length
+        self.processor = tokenizer
+
+    def dataset(self, split_name, split):
+        """Tokenised once with `map` (cached by `datasets`), truncated to `max_sequence_length`; `labels` holds ids."""
+        text, label = self.recipe.input_column, self.recipe.label_column
+        split = split.map(lambda batch: self.processor(batch[text], truncation=True), batched=True,
+                          remove_columns=[c for c in split.column_names if c != label], desc=f"tokenizing {split_name}")
+        return split.rename_column(label, "labels")
+
+    def collator(self, train: bool):
+        return DataCollatorWithPadding(self.processor)
+
+    def build_model(self, class_weights):
+        # A checkpoint without a classification head (a bare encoder such as MiniLM) gets a new one; a fine-tuned
+        # checkpoint with another label set gets a new one too (`ignore_mismatched_sizes`).
+        return self.model_class.from_pretrained(
+            self.recipe.pretrained_backbone, id2label=dict(enumerate(self.label_names)),
+            label2id={name: i for i, name in enumerate(self.label_names)}, ignore_mismatched_sizes=True,
+            problem_type="single_label_classification", dtype="float32", **self.options.dropouts)
+
+    def extra_results(self):
+        return {}
+
+
+__all__ = ["AutoSequenceClassificationOptions", "TextTransformerTask", "add_cleaning"]
