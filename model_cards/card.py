@@ -84,6 +84,7 @@ def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, spli
         label_names=report["labels"],
         results=results,
         usage_snippet=usage.strip(),
+        problem_type=problem_type_of(output_dir),
         stock_class=stock_class,
         intended_use=data["intended_use"],
         limitations=data["limitations"],
@@ -100,6 +101,18 @@ def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, spli
     )
     card.save(os.path.join(output_dir, "README.md"))
     return card
+
+
+def problem_type_of(output_dir) -> str:
+    """The saved config's `problem_type` (set from the labels at the first loss when the recipe left it unset, as in
+    the stock heads); single-label classification when the folder has none."""
+    import json
+
+    path = os.path.join(output_dir, "config.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            return json.load(f).get("problem_type") or "single_label_classification"
+    return "single_label_classification"
 
 
 def stock_class_of(output_dir):
@@ -132,4 +145,4 @@ def _cuda():
         return False
 
 
-__all__ = ["render_model_card"]
+__all__ = ["problem_type_of", "render_model_card"]
