@@ -78,6 +78,7 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
                 mean, std = [sum(mean) / 3] * 3, [sum(std) / 3] * 3
             config.image_mean = config.image_mean or [round(v, 6) for v in mean]
             config.image_std = config.image_std or [round(v, 6) for v in std]
+        self.supports_gradient_checkpointing = hasattr(self.timm_model, "set_grad_checkpointing")
         # A constant, not a parameter: RGB -> luminance for a grey model given RGB input.
         self.register_buffer("luma_weights", torch.tensor(BT601_LUMA).view(1, 3, 1, 1), persistent=False)
         self.post_init()
@@ -200,34 +201,50 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
         return ImageClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
 
     # -- stock export --------------------------------------------------------------------------------------------
-    def stock_pretrained_cfg(self) -> dict:
+    def stock_pretrained_cfg(self, image_processor=None) -> dict:
         """timm's `pretrained_cfg` of the export: what `TimmWrapperImageProcessor` resizes to and normalises with
-        (a square resize of the whole face crop, bilinear, no centre crop: `crop_pct` 1)."""
+        (a square resize of the whole face crop, bilinear, no centre crop: `crop_pct` 1). The normalisation is the
+        config's `image_mean`/`image_std`, or `image_processor`'s (a `FERImageProcessor`) when given: pass the one
+        the model was trained with."""
         config, cfg = self.config, self.timm_model.pretrained_cfg
+        mean, std = list(config.image_mean), list(config.image_std)
+        if image_processor is not None:
+            p = image_processor
+            if (p.size.height, p.size.width) != (config.image_size, config.image_size):
+                raise ValueError(f"the image processor resizes to {p.size.width}x{p.size.height}, the model reads "
+                                 f"{config.image_size}x{config.image_size}")
+            if not p.do_rescale or abs(p.rescale_factor - 1 / 255) > 1e-9:
+                raise ValueError("the stock TimmWrapperImageProcessor scales pixels by 1/255 (timm's ToTensor): the "
+                                 "image processor must too (`do_rescale=True`, `rescale_factor=1/255`)")
+            mean, std = (list(p.image_mean), list(p.image_std)) if p.do_normalize else ([0.0] * 3, [1.0] * 3)
+            if (mean, std) != (list(config.image_mean), list(config.image_std)):
+                logger.warning(f"stock export: normalising with the image processor's mean {mean} / std {std}, not the "
+                               f"config's {config.image_mean} / {config.image_std}")
         return {
             "input_size": [3, config.image_size, config.image_size],
             "interpolation": "bilinear",
             "crop_pct": 1.0,
             "crop_mode": "center",
-            "mean": list(config.image_mean),
-            "std": list(config.image_std),
+            "mean": mean,
+            "std": std,
             "num_classes": config.num_labels,
             "first_conv": cfg.get("first_conv"),
             "classifier": cfg.get("classifier"),
             "fixed_input_size": bool(cfg.get("fixed_input_size", False)),
         }
 
-    def to_stock_model(self):
+    def to_stock_model(self, image_processor=None):
         """The same network as a stock `TimmWrapperForImageClassification` with 3 input channels, loadable without
         `trust_remote_code`: same logits on the same RGB `pixel_values`. A grey model's first convolution becomes
         `W * luma[c]` on each RGB channel, exactly our luminance step followed by the grey convolution, so a grey
-        image converted to RGB (what the stock image pipeline feeds) gives our grey logits."""
+        image converted to RGB (what the stock image pipeline feeds) gives our grey logits. `image_processor`: see
+        `stock_pretrained_cfg`."""
         from transformers import TimmWrapperConfig, TimmWrapperForImageClassification
 
         config = self.config
         stock_config = TimmWrapperConfig(
             architecture=config.backbone,
-            pretrained_cfg=self.stock_pretrained_cfg(),
+            pretrained_cfg=self.stock_pretrained_cfg(image_processor),
             model_args={**config.timm_kwargs, "in_chans": 3},
             num_labels=config.num_labels,
             id2label={int(i): label for i, label in config.id2label.items()},
@@ -248,13 +265,14 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
         stock.load_state_dict(state)
         return stock.eval() if not self.training else stock
 
-    def save_stock_pretrained(self, save_directory: str, **kwargs):
+    def save_stock_pretrained(self, save_directory: str, image_processor=None, **kwargs):
         """Write `to_stock_model()` to `save_directory`: a stock timm checkpoint (`config.json` carrying our
         `label_names` and the image processor's `pretrained_cfg`, `model.safetensors`) with no custom code.
         `AutoModelForImageClassification`, `AutoImageProcessor` (`TimmWrapperImageProcessor`) and
         `pipeline("image-classification")` load it; do not save our image processor beside it (its
-        `preprocessor_config.json` would take precedence and need `trust_remote_code`)."""
-        stock = self.to_stock_model()
+        `preprocessor_config.json` would take precedence and need `trust_remote_code`). `image_processor`: the
+        `FERImageProcessor` the model was trained with, whose normalisation the export's processor takes."""
+        stock = self.to_stock_model(image_processor)
         stock.save_pretrained(save_directory, **kwargs)
         return stock
 

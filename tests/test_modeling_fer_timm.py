@@ -255,3 +255,24 @@ def test_pipeline_on_face_crops_matches_model():
     assert len(result) == 3 and {"label", "score"} <= set(result[0]) and result[0]["label"] in LABELS
     probabilities = torch.softmax(model(**processor(face_image(5), return_tensors="pt")).logits, -1)[0]
     assert abs(result[0]["score"] - float(probabilities.max())) < 1e-5
+
+
+def test_stock_export_takes_the_training_processor_normalisation():
+    model = make_model()
+    processor = FERImageProcessor(size={"height": SIZE, "width": SIZE}, image_mean=[0.4] * 3, image_std=[0.2] * 3)
+    cfg = model.to_stock_model(image_processor=processor).config.pretrained_cfg
+    assert cfg["mean"] == [0.4] * 3 and cfg["std"] == [0.2] * 3
+    with pytest.raises(ValueError, match="resizes to 64x64"):
+        model.to_stock_model(image_processor=FERImageProcessor(size={"height": 64, "width": 64}))
+    with pytest.raises(ValueError, match="1/255"):
+        model.to_stock_model(image_processor=FERImageProcessor(size={"height": SIZE, "width": SIZE}, do_rescale=False))
+
+
+def test_gradient_checkpointing_trains():
+    model = make_model()
+    model.activation_checkpointing_enable()
+    assert model.timm_model.grad_checkpointing  # timm's own checkpointing of its stages
+    model.train()
+    loss = model(torch.randn(2, 1, SIZE, SIZE), labels=torch.tensor([0, 1])).loss
+    loss.backward()
+    assert model.timm_model.conv_stem.weight.grad is not None
