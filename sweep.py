@@ -5,7 +5,7 @@
         --sampler tpe --n_trials 12 --n_jobs 1 --data_dir DIR --output_dir OUT [--metric_for_best_model accuracy ...]
 
 Each trial runs `python train.py --config RECIPE --output_dir OUT/trial_K [train.py overrides] [sampled values]` in a
-subprocess (exactly the command a user runs; its output goes to `OUT/trial_K/train.log`), so any option `train.py`
+subprocess (exactly the command a user runs; its output goes to `OUT/trial_K.log`), so any option `train.py`
 takes can be appended and reaches every trial. The objective is the recipe's validation metric
 (`metric_for_best_model`, `eval_<metric>` of the trial's `all_results.json`; maximised, `loss` minimised): the test
 split is never looked at to choose. Bad trials are pruned (Optuna's `MedianPruner`) on the per-epoch validation
@@ -237,13 +237,17 @@ class Objective:
 
         values = self.space.suggest(trial, self.args.sampler)
         out = os.path.join(self.args.output_dir, f"trial_{trial.number}")
-        os.makedirs(out, exist_ok=True)
+        if os.path.isdir(out) and os.listdir(out):  # train.py refuses a folder holding another run
+            raise TrialFailed(f"{out} exists but the study has no such trial (was study.db deleted?); remove it or "
+                              f"use another --output_dir")
         command = trial_command(self.args, self.train_overrides, values, out, self.space.overrides)
         trial.set_user_attr("output_dir", out)
         trial.set_user_attr("command", command[1:])
         key = f"eval_{self.metric}"
         history_path, offset, epochs = os.path.join(out, "eval_history.jsonl"), 0, 0
-        with open(os.path.join(out, "train.log"), "w", encoding="utf-8") as log:
+        log_path = f"{out}.log"  # beside the trial's folder: train.py wants an empty (or no) output folder
+        trial.set_user_attr("log", log_path)
+        with open(log_path, "w", encoding="utf-8") as log:
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(), env=env,
                                        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
@@ -277,8 +281,7 @@ class Objective:
                     process.kill()
                     process.wait()
         if process.returncode != 0:
-            raise TrialFailed(f"trial {trial.number}: train.py exited with {process.returncode}; see "
-                              f"{os.path.join(out, 'train.log')}")
+            raise TrialFailed(f"trial {trial.number}: train.py exited with {process.returncode}; see {log_path}")
         results_path = os.path.join(out, "all_results.json")
         if not os.path.isfile(results_path):
             raise TrialFailed(f"trial {trial.number}: no {results_path}")
@@ -512,7 +515,7 @@ def run(args, train_overrides):
             progress.close()
         if failures[0] >= args.max_failures:
             last = [t for t in study.get_trials(deepcopy=False) if t.state.name == "FAIL"][-1]
-            print(f"stopping: {failures[0]} trials failed in a row; last: {last.user_attrs.get('output_dir')}/train.log",
+            print(f"stopping: {failures[0]} trials failed in a row; last log: {last.user_attrs.get('log')}",
                   file=sys.stderr)
         write_tables(study, space, metric, args.output_dir)
         plots = [] if args.skip_plots else write_plots(study, args.output_dir)
