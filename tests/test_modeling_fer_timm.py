@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from modeling import FERTimmConfig, FERTimmForImageClassification
 from modeling.pipeline_image_classification import EmotionImageClassificationPipeline
 from processing import FERImageProcessor
+from tests.test_face_detection import FACE_AT, background, inside, photo_with_face
 from tests.utils import run_clean_python
 
 
@@ -196,10 +197,13 @@ classifier = pipeline("image-classification", model=stock_dir)
 stock_pipeline = classifier(grey_image, top_k=7)
 custom = pipeline("image-classification", model=custom_dir, trust_remote_code=True)
 custom_pipeline = custom(data + "/grey.png", top_k=7)
+custom_faces = custom(data + "/photo.jpg", detect_faces=True, top_k=2)
+custom_no_face = custom(data + "/background.jpg", detect_faces=True)
 json.dump({"stock_logits": stock_logits.tolist(), "stock_grey_pixels": pixel_values.tolist(),
            "stock_grey_logits": stock_grey_logits.tolist(), "id2label": {str(k): v for k, v in model.config.id2label.items()},
            "stock_pipeline": stock_pipeline, "custom_pipeline": custom_pipeline,
-           "custom_class": type(custom).__name__}, open(data + "/out.json", "w"))
+           "custom_class": type(custom).__name__, "custom_faces": custom_faces, "custom_no_face": custom_no_face},
+          open(data + "/out.json", "w"))
 """
 
 
@@ -217,6 +221,8 @@ def test_stock_export_loads_without_our_package(tmp_path, in_chans):
     pixel_values = torch.randn(4, 3, SIZE, SIZE)  # any RGB input: the export's first convolution holds the luma step
     torch.save({"pixel_values": pixel_values}, data / "inputs.pt")
     face_image(3).save(data / "grey.png")
+    photo_with_face().save(data / "photo.jpg")
+    background().save(data / "background.jpg")
     run_clean_python(STOCK_SCRIPT, cwd=str(tmp_path), env={"OMP_NUM_THREADS": "1"})
     out = json.load(open(data / "out.json"))
     with torch.no_grad():
@@ -229,6 +235,10 @@ def test_stock_export_loads_without_our_package(tmp_path, in_chans):
     assert sorted(entry["label"] for entry in out["stock_pipeline"]) == sorted(LABELS)
     assert out["custom_class"] == "EmotionImageClassificationPipeline"
     assert sorted(entry["label"] for entry in out["custom_pipeline"]) == sorted(LABELS)
+    # The face step travels with the folder's code (face_detection.py beside the image processor).
+    assert "face_detection.py" in os.listdir(custom_dir)
+    assert len(out["custom_faces"]) == 2 and all(inside(e["box"], *FACE_AT, 150) for e in out["custom_faces"])
+    assert out["custom_no_face"] == []
     # Our pipeline on the grey face crop = our processor + our model.
     with torch.no_grad():
         expected = torch.softmax(model(**processor_for(model)(face_image(3), return_tensors="pt")).logits, -1)[0]
