@@ -13,6 +13,7 @@ Needs the `onnx` extra: `pip install -e .[onnx]` (onnx, onnxruntime, onnxscript)
 """
 
 import argparse
+import math
 import os
 from typing import Callable, Optional
 
@@ -80,13 +81,37 @@ def _spectrogram_vit(config):
             "attention_mask": mask}, {}
 
 
+def _fer_timm(config):
+    return {"pixel_values": torch.randn(EXAMPLE_BATCH, config.in_chans, config.image_size, config.image_size)}, {}
+
+
+def _speech_encoder(config):
+    if getattr(config, "input_name", "input_values") == "input_features":  # Whisper: a fixed window of log-mel frames
+        audio = config.audio_config
+        return {"input_features": torch.randn(EXAMPLE_BATCH, audio.num_mel_bins, 2 * audio.max_source_positions)}, {}
+    # The convolutional feature encoder's frame count is a floor division the export cannot bound for every length:
+    # the graph takes lengths that are a multiple of its total stride (pad the audio with masked zeros up to one).
+    audio = getattr(config, "audio_config", None) or getattr(config, "wav2vec2_config", None)
+    stride = math.prod(getattr(audio, "conv_stride", None) or (1,))
+    samples = 4000 // stride * stride  # about 0.25 s at 16 kHz
+    mask = torch.ones(EXAMPLE_BATCH, samples, dtype=torch.long)
+    mask[-1, samples // 2:] = 0
+    smallest = 2 * max(getattr(config, "receptive_field", 400), 400)
+    time = stride * Dim("frames", min=-(-smallest // stride), max=16000 * 600 // stride)
+    return {"input_values": torch.randn(EXAMPLE_BATCH, samples) * 0.1, "attention_mask": mask}, {
+        "input_values": {1: time}, "attention_mask": {1: time}}
+
+
 # model_type -> config -> (example inputs, per-input dynamic axes other than the batch). Add a model family here.
 EXAMPLE_INPUTS: dict[str, Callable] = {
     "text_cnn": _text_cnn,
     "fer_cnn": _fer_cnn,
+    "fer_timm": _fer_timm,
     "mfcc_cnn": _mfcc_cnn,
     "waveform_mlp": _waveform_mlp,
     "spectrogram_vit": _spectrogram_vit,
+    "speech_emotion": _speech_encoder,
+    "wav2vec2_emotion": _speech_encoder,
 }
 
 

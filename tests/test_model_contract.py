@@ -9,6 +9,7 @@ model type, an inputs factory) to `FAMILIES`.
 """
 
 import dataclasses
+import functools
 from typing import Callable, Optional
 
 import pytest
@@ -65,6 +66,60 @@ def _spectrogram_timm(**kwargs):
                                           num_labels=3), **kwargs})
 
 
+def _fer_timm(**kwargs):
+    from modeling import FERTimmConfig
+
+    return FERTimmConfig(**{**dict(backbone="test_efficientnet", image_size=32, num_labels=3), **kwargs})
+
+
+def _speech_emotion(**kwargs):
+    from modeling import SpeechEmotionConfig
+
+    encoder = dict(model_type="wav2vec2", feat_extract_norm="layer", do_stable_layer_norm=True, hidden_size=16,
+                   num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, conv_dim=(8, 8),
+                   conv_kernel=(10, 3), conv_stride=(5, 2), num_feat_extract_layers=2, num_conv_pos_embeddings=16,
+                   num_conv_pos_embedding_groups=2)
+    return SpeechEmotionConfig(**{**dict(audio_config=encoder, projector_size=8, num_labels=3), **kwargs})
+
+
+@functools.lru_cache(maxsize=1)
+def _erc_tokenizer():
+    from tests.erc_utils import tiny_tokenizer
+
+    return tiny_tokenizer()
+
+
+def _erc(**kwargs):
+    from tests.erc_utils import tiny_config
+
+    return tiny_config(_erc_tokenizer(), **kwargs)
+
+
+def _erc_inputs(config):
+    """A batch of 2 dialogues with audio and frames from the conversation processor; dynamic batch."""
+    from tests.erc_utils import random_examples, tiny_processor
+
+    batch = tiny_processor(_erc_tokenizer(), config)(*random_examples(2))
+    inputs = {name: value for name, value in batch.items() if isinstance(value, torch.Tensor)}
+    dim = torch.export.Dim("batch", min=1, max=64)
+    return inputs, {name: {0: dim} for name in inputs}
+
+
+def _model_class(name: str):
+    """A class of the package by name, imported when the family is built (other issues add some of them)."""
+    import modeling
+
+    return getattr(modeling, name)
+
+
+class _Lazy:
+    def __init__(self, name):
+        self.name = name
+
+    def __call__(self, config):
+        return _model_class(self.name)(config)
+
+
 FAMILIES = {
     "text_cnn": Family(TextCNNForSequenceClassification, _text_cnn, onnx=True),
     "fer_cnn": Family(FERCNNForImageClassification, _fer_cnn, onnx=True),
@@ -74,8 +129,15 @@ FAMILIES = {
     "waveform_logreg": Family(WaveformMLPForAudioClassification, lambda **kw: _waveform_mlp(**{"hidden_sizes": [], **kw})),
     "spectrogram_vit": Family(SpectrogramViTForAudioClassification, _spectrogram_vit, attentions=True),
     "spectrogram_vit_timm": Family(SpectrogramViTForAudioClassification, _spectrogram_timm),
+    # the face (issue 13) and voice (issue 12) rewrites
+    "fer_timm": Family(_Lazy("FERTimmForImageClassification"), _fer_timm),
+    "speech_emotion": Family(_Lazy("SpeechEmotionForAudioClassification"), _speech_emotion, attentions=False),
+    # conversations (issue 14)
+    "erc_fusion": Family(_Lazy("ERCFusionForEmotionRecognition"), _erc, inputs=_erc_inputs),
 }
-ALL = [pytest.param(name, id=name) for name in FAMILIES]
+PENDING = {"erc_fusion": "lands with the issue 14 rewrite"}  # family -> reason, for the families whose rewrite brings the contract (xfail, not strict)
+ALL = [pytest.param(name, id=name, marks=[pytest.mark.xfail(reason=PENDING[name], strict=False)] if name in PENDING
+                    else []) for name in FAMILIES]
 WITH_ATTENTIONS = [name for name, family in FAMILIES.items() if family.attentions]
 WITH_ONNX = [name for name, family in FAMILIES.items() if family.onnx]
 
@@ -178,8 +240,11 @@ def test_return_dict_false_gives_the_same_values_as_a_tuple(name):
         as_tuple = model(**inputs, labels=labels, output_hidden_states=True, return_dict=False)
         assert isinstance(as_tuple, tuple) and not hasattr(as_tuple, "logits")
         assert_outputs_equal(as_tuple, out.to_tuple())
+        plain = model(**inputs)
         model.config.return_dict = False
-        assert_outputs_equal(model(**inputs), (out.logits,))
+        from_config = model(**inputs)
+        assert isinstance(from_config, tuple)
+        assert_outputs_equal(from_config, plain.to_tuple())
 
 
 # -- 4. hidden states and attentions ---------------------------------------------------------------------------------
