@@ -85,3 +85,17 @@ def test_download_error_is_printed_as_one_line_by_a_cli(tmp_path):
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: could not download http://127.0.0.1:") and "Traceback" not in result.stderr
+
+
+def test_train_py_prints_a_failed_download_as_one_line(tmp_path):
+    """The README's main job with `--data_dir download` and downloads refused: one line, exit status 2."""
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, os.path.join(REPO, "train.py"), "--config",
+                             os.path.join(REPO, "configs", "text-cnn-tweeteval-emotion.yaml"), "--data_dir", "download",
+                             "--output_dir", str(tmp_path / "out"), "--cache_dir", str(tmp_path / "c")],
+                            cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "error: could not download https://raw.githubusercontent.com/cardiffnlp/tweeteval/main/datasets/emotion/")
+    assert "--data_dir" in errors[0]
