@@ -76,7 +76,7 @@ def square_crop_box(box: dict, width: int, height: int, margin: float) -> tuple[
     return left, top, left + side, top + side
 
 
-def crop_faces(image: Image.Image, max_faces: Optional[int] = None, margin: float = 0.15, face_size: int = 48,
+def crop_faces(image: Image.Image, max_faces: Optional[int] = None, margin: float = 0.03, face_size: int = 48,
                grayscale: bool = True, **detect_kwargs) -> list[dict]:
     """The faces of a photo as training crops, largest first: `[{"box": face box, "crop_box": square cut out,
     "image": PIL face crop}, ...]`, an empty list when no face is found.
@@ -84,8 +84,9 @@ def crop_faces(image: Image.Image, max_faces: Optional[int] = None, margin: floa
     Args:
         image (`PIL.Image.Image` or uint8 array): the photo.
         max_faces (`int`, *optional*): keep the largest `max_faces` faces (1: the largest face only).
-        margin (`float`, *optional*, defaults to 0.15): added on each side of the detected box, as a fraction of its
-            side (Haar boxes run from the brows to the chin; FER2013's crops show the whole face).
+        margin (`float`, *optional*, defaults to 0.03): added on each side of the detected box, as a fraction of its
+            side. FER2013's faces fill their crops: on 400 training faces (upscaled, on a grey canvas) the crop side
+            was a median 1.06 times the Haar box's, centred on it, i.e. 0.03 per side.
         face_size (`int`, *optional*, defaults to 48): side of the returned crops (FER2013's 48x48); the model's
             image processor then resizes them to the model's input size, as it did the training faces.
         grayscale (`bool`, *optional*, defaults to `True`): grey crops (mode "L"), as FER2013; `False` keeps colour.
