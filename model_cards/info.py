@@ -338,13 +338,51 @@ print(model.config.id2label[int(logits.argmax(-1))])
             "Classification},\n  author={Kim, Yoon},\n  booktitle={EMNLP},\n  year={2014}\n}"
         ),
     },
+    "auto_sequence_classification": {
+        "description": (
+            "A pretrained transformers encoder (`pretrained_backbone` in the saved recipe.yaml) fine-tuned as a text "
+            "classifier: the stock `AutoModelForSequenceClassification` head of its family over the checkpoint's own "
+            "tokenizer. The folder is a stock transformers folder: it needs no custom code and runs in the Hub's "
+            "hosted widget. Text cleaning used in training (escaped newlines, emoji spelled as words) is part of the "
+            "saved tokenizer's normalizer, so inference cleans the same way."
+        ),
+        "training_summary": (
+            "Fine-tuned end to end from the pretrained checkpoint (`pretrained_backbone` in the recipe), the "
+            "classification head from random weights, with the optimizer and schedule below; early stopping on the "
+            "validation metric."
+        ),
+        "tags": ["transformer"],
+        "usage": """
+from transformers import pipeline
+
+classifier = pipeline("text-classification", model="{repo}")
+print(classifier({example}, top_k=None))
+
+# or step by step
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{repo}")
+model = AutoModelForSequenceClassification.from_pretrained("{repo}")
+with torch.no_grad():
+    logits = model(**tokenizer([{example}], padding=True, truncation=True, return_tensors="pt")).logits
+print(model.config.id2label[int(logits.argmax(-1))])
+""",
+        "citation": (
+            "@inproceedings{wang2020minilm,\n  title={MiniLM: Deep Self-Attention Distillation for Task-Agnostic "
+            "Compression of Pre-Trained Transformers},\n  author={Wang, Wenhui and Wei, Furu and Dong, Li and Bao, "
+            "Hangbo and Yang, Nan and Zhou, Ming},\n  booktitle={NeurIPS},\n  year={2020}\n}"
+        ),
+    },
     "erc_fusion": {
         "description": (
             "A multimodal model for emotion recognition in conversation (ERC). Per utterance it encodes the text "
-            "(GPT2's last-token state over a prompt holding the dialogue so far, one `speaker: utterance` line per "
-            "turn with the target turn marked, or a mean word embedding of the target and context utterances), the "
-            "voice (wav2vec2 frame states pooled with mean and max, or an MLP over raw-waveform frames) and the face "
-            "(a timm CNN, ResNet50 by default, over equidistant video frames), projects each modality to a common "
+            "(any transformers text model, GPT2 by default, over a prompt holding the dialogue so far, one "
+            "`speaker: utterance` line per turn with the target turn marked, pooled at the last token, at `[CLS]` or "
+            "by the mean over the tokens (`config.text_pooling`); or a mean word embedding of the target and context "
+            "utterances), the voice (any speech encoder, wav2vec2 by default, HuBERT, WavLM, data2vec-audio or "
+            "Whisper, its frame states pooled with mean and max; or an MLP over raw-waveform frames) and the face "
+            "(any timm model, ResNet50 by default, over equidistant video frames), projects each modality to a common "
             "width, fuses them by concatenation or multi-head attention over the modality vectors, then applies "
             "feed-forward layers, optional L2 normalisation and a linear classifier. This checkpoint reads the "
             "modalities listed in `config.modalities`. The processor (`ERCProcessor`) builds the prompt (truncated "

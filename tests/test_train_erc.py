@@ -152,6 +152,7 @@ def test_recipes_parse_and_their_model_arguments_validate(name):
     config = ERCFusionConfig(**model_args)
     assert (recipe.dataset_config == "text") == (config.modalities == ["text"])
     backbones = recipe.erc_backbones
-    assert set(backbones.values()) <= {"gpt2", "facebook/wav2vec2-base", "resnet50"}
-    if config.text_encoder == "gpt2":
+    assert set(backbones.values()) <= {"gpt2", "facebook/wav2vec2-base", "resnet50",
+                                       "sentence-transformers/all-MiniLM-L6-v2"}
+    if config.text_encoder == "gpt2" and backbones.get("text", "gpt2") == "gpt2":  # a text checkpoint brings its config
         assert backbones.get("text") == "gpt2" or recipe.erc_processor.get("tokenizer") == "train"

@@ -8,8 +8,9 @@ CNN's tweet cleaning (`unescape_newlines`, `emoji: words`, `strip_html`) as step
 tokenizer's own normalizer, so the saved `tokenizer.json` cleans every text the same way at inference.
 """
 
-from tokenizers import normalizers
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, PretrainedConfig
+from tokenizers import Tokenizer, normalizers
+from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, PretrainedConfig,
+                          PreTrainedTokenizerFast)
 
 from processing.tokenization_word_level import _is_symbol, build_normalizer, emoji_to_words
 
@@ -57,8 +58,10 @@ class AutoSequenceClassificationOptions(PretrainedConfig):
 
 
 def add_cleaning(tokenizer, texts, unescape_newlines=False, emoji="token", strip_html=False):
-    """Put the tweet cleaning in front of the tokenizer's own normalizer (saved in `tokenizer.json`). `emoji="words"`
-    replaces the emoji of `texts` by their Unicode names (a transformer vocabulary rarely has emoji; it has words)."""
+    """The tokenizer with the tweet cleaning in front of its own normalizer, as a stock `PreTrainedTokenizerFast`
+    (family classes such as BertTokenizer rebuild their normalizer when loaded; the generic class loads
+    `tokenizer.json` as saved). `emoji="words"` replaces the emoji of `texts` by their Unicode names (a transformer
+    vocabulary rarely has emoji; it has words)."""
     if emoji not in ("token", "words"):
         raise ValueError(f"`tokenizer.emoji` must be 'token' (kept for the checkpoint's tokenizer) or 'words' for "
                          f"auto_sequence_classification, got {emoji!r}")
@@ -69,8 +72,15 @@ def add_cleaning(tokenizer, texts, unescape_newlines=False, emoji="token", strip
     vocabulary = {c for text in texts for c in text if _is_symbol(c) and emoji_to_words(c)} if emoji == "words" else ()
     cleaning = build_normalizer(lowercase=False, strip_html=strip_html, remove_digits=False, remove_punctuation=False,
                                 emoji=emoji, emoji_vocabulary=vocabulary, unescape_newlines=unescape_newlines)
+    backend = Tokenizer.from_str(backend.to_str())  # a copy
     own = backend.normalizer
     backend.normalizer = normalizers.Sequence([cleaning, own]) if own is not None else cleaning
+    special = {name: getattr(tokenizer, name) for name in ("bos_token", "eos_token", "unk_token", "sep_token",
+                                                           "pad_token", "cls_token", "mask_token")
+               if getattr(tokenizer, name, None) is not None}
+    return PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=tokenizer.model_max_length,
+                                   padding_side=tokenizer.padding_side, truncation_side=tokenizer.truncation_side,
+                                   model_input_names=tokenizer.model_input_names, **special)
 
 
 class TextTransformerTask:
@@ -95,7 +105,7 @@ class TextTransformerTask:
                              f"checkpoint's tokenizer only the cleaning options {CLEANING_OPTIONS} apply")
         tokenizer = AutoTokenizer.from_pretrained(recipe.pretrained_backbone)
         if recipe.tokenizer:
-            add_cleaning(tokenizer, train_split[recipe.input_column], **recipe.tokenizer)
+            tokenizer = add_cleaning(tokenizer, train_split[recipe.input_column], **recipe.tokenizer)
         tokenizer.model_max_length = self.options.max_sequence_length
         self.processor = tokenizer
 

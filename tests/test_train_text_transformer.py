@@ -1,0 +1,92 @@
+"""train.py's auto_sequence_classification task: a pretrained transformers checkpoint (a tiny random BERT here)
+fine-tuned 2 steps on self-made TweetEval files, saved as a stock folder that loads without our code."""
+
+import json
+import os
+
+import pytest
+import yaml
+from transformers import BertConfig, BertModel
+
+import train
+from tests.erc_utils import tiny_bert_tokenizer
+from tests.fixtures import TWEET_LABELS, write_tweeteval
+from tests.utils import run_clean_python
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A bare BERT encoder (no classification head, as sentence-transformers/all-MiniLM-L6-v2) and its tokenizer."""
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = tiny_bert_tokenizer()
+    BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=32, max_position_embeddings=64)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def tweets_with_emoji(tmp_path_factory):
+    folder = write_tweeteval(str(tmp_path_factory.mktemp("tweeteval")), sizes=(24, 8, 8))
+    path = os.path.join(folder, "train_text.txt")
+    lines = open(path, encoding="utf-8").read().splitlines()
+    lines[0] += " so funny \U0001F602\\nreally"  # an emoji and TweetEval's escaped newline
+    open(path, "w", encoding="utf-8").write("\n".join(lines) + "\n")
+    return folder
+
+
+def recipe(tmp_path, checkpoint, **overrides):
+    values = {"dataset": "tweet_eval_emotion", "dataset_config": "emotion", "input_column": "text",
+              "label_column": "label", "model_type": "auto_sequence_classification", "pretrained_backbone": checkpoint,
+              "model": {"max_sequence_length": 32, "classifier_dropout": 0.0},
+              "tokenizer": {"unescape_newlines": True, "emoji": "words"}, "optimizer": "adamw",
+              "learning_rate": 0.001, "max_train_steps": 2, "num_epochs": 1, "per_device_train_batch_size": 8,
+              "per_device_eval_batch_size": 8, "checkpointing_steps": None, "early_stopping_patience": None,
+              "logging_steps": 1, **overrides}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return str(path)
+
+
+def test_two_steps_save_a_stock_folder_that_loads_without_our_code(checkpoint, tweets_with_emoji, datasets_cache,
+                                                                   tmp_path):
+    out = tmp_path / "out"
+    results = train.main(["--config", recipe(tmp_path, checkpoint), "--data_dir", tweets_with_emoji, "--output_dir",
+                          str(out), "--cache_dir", datasets_cache])
+    assert results["train_steps"] == 2 and 0 <= results["test_f1_macro"] <= 1
+    files = set(os.listdir(out))
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "all_results.json"} <= files
+    assert not [f for f in files if f.endswith(".py")]  # stock: no remote code
+    config = json.load(open(out / "config.json"))
+    assert config["architectures"] == ["BertForSequenceClassification"] and "auto_map" not in config
+    assert [config["id2label"][str(i)] for i in range(len(TWEET_LABELS))] == TWEET_LABELS
+    assert config["classifier_dropout"] == 0.0 and config["problem_type"] == "single_label_classification"
+
+    printed = run_clean_python(f"""
+        import json
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+        model = AutoModelForSequenceClassification.from_pretrained({str(out)!r})
+        print(type(model).__name__, type(model).__module__.split(".")[0])
+        tokenizer = AutoTokenizer.from_pretrained({str(out)!r})
+        cleaned = tokenizer.convert_ids_to_tokens(tokenizer("so funny \\U0001F602\\\\nreally")["input_ids"])
+        plain = tokenizer.convert_ids_to_tokens(tokenizer("so funny face with tears of joy really")["input_ids"])
+        print(cleaned == plain)
+        classify = pipeline("text-classification", model={str(out)!r}, top_k=None)
+        print(json.dumps(classify(["I am so happy today", "this is awful \\U0001F602"])))
+    """, cwd=str(tmp_path))
+    name, loaded, predictions = printed.strip().splitlines()[-3:]
+    assert name == "BertForSequenceClassification transformers"
+    assert loaded == "True"  # the tweet cleaning travels in tokenizer.json
+    predictions = json.loads(predictions)
+    assert len(predictions) == 2 and all({p["label"] for p in row} == set(TWEET_LABELS) for row in predictions)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"pretrained_backbone": None}, "needs `pretrained_backbone`"),
+    ({"tokenizer": {"min_frequency": 2}}, r"`tokenizer` options \['min_frequency'\] belong to the word-level"),
+    ({"model": {"loss_type": "focal"}}, "`loss_type` must be 'ce'"),
+])
+def test_bad_recipes_say_what_is_wrong(checkpoint, tweets_with_emoji, datasets_cache, tmp_path, overrides, message):
+    with pytest.raises(Exception, match=message):
+        train.main(["--config", recipe(tmp_path, checkpoint, **overrides), "--data_dir", tweets_with_emoji,
+                    "--output_dir", str(tmp_path / "out"), "--cache_dir", datasets_cache])
