@@ -90,3 +90,35 @@ def test_bad_recipes_say_what_is_wrong(checkpoint, tweets_with_emoji, datasets_c
     with pytest.raises(Exception, match=message):
         train.main(["--config", recipe(tmp_path, checkpoint, **overrides), "--data_dir", tweets_with_emoji,
                     "--output_dir", str(tmp_path / "out"), "--cache_dir", datasets_cache])
+
+
+def test_erc_with_a_bert_text_branch_trains_and_labels_every_turn(checkpoint, meld_dir, datasets_cache, tmp_path):
+    """erc-meld-t-um-minilm in miniature: `erc_backbones.text` and `erc_processor.tokenizer` name a BERT checkpoint
+    (here the tiny random one); the saved ERC folder's pipeline labels every turn of a dialogue in a clean Python."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "configs", "erc-meld-t-um-minilm.yaml")) as f:
+        values = yaml.safe_load(f)
+    values.update({"erc_backbones": {"text": checkpoint},
+                   "erc_processor": {**values["erc_processor"], "tokenizer": checkpoint, "max_prompt_tokens": 64},
+                   "model": {**values["model"], "fusion_out_features": 16, "feed_forward_sizes": [8]},
+                   "max_train_steps": 2, "num_epochs": 1, "per_device_train_batch_size": 4,
+                   "per_device_eval_batch_size": 8, "checkpointing_steps": None, "logging_steps": 1})
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(values))
+    out = tmp_path / "erc"
+    results = train.main(["--config", str(path), "--data_dir", meld_dir, "--output_dir", str(out),
+                          "--cache_dir", datasets_cache])
+    assert results["train_steps"] == 2
+    config = json.load(open(out / "config.json"))
+    assert config["text_config"]["model_type"] == "bert" and config["text_pooling"] == "mean"
+    dialogue = [{"speaker": "Monica", "utterance": "There's nothing to tell!"},
+                {"speaker": "Joey", "utterance": "C'mon, you're going out with the guy!"},
+                {"speaker": "Chandler", "utterance": "All right Joey, be nice."}]
+    printed = run_clean_python(f"""
+        import json
+        from transformers import pipeline
+        erc = pipeline("emotion-recognition-in-conversation", model={str(out)!r}, trust_remote_code=True)
+        print(json.dumps(erc({dialogue!r}, every_turn=True)))
+    """, cwd=str(tmp_path))
+    turns = json.loads(printed.strip().splitlines()[-1])
+    labels = set(config["id2label"].values())
+    assert [t["speaker"] for t in turns] == ["Monica", "Joey", "Chandler"] and all(t["label"] in labels for t in turns)
