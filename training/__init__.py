@@ -11,4 +11,5 @@
     optim.py, metrics.py optimisers / schedulers / LoRA; metrics and plots
     cross_validation.py  K-fold (grouped) cross-validation
     hub.py               push to the Hub
+    cli.py               main(argv, on_evaluate) and the one-line-error command line (train.py, emotion-hub-train)
 """

@@ -1,0 +1,80 @@
+"""The command line of `train.py` (and the `emotion-hub-train` console script): `main(argv, on_evaluate)` runs a
+recipe; `cli()` turns every failure into one line `error: ...` with exit status 2 (`--debug`: the traceback)."""
+
+import os
+import sys
+
+from training.cross_validation import cross_validate
+from training.hub import push_to_hub
+from training.loop import build_accelerator, flat_recipe, load_splits, train_and_evaluate
+from training.output import claim_output_dir
+from training.recipe import RecipeError, parse_args
+
+
+def main(argv=None, on_evaluate=None):
+    """Run the recipe of `argv` (the command-line words after `train.py`); returns the results dict.
+
+    `on_evaluate(epoch, metrics) -> bool` is called after every epoch's validation (see `training/loop.py`);
+    returning True stops training early (the best weights are still tested and saved).
+    """
+    recipe = parse_args(argv)
+    accelerator = build_accelerator(recipe)
+    accelerator.print(f"{accelerator.num_processes} process(es), device {accelerator.device}")
+    lock = _claim(recipe, accelerator)
+    try:
+        if recipe.report_to != "none":
+            accelerator.init_trackers(os.path.basename(os.path.normpath(recipe.output_dir)),
+                                      config=flat_recipe(recipe))
+        with accelerator.main_process_first():
+            splits = load_splits(recipe)
+        run = cross_validate if recipe.folds else train_and_evaluate
+        results = run(recipe, accelerator, splits, recipe.output_dir, recipe.resume_from_checkpoint,
+                      on_evaluate=on_evaluate)
+        if accelerator.is_main_process and recipe.push_to_hub:
+            push_to_hub(recipe)
+        accelerator.wait_for_everyone()
+        accelerator.end_training()
+    finally:
+        if lock is not None:
+            lock.close()
+    return results
+
+
+def _claim(recipe, accelerator):
+    """The output-folder lock and rules on the main process; every process learns whether they refused the run."""
+    from accelerate.utils import broadcast_object_list
+
+    lock, problem = None, [None]
+    if accelerator.is_main_process:
+        try:
+            lock = claim_output_dir(recipe)
+        except RecipeError as err:
+            problem = [str(err)]
+    if accelerator.num_processes > 1:
+        broadcast_object_list(problem)
+    if problem[0]:
+        raise RecipeError(problem[0])
+    return lock
+
+
+def cli(argv=None):
+    """`train.py` / `emotion-hub-train`: one line `error: ...` and exit status 2 on failure (`--debug`: traceback)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    try:
+        main([a for a in argv if a != "--debug"])
+    except Exception as err:  # noqa: BLE001  (the message is the user interface; --debug shows the rest)
+        if debug:
+            raise
+        while type(err).__name__ == "DatasetGenerationError" and err.__cause__ is not None:
+            err = err.__cause__  # `datasets` wraps the builder's own message
+        known = isinstance(err, (ValueError, FileNotFoundError, NotADirectoryError, RuntimeError, OSError))
+        message = " ".join(str(err).split()) or type(err).__name__
+        if not known or type(err) in (RuntimeError, OSError):
+            message = f"{type(err).__name__}: {message}"
+        print(f"error: {message} (--debug shows the traceback)" if not known else f"error: {message}",
+              file=sys.stderr)
+        sys.exit(2)
+
+
+__all__ = ["cli", "main"]
