@@ -2,6 +2,7 @@
 from scratch or started from a timm ImageNet ViT; square-patch AST-shaped configurations export to the stock
 `ASTForAudioClassification`."""
 
+import contextlib
 from typing import Optional
 
 import timm
@@ -336,6 +337,27 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
         features, intermediates = self.timm_model.forward_intermediates(pixel_values)
         return self.timm_model.forward_head(features), tuple(intermediates)
 
+    @contextlib.contextmanager
+    def _recording_timm_attentions(self, record: list):
+        """Within it, the timm model's attention layers (those with timm's `fused_attn` switch) compute attention
+        explicitly and append their weights `(batch, heads, tokens, tokens)` to `record`, layer by layer."""
+        layers = [m for m in self.timm_model.modules()
+                  if hasattr(m, "fused_attn") and isinstance(getattr(m, "attn_drop", None), nn.Module)]
+        if not layers:
+            raise ValueError(f"the timm model {self.config.timm_model_name!r} has no attention layers whose weights "
+                             f"can be read (`output_attentions`)")
+        fused = [m.fused_attn for m in layers]
+        hooks = [m.attn_drop.register_forward_hook(lambda module, args, output: record.append(output)) for m in layers]
+        try:
+            for m in layers:
+                m.fused_attn = False
+            yield
+        finally:
+            for m, value in zip(layers, fused):
+                m.fused_attn = value
+            for hook in hooks:
+                hook.remove()
+
     @can_return_tuple
     def forward(
         self,
@@ -350,8 +372,8 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
         r"""
         labels (`torch.Tensor`, *optional*): int label ids `(batch,)`, 0/1 floats `(batch, num_labels)` for
             multi-label classification or float targets for regression (`config.problem_type`, inferred when unset).
-        output_attentions (`bool`, *optional*): attention weights of every layer (computed eagerly); the timm backbone
-            does not return them.
+        output_attentions (`bool`, *optional*): attention weights of every layer (computed eagerly; for the timm
+            backbone, those of its attention layers, read in eager mode).
         """
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
@@ -363,10 +385,14 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
                 input_features = input_values.transpose(-1, -2)
             if input_features is None:
                 raise ValueError("pass `input_features` (batch, mels, frames)")
-            if output_attentions:
-                raise ValueError("the timm backbone does not return attention weights (`output_attentions`)")
             # the timm model sees the whole image: no padding mask
-            logits, hidden_states = self._timm_logits(input_features, output_hidden_states)
+            if output_attentions:
+                recorded = []
+                with self._recording_timm_attentions(recorded):
+                    logits, hidden_states = self._timm_logits(input_features, output_hidden_states)
+                attentions = tuple(recorded)
+            else:
+                logits, hidden_states = self._timm_logits(input_features, output_hidden_states)
         else:
             outputs = self.spectrogram_vit(input_features, attention_mask=attention_mask, input_values=input_values,
                                            output_hidden_states=output_hidden_states,

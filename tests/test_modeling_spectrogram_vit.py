@@ -175,3 +175,22 @@ def test_timm_backbone_random_and_pretrained_from_a_local_file(tmp_path):
     again = SpectrogramViTForAudioClassification.from_pretrained(tmp_path / "saved").eval()
     features = torch.randn(1, 64, 690)
     assert torch.equal(again(features).logits, loaded.eval()(features).logits)
+
+
+def test_timm_backbone_hidden_states_and_attentions():
+    kwargs = dict(num_labels=3, backbone="timm", timm_model_name="vit_tiny_patch16_224", timm_image_size=16,
+                  timm_model_kwargs={"depth": 2, "patch_size": 8, "embed_dim": 16, "num_heads": 2},
+                  num_mel_bins=16, max_frames=40)
+    model = SpectrogramViTForAudioClassification(SpectrogramViTConfig(**kwargs)).eval()
+    features = torch.randn(2, 16, 40)
+    fused = [m.fused_attn for m in model.timm_model.modules() if hasattr(m, "fused_attn")]
+    with torch.no_grad():
+        plain = model(features)
+        out = model(features, output_hidden_states=True, output_attentions=True)
+    torch.testing.assert_close(out.logits, plain.logits, atol=1e-5, rtol=1e-4)
+    assert len(out.hidden_states) == 2 and out.hidden_states[0].shape == (2, 16, 2, 2)  # (batch, width, grid, grid)
+    assert len(out.attentions) == 2
+    for weights in out.attentions:  # 4 patches + the class token
+        assert weights.shape == (2, 2, 5, 5)
+        torch.testing.assert_close(weights.sum(-1), torch.ones(2, 2, 5))
+    assert [m.fused_attn for m in model.timm_model.modules() if hasattr(m, "fused_attn")] == fused  # restored
