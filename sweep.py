@@ -15,7 +15,7 @@ metric the training loop appends to `OUT/trial_K/eval_history.jsonl` (one JSON l
 The study lives in `OUT/study.db` (SQLite): the same command continues it, and `--n_trials` is the total number of
 finished trials wanted (completed or pruned), so a larger N extends a finished sweep and a killed sweep goes on
 where it stopped; finished trials are never re-run. A trial that was running when the sweep was killed is marked
-failed and its parameters are queued again (`RetryFailedTrialCallback`; trials of another live process are
+failed and its parameters are queued again (`RetryHeartbeatStaleTrialCallback`; trials of another live process are
 recognised by their heartbeat). One sweep process per output folder (`OUT/sweep.lock`).
 
 At the end (also after Ctrl-C): `OUT/trials.csv` and `OUT/trials.md` (one row per finished trial: parameters,
@@ -162,7 +162,8 @@ def parse_args(argv=None):
     parser.add_argument("--n_startup_trials", type=int, default=5,
                         help="random trials before TPE models the space; finished trials before pruning starts")
     parser.add_argument("--pruner", choices=("median", "none"), default="median", help="prune on validation")
-    parser.add_argument("--prune_warmup_epochs", type=int, default=1, help="epochs a trial runs before it may be pruned")
+    parser.add_argument("--prune_warmup_epochs", type=int, default=1,
+                        help="epochs a trial runs before it may be pruned")
     parser.add_argument("--max_failures", type=int, default=3, help="stop after this many failed trials in a row")
     parser.add_argument("--skip_plots", action="store_true", help="tables and best.json only (faster)")
     parser.add_argument("--train_script", default=os.path.join(HERE, "train.py"), help=argparse.SUPPRESS)
@@ -451,15 +452,23 @@ def make_sampler(args, space, n_existing):
 
 
 def run(args, train_overrides):
-    import optuna
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    import warnings
 
+    import optuna
+    from optuna.storages import RDBStorage
+
+    try:  # optuna >= 4.9 renamed it
+        from optuna.storages import RetryHeartbeatStaleTrialCallback as RetryCallback
+    except ImportError:
+        from optuna.storages import RetryFailedTrialCallback as RetryCallback
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeat, plots
     space = SearchSpace(args.space)
     metric, direction = objective_metric(args.config, train_overrides)
     os.makedirs(args.output_dir, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with output_lock(args.output_dir):
-        retry = RetryFailedTrialCallback(max_retry=2)
+        retry = RetryCallback(max_retry=2)
         storage = RDBStorage(f"sqlite:///{os.path.abspath(os.path.join(args.output_dir, 'study.db'))}",
                              engine_kwargs={"connect_args": {"timeout": 60}}, heartbeat_interval=30, grace_period=120,
                              heartbeat_stale_trial_callback=retry)

@@ -93,8 +93,8 @@ def requirements(task: str) -> list[str]:
 def space_readme(title: str, task: str, model_ref: str, model_id: str | None, metadata: dict) -> str:
     import yaml
 
-    header = {"title": title[:60], "emoji": {"text": "💬", "voice": "🎙️", "face": "🙂", "erc": "🗣️"}[task],
-              "colorFrom": "indigo", "colorTo": "pink", "sdk": "gradio"}
+    emoji = {"text": "💬", "voice": "🎙️", "face": "🙂", "erc": "🗣️"}[task]
+    header = {"title": title[:60], "emoji": emoji, "colorFrom": "indigo", "colorTo": "pink", "sdk": "gradio"}
     try:
         from importlib.metadata import version
 

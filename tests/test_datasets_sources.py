@@ -78,7 +78,8 @@ def test_download_error_is_printed_as_one_line_by_a_cli(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")}
     code = ("import sys; from datasets_scripts.tweet_eval_emotion import TweetEvalEmotion as T; "
             f"T.BASE_URL = {_closed_port_url()!r}; from datasets_scripts.export_parquet import main; "
-            f"main(['--builder', 'tweet_eval_emotion', '--data_dir', 'download', '--output_dir', {str(tmp_path / 'o')!r},"
+            f"main(['--builder', 'tweet_eval_emotion', '--data_dir', 'download',"
+            f" '--output_dir', {str(tmp_path / 'o')!r},"
             f" '--cache_dir', {str(tmp_path / 'c')!r}])")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=120)

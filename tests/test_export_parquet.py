@@ -61,7 +61,8 @@ for repo_id, config in json.loads(sys.argv[1] if len(sys.argv) > 1 else %r):
                     out[column] = hashlib.sha256(row[column]["bytes"]).hexdigest()
                 elif isinstance(feature, datasets.Image):
                     image = decoded[column]
-                    out[column] = [image.mode, list(image.size), hashlib.sha256(np.asarray(image).tobytes()).hexdigest()]
+                    pixels = hashlib.sha256(np.asarray(image).tobytes()).hexdigest()
+                    out[column] = [image.mode, list(image.size), pixels]
                 else:
                     out[column] = row[column]
             rows.append(out)

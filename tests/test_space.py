@@ -147,7 +147,8 @@ def _wait_until_up(url, process, log_path, timeout=150):
                                              "installs it)")
 def test_space_apps_in_a_real_browser_and_pushed_to_the_hub(tmp_path, monkeypatch):
     pytest.importorskip("gradio", reason="gradio is not installed (pip install -e .[space])")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e .[space])")
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright is not installed (pip install -e .[space])")
     import soundfile
     from transformers import pipeline
 

@@ -117,7 +117,8 @@ def test_grid_sweep_tables_plots_and_best_on_validation(sweep_env, tmp_path):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
     # every trial ran exactly the user's command: --config, OUT/trial_K, the space's overrides, the sampled values
     args = runs(sweep_env)[0]["args"]
-    assert args["config"] == sweep_env["recipe"] and args["num_epochs"] == "3" and args["metric_for_best_model"] == "accuracy"
+    assert args["config"] == sweep_env["recipe"] and args["num_epochs"] == "3"
+    assert args["metric_for_best_model"] == "accuracy"
     assert os.path.basename(args["output_dir"]).startswith("trial_")
     assert "best: trial" in result.stdout
 
@@ -177,7 +178,8 @@ def test_killed_sweep_resumes_without_rerunning_finished_trials(sweep_env, tmp_p
     with open(out / "trials.csv") as f:
         assert len(list(csv.DictReader(f))) == 4
 
-    sweep(sweep_env, space, out, "--pruner", "none", "--skip_plots", sampler="tpe", n_trials=5)  # a larger N continues the study
+    # a larger N continues the study
+    sweep(sweep_env, space, out, "--pruner", "none", "--skip_plots", sampler="tpe", n_trials=5)
     assert [t.state.name for t in load_study(out).trials].count("COMPLETE") == 5
     assert len(runs(sweep_env)) == len(first) + len(second) + 1
 
@@ -216,6 +218,6 @@ def test_trial_command_is_the_train_py_command_line(tmp_path):
 
     command = trial_command(Args, ["--max_train_samples", "64"], {"learning_rate": 3e-4, "model.kernel_sizes": [1, 2]},
                             "OUT/trial_3", {"num_epochs": 5})
-    assert command[1:] == ["train.py", "--config", "configs/x.yaml", "--output_dir", "OUT/trial_3", "--data_dir", "data",
-                           "--num_epochs", "5", "--max_train_samples", "64", "--learning_rate", "0.0003",
+    assert command[1:] == ["train.py", "--config", "configs/x.yaml", "--output_dir", "OUT/trial_3", "--data_dir",
+                           "data", "--num_epochs", "5", "--max_train_samples", "64", "--learning_rate", "0.0003",
                            "--model.kernel_sizes", "[1, 2]"]
