@@ -81,7 +81,8 @@ def assert_same_as_reference(out, results, reference):
     assert saved.keys() == weights.keys() and all(torch.equal(saved[k], weights[k]) for k in weights)
     assert sorted(os.listdir(out)) == files  # no stale or half-written file
     assert json.load(open(out / "all_results.json"))["test_f1_macro"] == expected["test_f1_macro"]
-    leftovers = [name for name in os.listdir(out.parent) if name.startswith(f".{out.name}.") and name != f".{out.name}.lock"]
+    leftovers = [name for name in os.listdir(out.parent)
+                 if name.startswith(f".{out.name}.") and name != f".{out.name}.lock"]
     assert not leftovers
 
 
@@ -141,6 +142,16 @@ def test_a_tampered_checkpoint_does_not_run_code_on_resume(tampered, recipe_file
     with pytest.raises(RuntimeError, match="refusing to load it|cannot load it safely"):
         train.main(argv(recipe, tweeteval_dir, out, datasets_cache, "--resume_from_checkpoint", str(checkpoint)))
     assert not marker.exists()
+
+
+def test_a_checkpoint_of_another_user_is_refused(recipe_file, tweeteval_dir, datasets_cache, tmp_path, monkeypatch):
+    out, recipe = tmp_path / "out", recipe_file(num_epochs=1)
+    train.main(argv(recipe, tweeteval_dir, out, datasets_cache))
+    import training.checkpoints
+
+    monkeypatch.setattr(training.checkpoints.os, "getuid", lambda: os.stat(out).st_uid + 1)
+    with pytest.raises(RuntimeError, match="belong to another user; train.py only resumes checkpoints written by you"):
+        train.main(argv(recipe, tweeteval_dir, out, datasets_cache, "--resume_from_checkpoint", "latest"))
 
 
 def test_output_folder_rules_and_recipe_hash(recipe_file, tweeteval_dir, datasets_cache, tmp_path):

@@ -346,4 +346,5 @@ class AudioClassificationTask:
         return {}
 
 
-__all__ = ["AUDIO_MODELS", "AudioAugmentation", "AudioClassificationTask", "AudioCollator", "AudioDataset", "build_feature_extractor", "crop_waveforms", "features_of"]
+__all__ = ["AUDIO_MODELS", "AudioAugmentation", "AudioClassificationTask", "AudioCollator", "AudioDataset",
+           "build_feature_extractor", "crop_waveforms", "features_of"]

@@ -7,7 +7,8 @@ stopping, history, this run's id and recipe hash). It is written into `checkpoin
 to disk and renamed into place, so a kill at any moment leaves either the whole checkpoint or none. Only then are
 older checkpoints pruned, and only those written by this run (same `run_id`). `latest` is the newest complete
 checkpoint. No custom objects are registered with accelerate (its `custom_checkpoint_*.pkl` files are unpickled with
-`weights_only=False`), and a checkpoint holding any file we did not write is refused before anything is read.
+`weights_only=False`), and a checkpoint holding any file we did not write, or a file of another user, is refused
+before anything is read.
 
 `EMOTION_HUB_TEST_KILL_AT=<stage>[:<n>]` kills the process with SIGKILL at the n-th (default first) pass through
 `kill_point(stage)`: the tests use it to check that every stage of a save survives a kill.
@@ -160,6 +161,13 @@ def _check_files(path: str):
     if unexpected:
         raise CheckpointError(f"checkpoint {path} holds files train.py did not write ({', '.join(unexpected)}); "
                               f"refusing to load it (remove them if you put them there)")
+    # accelerate's optimizer and RNG files are pickles (read with weights_only=True): only resume your own.
+    me = os.getuid() if hasattr(os, "getuid") else None
+    foreign = sorted(name for name in os.listdir(path)
+                     if me is not None and os.stat(os.path.join(path, name)).st_uid != me)
+    if foreign:
+        raise CheckpointError(f"checkpoint {path}: {', '.join(foreign)} belong to another user; train.py only resumes "
+                              f"checkpoints written by you (copy them if you trust them)")
 
 
 def load_checkpoint(accelerator, path, output_dir, scheduler, recipe):

@@ -212,4 +212,5 @@ class ImageClassificationTask:
         return {}
 
 
-__all__ = ["AUGMENTATION_DEFAULTS", "ImageAugmentation", "ImageClassificationTask", "ImageCollator", "ImageTensorDataset", "decode_images", "normalize_pixels"]
+__all__ = ["AUGMENTATION_DEFAULTS", "ImageAugmentation", "ImageClassificationTask", "ImageCollator",
+           "ImageTensorDataset", "decode_images", "normalize_pixels"]

@@ -206,7 +206,8 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
         else:
             state.bad_epochs += 1
         state.epoch, state.batches_in_epoch = epoch + 1, 0
-        patience_over = recipe.early_stopping_patience is not None and state.bad_epochs >= recipe.early_stopping_patience
+        patience = recipe.early_stopping_patience
+        patience_over = patience is not None and state.bad_epochs >= patience
         hook_stop = bool(on_evaluate(epoch + 1, dict(metrics))) if on_evaluate is not None else False
         if recipe.checkpointing_steps == "epoch" or patience_over or hook_stop or stop or epoch + 1 == num_epochs:
             checkpoint()
