@@ -121,6 +121,17 @@ def test_latest_skips_incomplete_checkpoints_and_a_lost_best_model_is_an_error(r
         train.main(argv(recipe, tweeteval_dir, out, datasets_cache, "--resume_from_checkpoint", "latest"))
 
 
+def test_pruning_removes_only_this_runs_checkpoints(recipe_file, tweeteval_dir, datasets_cache, tmp_path):
+    out = tmp_path / "out"
+    train.main(argv(recipe_file(checkpoints_total_limit=None), tweeteval_dir, out, datasets_cache))
+    foreign = out / "checkpoints" / "checkpoint-6" / "loop_state.json"
+    state = json.load(open(foreign))
+    foreign.write_text(json.dumps({**state, "run_id": "another-run"}))
+    train.main(argv(recipe_file(num_epochs=3), tweeteval_dir, out, datasets_cache, "--resume_from_checkpoint",
+                    "latest", "--allow_recipe_change", "true"))
+    assert sorted(os.listdir(out / "checkpoints")) == ["checkpoint-18", "checkpoint-6"]  # ours 12 pruned, 6 kept
+
+
 class Payload:
     """Unpickling this writes a marker file: what a tampered checkpoint would run."""
 
