@@ -109,7 +109,8 @@ def classify_windows(model, feature_extractor, waveform, sampling_rate: int, win
                 windows = [waveform[s:s + window_length] for s in starts[first:first + batch_size]]  # views
                 inputs = feature_extractor(windows, sampling_rate=sampling_rate, return_tensors="pt")
                 logits = model(**_to_model(inputs, device, dtype)).logits
-                batches.append(window_scores(logits, getattr(model.config, "problem_type", None)).cpu())
+                problem_type = getattr(getattr(model, "config", None), "problem_type", None)
+                batches.append(window_scores(logits, problem_type).cpu())
     finally:
         model.train(was_training)
     window_probabilities = torch.cat(batches).numpy()
