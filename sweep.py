@@ -292,8 +292,10 @@ class Objective:
             raise TrialFailed(f"trial {trial.number}: {results_path} has no {key!r} (keys: {sorted(results)[:8]}...)")
         for name, value in results.items():  # validation only: test figures are read for the chosen trial alone
             if name.startswith("eval_") and isinstance(value, (int, float)) and not name.startswith("eval_f1_") \
-                    or name in ("eval_f1_macro", "eval_f1_weighted"):
+                    and name != "eval_samples" or name in ("eval_f1_macro", "eval_f1_weighted"):
                 trial.set_user_attr(name, value)
+        if "epochs" not in trial.user_attrs and isinstance(results.get("epoch"), int):  # no per-epoch history
+            trial.set_user_attr("epochs", results["epoch"])
         return float(results[key])
 
     def stop_all(self):
