@@ -25,6 +25,7 @@ from .losses import classification_loss, triplet_loss
 from .pipeline_erc import EmotionRecognitionInConversationPipeline  # noqa: F401  (copied with the model code)
 from .speech_encoders import (build_speech_encoder, is_whisper, load_pretrained_speech_encoder, minimum_input_length,
                               speech_encoder_frame_mask, speech_encoder_hidden_size)
+from .tracing_utils import is_tracing
 
 
 logger = logging.get_logger(__name__)
@@ -289,7 +290,9 @@ class ERCFrameEncoder(nn.Module):
         frame_mask = frame_mask.bool()
         # Only real frames go through the backbone (padded slots would enter the batch-norm statistics in training);
         # padded frame slots stay zero and are masked in the pooling.
-        features = self.backbone(pixel_values[frame_mask])  # (valid frames, num_features)
+        frames = pixel_values[frame_mask]  # (valid frames, channels, height, width)
+        torch._check(frames.shape[0] > 0)  # (the processor refuses a clip without frames) lets torch.export trace it
+        features = self.backbone(frames)  # (valid frames, num_features)
         per_frame = features.new_zeros(batch, num_frames, features.shape[-1])
         per_frame[frame_mask] = features
         pooled = masked_mean(per_frame, frame_mask)
@@ -466,8 +469,12 @@ class ERCFusionModel(ERCFusionPreTrainedModel):
         audio = input_features if config.audio_input_name == "input_features" else input_values
         self._check_inputs({"input_ids": input_ids, config.audio_input_name: audio, "pixel_values": pixel_values})
         vectors, branch_hidden, branch_attentions = [], {}, {}
+        # transformers' nested models collect their hidden states and attentions with hooks that `torch.compile`
+        # cannot trace (5.25): traced, the branch states are None; the fused states below are always there.
+        nested = not is_tracing()
         for modality, encoder in self.encoders.items():
-            flags = dict(output_hidden_states=output_hidden_states, output_attentions=output_attentions)
+            flags = dict(output_hidden_states=output_hidden_states and nested,
+                         output_attentions=output_attentions and nested)
             if modality == "text":
                 if attention_mask is None:
                     attention_mask = torch.ones_like(input_ids)

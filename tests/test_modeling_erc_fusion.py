@@ -598,3 +598,40 @@ def test_bert_and_whisper_branches_load_in_a_clean_python(bert_tokenizer, tmp_pa
     assert lines[5] == "error: dialogue #0, turn 0: 'utterance' must be a string, got int 7"
     assert lines[6].startswith("error: dialogue #0, turn 0: unknown field 'mood'")
     assert lines[7] == str(len(LABELS))
+
+
+def test_multimodal_model_exports_and_compiles_fullgraph(tokenizer):
+    """Text + wav2vec2 + timm frames: `torch.export` with a dynamic batch, and `torch.compile(fullgraph=True)` with
+    hidden states asked for (the fused states are there; transformers' nested models give theirs in eager only)."""
+    config = tiny_config(tokenizer, fusion="mha")
+    torch.manual_seed(0)
+    model = ERCFusionForEmotionRecognition(config).eval()
+    processor = tiny_processor(tokenizer, config)
+    batch = dict(processor(*random_examples(2)))
+    names = list(batch)
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *args):
+            return self.model(**dict(zip(names, args))).logits
+
+    dim = torch.export.Dim("batch", min=1, max=16)
+    program = torch.export.export(LogitsOnly().eval(), tuple(batch.values()),
+                                  dynamic_shapes=(tuple({0: dim} for _ in names),))
+    other = {name: torch.cat([value, value[:1]]) for name, value in batch.items()}  # batch of 3, same lengths
+    with torch.no_grad():
+        for inputs in (batch, other):
+            torch.testing.assert_close(program.module()(*[inputs[n] for n in names]), model(**inputs).logits,
+                                       rtol=1e-4, atol=1e-5)
+    torch._dynamo.reset()
+    compiled = torch.compile(model, fullgraph=True, backend="eager")
+    with torch.no_grad():
+        expected = model(**batch, output_hidden_states=True)
+        actual = compiled(**batch, output_hidden_states=True)
+    torch.testing.assert_close(actual.logits, expected.logits)
+    for a, e in zip(actual.hidden_states, expected.hidden_states):
+        torch.testing.assert_close(a, e)
+    assert expected.text_hidden_states is not None and actual.text_hidden_states is None
