@@ -99,7 +99,8 @@ def test_grid_sweep_tables_plots_and_best_on_validation(sweep_env, tmp_path):
         "model.kernel_sizes": [[1, 2, 3], [2, 3]],
     }, overrides={"num_epochs": 3})
     out = tmp_path / "out"
-    result = sweep(sweep_env, space, out, "--pruner", "none", n_trials=10)  # the grid holds 4: the sweep stops there
+    # the grid holds 4: the sweep stops there; two trials at a time
+    result = sweep(sweep_env, space, out, "--pruner", "none", "--n_jobs", "2", n_trials=10)
     assert len(runs(sweep_env)) == 4
     with open(out / "trials.csv") as f:
         rows = list(csv.DictReader(f))
