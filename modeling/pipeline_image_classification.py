@@ -11,6 +11,9 @@ Our face models save `custom_pipelines = IMAGE_CUSTOM_PIPELINES` in their config
   an empty list `[]`, never a guess on the background.
 - `detect_faces="all"`: one `{"box", "predictions": [{"label", "score"}, ...]}` per face, largest first; `[]` when
   there is none.
+- `threshold`: keep the labels scoring at least this much; a multi-label model (`problem_type=
+  "multi_label_classification"`) gets independent sigmoid scores (as in the stock pipeline), so `threshold=0.5` gives
+  its predicted labels, possibly none.
 - Inputs: a path, an http(s) URL, bytes, a PIL image, a numpy array or a tensor (pixel values in [0, 255], 16-bit
   images scaled), a `datasets` row with an `image` column. EXIF rotation is applied; transparent images are laid on
   white (as transformers' `convert_rgb`); 16-bit and 32-bit grey images are scaled to 8 bits (PIL's own conversion
@@ -185,10 +188,14 @@ class EmotionImageClassificationPipeline(ImageClassificationPipeline):
             super().check_model_type(supported_models)
 
     def _sanitize_parameters(self, top_k=None, function_to_apply=None, timeout=None, detect_faces=None,
-                             face_margin=None, max_image_side=None, **face_kwargs):
+                             face_margin=None, max_image_side=None, threshold=None, **face_kwargs):
         preprocess, forward, postprocess = super()._sanitize_parameters(top_k=top_k,
                                                                         function_to_apply=function_to_apply,
                                                                         timeout=timeout)
+        if threshold is not None:  # keep the labels scoring at least this (a multi-label model's predicted labels)
+            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+                raise ValueError(f"`threshold` must be a number (a score), got {threshold!r}")
+            postprocess["threshold"] = float(threshold)
         if detect_faces is not None:
             if detect_faces not in FACE_MODES:
                 raise ValueError(f"`detect_faces` must be one of {FACE_MODES}, got {detect_faces!r}")
@@ -230,13 +237,16 @@ class EmotionImageClassificationPipeline(ImageClassificationPipeline):
             return {"logits": None, "boxes": []}
         return {"logits": self.model(**model_inputs)["logits"], "boxes": boxes}
 
-    def postprocess(self, model_outputs, function_to_apply=None, top_k=5, detect_faces=False):
+    def postprocess(self, model_outputs, function_to_apply=None, top_k=5, detect_faces=False, threshold=None):
+        def passing(scores):  # a multi-label model's scores are independent sigmoids: `threshold` picks its labels
+            return scores if threshold is None else [score for score in scores if score["score"] >= threshold]
+
         if not detect_faces:
-            return super().postprocess(model_outputs, function_to_apply=function_to_apply, top_k=top_k)
+            return passing(super().postprocess(model_outputs, function_to_apply=function_to_apply, top_k=top_k))
         faces = []
         for i, box in enumerate(model_outputs["boxes"]):
-            scores = super().postprocess({"logits": model_outputs["logits"][i:i + 1]},
-                                         function_to_apply=function_to_apply, top_k=top_k)
+            scores = passing(super().postprocess({"logits": model_outputs["logits"][i:i + 1]},
+                                                 function_to_apply=function_to_apply, top_k=top_k))
             faces.append({"box": box, "predictions": scores})
         if detect_faces == "all":
             return faces

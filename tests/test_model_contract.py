@@ -387,3 +387,27 @@ def test_model_card_states_the_problem_type(problem_type, says, tmp_path):
                              pipeline_tag="text-classification", split_sizes={"train": 2},
                              train_label_counts=dict.fromkeys(labels, 1))
     assert f"Problem type: **{says}**" in card.text
+
+
+def test_multi_label_face_model_in_the_image_pipeline():
+    """The face pipeline gives a multi-label model's independent sigmoid scores; `threshold` keeps the predicted ones."""
+    import numpy as np
+
+    from modeling import EmotionImageClassificationPipeline
+    from processing import FERImageProcessor
+
+    model, _, _ = build("fer_timm", problem_type="multi_label_classification")
+    processor = FERImageProcessor(size={"height": 32, "width": 32}, image_mean=model.config.image_mean,
+                                  image_std=model.config.image_std)
+    with torch.no_grad():  # label 0 yes, label 1 no, label 2 likely
+        model.timm_model.classifier.bias.copy_(torch.tensor([3.0, -3.0, 0.5]))
+    image = np.random.default_rng(0).integers(0, 255, (40, 40), dtype=np.uint8)
+    classifier = EmotionImageClassificationPipeline(model=model, image_processor=processor)
+    with torch.no_grad():  # the pipeline's own preprocessing, then the model
+        probabilities = model(pixel_values=classifier.preprocess(image)["pixel_values"]).logits[0].sigmoid()
+    scores = {r["label"]: r["score"] for r in classifier(image)}
+    expected = {model.config.id2label[i]: p for i, p in enumerate(probabilities.tolist())}
+    assert scores == pytest.approx(expected, abs=1e-5)
+    predicted = [r["label"] for r in classifier(image, threshold=0.5)]
+    assert predicted == [label for label, p in sorted(expected.items(), key=lambda kv: -kv[1]) if p >= 0.5]
+    assert model.config.id2label[0] in predicted and model.config.id2label[1] not in predicted
