@@ -259,6 +259,20 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
                                           hidden_states=all_hidden, attentions=all_attentions)
 
 
+def create_timm_model(config: SpectrogramViTConfig, pretrained: bool = False, **kwargs) -> nn.Module:
+    """`timm.create_model` for `backbone="timm"`: the config's model, head and extra arguments, built for
+    `timm_image_size` square inputs where the architecture has a fixed input size (ViTs take `img_size`;
+    convolutional networks take any size and no such argument)."""
+    kwargs = {"num_classes": config.num_labels, **config.timm_model_kwargs, **kwargs}
+    try:
+        return timm.create_model(config.timm_model_name, pretrained=pretrained,
+                                 **{"img_size": config.timm_image_size, **kwargs})
+    except TypeError as err:
+        if "img_size" not in str(err) or "img_size" in config.timm_model_kwargs:
+            raise
+        return timm.create_model(config.timm_model_name, pretrained=pretrained, **kwargs)
+
+
 def _stock_name(name: str) -> str:
     """Our parameter name -> `ASTForAudioClassification`'s."""
     if name.startswith("spectrogram_vit."):
@@ -280,9 +294,7 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
             self.dropout = nn.Dropout(config.classifier_dropout)
             self.classifier = nn.Linear(config.pooled_size, config.num_labels)
         else:
-            kwargs = {"img_size": config.timm_image_size, **config.timm_model_kwargs}
-            self.timm_model = timm.create_model(config.timm_model_name, pretrained=False,
-                                                num_classes=config.num_labels, **kwargs)
+            self.timm_model = create_timm_model(config)
             for path, module in self.timm_model.named_modules():  # `_init_weights` initialises them the timm way
                 module._timm_path = path
         self._timm_just_created = config.backbone == "timm"  # timm initialised its model: post_init leaves it be
@@ -293,9 +305,7 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
         """A freshly created (timm-initialised) model of the backbone's architecture, made once per
         `initialize_weights`, whose tensors fill what a checkpoint lacks (a new head after `num_labels` changed)."""
         if "_timm_reference" not in self.__dict__:
-            kwargs = {"img_size": self.config.timm_image_size, **self.config.timm_model_kwargs}
-            self.__dict__["_timm_reference"] = timm.create_model(
-                self.config.timm_model_name, pretrained=False, num_classes=self.config.num_labels, **kwargs)
+            self.__dict__["_timm_reference"] = create_timm_model(self.config)
         return self.__dict__["_timm_reference"]
 
     @classmethod
@@ -310,9 +320,7 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
         """
         config = SpectrogramViTConfig(backbone="timm", timm_model_name=timm_model_name, **config_kwargs)
         model = cls(config)
-        pretrained = timm.create_model(timm_model_name, pretrained=True, num_classes=config.num_labels,
-                                       pretrained_cfg_overlay=pretrained_cfg_overlay,
-                                       img_size=config.timm_image_size, **config.timm_model_kwargs)
+        pretrained = create_timm_model(config, pretrained=True, pretrained_cfg_overlay=pretrained_cfg_overlay)
         state = pretrained.state_dict()
         head = {k for k in state if k.startswith(pretrained.default_cfg.get("classifier", "head"))}
         own = model.timm_model.state_dict()

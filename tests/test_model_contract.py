@@ -129,6 +129,9 @@ FAMILIES = {
     "waveform_logreg": Family(WaveformMLPForAudioClassification, lambda **kw: _waveform_mlp(**{"hidden_sizes": [], **kw})),
     "spectrogram_vit": Family(SpectrogramViTForAudioClassification, _spectrogram_vit, attentions=True),
     "spectrogram_vit_timm": Family(SpectrogramViTForAudioClassification, _spectrogram_timm),
+    # a timm CNN (batch norm: its running statistics are part of what timm initialises)
+    "spectrogram_timm_resnet": Family(SpectrogramViTForAudioClassification, lambda **kw: _spectrogram_timm(
+        **{"timm_model_name": "test_resnet", "timm_model_kwargs": {}, "timm_image_size": 32, **kw})),
     # the face (issue 13) and voice (issue 12) rewrites
     "fer_timm": Family(_Lazy("FERTimmForImageClassification"), _fer_timm),
     "speech_emotion": Family(_Lazy("SpeechEmotionForAudioClassification"), _speech_emotion, attentions=False),
