@@ -34,6 +34,16 @@ def _first_convs(timm_model) -> list[str]:
     return names
 
 
+def _foldable_stems(timm_model) -> list[str]:
+    """The first convolutions of a grey model when the luma step can be folded into their weights (plain or
+    "same"-padded convolutions reading 1 channel; not weight-standardised ones, whose output is not linear in the
+    weight); `[]` otherwise."""
+    names = _first_convs(timm_model)
+    convs = [timm_model.get_submodule(name) for name in names]
+    plain = all(type(conv) is torch.nn.Conv2d or type(conv).__name__ == "Conv2dSame" for conv in convs)
+    return names if names and plain and all(conv.weight.shape[1] == 1 for conv in convs) else []
+
+
 class FERTimmPreTrainedModel(PreTrainedModel):
     config_class = FERTimmConfig
     config: FERTimmConfig
@@ -79,6 +89,10 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
             config.image_mean = config.image_mean or [round(v, 6) for v in mean]
             config.image_std = config.image_std or [round(v, 6) for v in std]
         self.supports_gradient_checkpointing = hasattr(self.timm_model, "set_grad_checkpointing")
+        # A grey model reads RGB through its stem with the luma weights folded in (W * luma[c] on channel c; a grey
+        # image is repeated on the 3 channels): the same function as luminance then the grey convolution, computed
+        # exactly as the stock export's 3-channel stem computes it, so both give the same logits to the last bit.
+        self._stem_convs = _foldable_stems(self.timm_model) if config.in_chans == 1 else []
         # A constant, not a parameter: RGB -> luminance for a grey model given RGB input.
         self.register_buffer("luma_weights", torch.tensor(BT601_LUMA).view(1, 3, 1, 1), persistent=False)
         self.post_init()
@@ -119,27 +133,30 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
                        **overlay}
         architecture = name.split(":", 1)[-1].rsplit("/", 1)[-1].split(".", 1)[0]  # drop hf-hub:org/ and .tag
         backbone = config_kwargs.pop("backbone", None)
-        if backbone is not None and backbone != architecture:
-            raise ValueError(f"`backbone` is {backbone!r} but the pretrained weights {name_or_dir!r} are a "
-                             f"{architecture!r}")
         config = FERTimmConfig(backbone=architecture, **config_kwargs)
-        mean, std = overlay.get("mean"), overlay.get("std")
-        if config.image_mean is None and config.image_std is None and mean is not None and std is not None:
+        pretrained = timm.create_model(name, pretrained=True, num_classes=config.num_labels,
+                                       pretrained_cfg_overlay=overlay or None, **config.timm_kwargs)
+        cfg = pretrained.pretrained_cfg
+        config.backbone = cfg.get("architecture") or architecture  # a Hub repo's name need not be its architecture
+        if backbone is not None and backbone != config.backbone:
+            raise ValueError(f"`backbone` is {backbone!r} but the pretrained weights {name_or_dir!r} are a "
+                             f"{config.backbone!r}")
+        if config.image_mean is None and config.image_std is None and cfg.get("mean") and cfg.get("std"):
+            mean, std = list(cfg["mean"]), list(cfg["std"])
             if config.in_chans == 1:  # equal on the three channels, as `__init__` does for timm's defaults
                 mean, std = [sum(mean) / len(mean)] * 3, [sum(std) / len(std)] * 3
             config.image_mean, config.image_std = [float(v) for v in mean], [float(v) for v in std]
         model = cls(config)
-        pretrained = timm.create_model(name, pretrained=True, num_classes=config.num_labels,
-                                       pretrained_cfg_overlay=overlay or None, **config.timm_kwargs)
         missing, unexpected = model.timm_model.load_state_dict(pretrained.state_dict(), strict=False)
         if missing or unexpected:
-            raise RuntimeError(f"{name_or_dir}: weights do not fit {architecture}: missing {missing}, unexpected "
+            raise RuntimeError(f"{name_or_dir}: weights do not fit {config.backbone}: missing {missing}, unexpected "
                                f"{unexpected}")
         return model
 
     def to_model_channels(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Check `(batch, channels, image_size, image_size)`; map 3 channels to luminance for a grey model and
-        repeat a grey channel for a colour one."""
+        """Check `(batch, channels, image_size, image_size)`; map 3 channels to luminance for a grey model (3
+        channels, a grey channel repeated, where the luma step is folded into the stem) and repeat a grey channel for
+        a colour one."""
         config = self.config
         if pixel_values.dim() != 4:
             raise ValueError(f"`pixel_values` must have shape (batch, channels, height, width), got "
@@ -150,6 +167,8 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
                 f"`pixel_values` must be {config.image_size}x{config.image_size} images (the model's `image_size`), "
                 f"got {height}x{width}; the model's image processor resizes any image to that size"
             )
+        if self._stem_convs and channels in (1, 3):
+            return pixel_values.expand(-1, 3, -1, -1).contiguous() if channels == 1 else pixel_values
         if channels == config.in_chans:
             return pixel_values
         if config.in_chans == 1 and channels == 3:
@@ -165,6 +184,7 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
         labels: Optional[torch.Tensor] = None,
         output_hidden_states: Optional[bool] = None,
         return_dict: Optional[bool] = None,
+        _stem_folded: bool = False,
         **kwargs,
     ) -> ImageClassifierOutput:
         r"""
@@ -177,7 +197,16 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
         """
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
-        pixel_values = self.to_model_channels(pixel_values)
+        if self._stem_convs and not _stem_folded:
+            # Run again with the stem's grey weight W (out, 1, k, k) replaced by W * luma (out, 3, k, k); gradients
+            # reach W through the product.
+            folded = {f"timm_model.{name}.weight": self.timm_model.get_submodule(name).weight * self.luma_weights
+                      for name in self._stem_convs}
+            return torch.func.functional_call(self, folded, (self.to_model_channels(pixel_values),), {
+                "labels": labels, "output_hidden_states": output_hidden_states, "return_dict": True,
+                "_stem_folded": True, **kwargs})
+        if not _stem_folded:
+            pixel_values = self.to_model_channels(pixel_values)
         hidden_states = None
         if output_hidden_states:
             if not hasattr(self.timm_model, "forward_intermediates"):
@@ -236,8 +265,8 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
     def to_stock_model(self, image_processor=None):
         """The same network as a stock `TimmWrapperForImageClassification` with 3 input channels, loadable without
         `trust_remote_code`: same logits on the same RGB `pixel_values`. A grey model's first convolution becomes
-        `W * luma[c]` on each RGB channel, exactly our luminance step followed by the grey convolution, so a grey
-        image converted to RGB (what the stock image pipeline feeds) gives our grey logits. `image_processor`: see
+        `W * luma[c]` on each RGB channel, the folded stem our `forward` runs, so a grey image converted to RGB
+        (what the stock image pipeline feeds) gives our grey logits. `image_processor`: see
         `stock_pretrained_cfg`."""
         from transformers import TimmWrapperConfig, TimmWrapperForImageClassification
 
@@ -254,14 +283,14 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
         stock = TimmWrapperForImageClassification(stock_config)
         state = {f"timm_model.{name}": tensor for name, tensor in self.timm_model.state_dict().items()}
         if config.in_chans == 1:
-            luma = self.luma_weights.detach().to(torch.float64)
-            for conv in _first_convs(self.timm_model):
+            if not self._stem_convs:
+                raise ValueError(f"{config.backbone}: a grey model exports to the stock (RGB) class only with a plain "
+                                 f"convolution stem, into which the luma step folds; its stem is "
+                                 f"{_first_convs(self.timm_model)}")
+            for conv in self._stem_convs:
                 key = f"timm_model.{conv}.weight"
-                weight = state[key]  # (out, 1, k, k) -> (out, 3, k, k)
-                if weight.shape[1] != 1:
-                    raise RuntimeError(f"{config.backbone}: the first convolution {conv} reads {weight.shape[1]} "
-                                       f"channels, expected 1")
-                state[key] = (weight.to(torch.float64) * luma).to(weight.dtype)
+                # (out, 1, k, k) -> (out, 3, k, k): the very product `forward` computes, so the same float32 values.
+                state[key] = (state[key] * self.luma_weights.detach()).contiguous()
         stock.load_state_dict(state)
         return stock.eval() if not self.training else stock
 

@@ -263,7 +263,8 @@ def test_pipeline_on_face_crops_matches_model():
     classifier = EmotionImageClassificationPipeline(model=model, image_processor=processor)
     result = classifier(face_image(5), top_k=3)
     assert len(result) == 3 and {"label", "score"} <= set(result[0]) and result[0]["label"] in LABELS
-    probabilities = torch.softmax(model(**processor(face_image(5), return_tensors="pt")).logits, -1)[0]
+    with torch.no_grad():
+        probabilities = torch.softmax(model(**processor(face_image(5), return_tensors="pt")).logits, -1)[0]
     assert abs(result[0]["score"] - float(probabilities.max())) < 1e-5
 
 
@@ -286,3 +287,16 @@ def test_gradient_checkpointing_trains():
     loss = model(torch.randn(2, 1, SIZE, SIZE), labels=torch.tensor([0, 1])).loss
     loss.backward()
     assert model.timm_model.conv_stem.weight.grad is not None
+
+
+def test_onnx_export_matches_onnxruntime(tmp_path):
+    """The folded grey stem (`torch.func.functional_call`) exports through torch.export to ONNX (issue 17's command's
+    function, with the inputs given here)."""
+    pytest.importorskip("onnxruntime", reason="the `onnx` extra (onnx, onnxruntime, onnxscript)")
+    from export_onnx import export_onnx
+
+    model = make_model()
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    report = export_onnx(model, str(tmp_path / "model.onnx"), inputs={"pixel_values": torch.randn(2, 1, SIZE, SIZE)},
+                         dynamic_shapes={"pixel_values": {0: batch}})
+    assert report["max_abs_diff"] < 1e-5
