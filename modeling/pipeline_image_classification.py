@@ -1,7 +1,7 @@
 """The package's "image-classification" pipeline: the stock one, plus photos (faces found and cropped when asked) and
 a clear error for each kind of image it cannot honestly classify.
 
-Our face models save `custom_pipelines = IMAGE_CUSTOM_PIPELINES` in their config and this file next to their code, so
+`FERTimmConfig` saves `custom_pipelines = IMAGE_CUSTOM_PIPELINES` in the config and this file next to the model code, so
 `pipeline("image-classification", model=folder, trust_remote_code=True)` builds
 `EmotionImageClassificationPipeline`. On top of the stock `ImageClassificationPipeline`:
 
