@@ -26,6 +26,7 @@ BUILDERS = {
     "savee": "datasets_scripts.savee.savee:Savee",
     "crema_d": "datasets_scripts.crema_d.crema_d:CremaD",
     "vivae": "datasets_scripts.vivae.vivae:Vivae",
+    "emodb": "datasets_scripts.emodb.emodb:EmoDB",
     "speech_emotion": "datasets_scripts.speech_emotion.speech_emotion:SpeechEmotion",
     "fer2013": "datasets_scripts.fer2013.fer2013:Fer2013",
 }

@@ -74,6 +74,35 @@ DATASET_INFO = {
         ),
     },
     # ----- voice datasets (issue 3) -----
+    "emodb": {
+        "pretty_name": "EmoDB (Berlin Database of Emotional Speech)",
+        "hub_id": None,  # distributed by its authors at emodb.bilderbar.info, not on the Hub
+        "language": "de",
+        "model_license": "other",
+        "description": (
+            "EmoDB (Burkhardt et al., 2005): 10 actors (5 female, 5 male) say 10 German sentences of everyday content "
+            "acting anger, boredom, disgust, fear, happiness, sadness and neutral speech; 535 utterances kept after a "
+            "perception test (16 kHz). Labels are the acted emotions decoded from the file names."
+        ),
+        "split_protocol": (
+            "Speaker-independent: leave-one-speaker-out cross-validation (10 folds, each tested on one speaker's "
+            "utterances and never trained on them), each fold's model chosen on two validation speakers held out of "
+            "its nine training speakers. Reported figures are the mean and standard deviation over the 10 folds; the "
+            "confusion matrix pools every utterance's out-of-fold prediction."
+        ),
+        "intended_use": "Research on speech emotion recognition in German acted speech.",
+        "limitations": (
+            "Posed emotions by 10 actors reading 10 sentences in a studio: models learn acting conventions and "
+            "transfer poorly to spontaneous speech, other languages or noisy recordings. One held-out speaker per "
+            "fold (about 50 utterances) makes per-fold accuracy vary by several points. Not suitable for decisions "
+            "about individuals."
+        ),
+        "citation": (
+            "@inproceedings{burkhardt2005database,\n  title={A database of German emotional speech},\n  author="
+            "{Burkhardt, Felix and Paeschke, Astrid and Rolfes, Miriam and Sendlmeier, Walter F. and Weiss, "
+            "Benjamin},\n  booktitle={Interspeech},\n  pages={1517--1520},\n  year={2005}\n}"
+        ),
+    },
     "ravdess": {
         "pretty_name": "RAVDESS (audio-only speech)",
         "hub_id": None,  # no Hub repository by the RAVDESS authors; the data is on Zenodo (record 1188976)
@@ -558,6 +587,30 @@ MODEL_INFO["wav2vec2_emotion"] = {
         "@inproceedings{baevski2020wav2vec,\n  title={wav2vec 2.0: A Framework for Self-Supervised Learning of Speech "
         "Representations},\n  author={Baevski, Alexei and Zhou, Henry and Mohamed, Abdelrahman and Auli, Michael},"
         "\n  booktitle={NeurIPS},\n  year={2020}\n}"
+    ),
+}
+
+MODEL_INFO["speech_emotion"] = {
+    "description": (
+        "A speech-emotion classifier over a pretrained transformers speech encoder (`config.audio_config`: wav2vec2, "
+        "HuBERT, WavLM, data2vec-audio or the Whisper encoder): every layer's frame states, optionally normalised and "
+        "combined by learned softmax weights, an optional per-frame projector, a pooling over the frames that hold "
+        "audio (mean, max, both, or attentive statistics) and a linear classifier. Whisper runs on a short window "
+        "(`config.window_seconds`, its position table cut to that length) instead of 30 s of padding; longer "
+        "recordings are scored in windows by the audio pipeline. The feature extractor is the encoder's stock one."
+    ),
+    "training_summary": (
+        "The encoder starts from the checkpoint named in `pretrained_backbone`, the head from random weights. With "
+        "`freeze_backbone` the encoder is run once per clip and the head trains from its cached hidden states "
+        "(the same weights as running the encoder every epoch, since nothing changes a clip between epochs). Early "
+        "stopping on the validation speakers' metric."
+    ),
+    "tags": ["speech-emotion-recognition", "audio-classification", "whisper", "wav2vec2"],
+    "usage": AUDIO_USAGE,
+    "citation": (
+        "@inproceedings{radford2023whisper,\n  title={Robust Speech Recognition via Large-Scale Weak Supervision},\n  "
+        "author={Radford, Alec and Kim, Jong Wook and Xu, Tao and Brockman, Greg and McLeavey, Christine and "
+        "Sutskever, Ilya},\n  booktitle={ICML},\n  year={2023}\n}"
     ),
 }
 

@@ -47,6 +47,11 @@ class SpeechEmotionConfig(PretrainedConfig):
             ECAPA-TDNN).
         use_weighted_layer_sum (`bool`, *optional*, defaults to `False`): pool a learned softmax-weighted sum of all
             hidden states (input embeddings and every layer) instead of the last layer, as the stock heads do.
+        normalize_hidden_states (`bool`, *optional*, defaults to `False`): normalise every frame of every hidden
+            state to zero mean and unit variance over its channels (a layer norm without weights) before the layer
+            sum, as SUPERB's featurizer does. Whisper's middle layers carry a few channels hundreds of times larger
+            than the rest, which otherwise dominate the sum and the pooling. Not part of the stock heads: such models
+            do not export as stock classes.
         projector_size (`int`, *optional*, defaults to 256): width of a linear projection of every frame before the
             pooling (the stock `classifier_proj_size`); `None` or 0: no projector.
         classifier_dropout (`float`, *optional*, defaults to 0.0): dropout on the pooled vector.
@@ -78,6 +83,7 @@ class SpeechEmotionConfig(PretrainedConfig):
         window_seconds=None,
         pooling="mean",
         use_weighted_layer_sum=False,
+        normalize_hidden_states=False,
         projector_size=256,
         classifier_dropout=0.0,
         attention_hidden_size=128,
@@ -104,6 +110,7 @@ class SpeechEmotionConfig(PretrainedConfig):
         if pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}, got {pooling!r}")
         for name, value in (("use_weighted_layer_sum", use_weighted_layer_sum),
+                            ("normalize_hidden_states", normalize_hidden_states),
                             ("freeze_feature_encoder", freeze_feature_encoder), ("freeze_backbone", freeze_backbone)):
             if not isinstance(value, bool):
                 raise ValueError(f"`{name}` must be True or False, got {value!r}")
@@ -123,6 +130,7 @@ class SpeechEmotionConfig(PretrainedConfig):
         validate_loss_arguments(loss_type, class_weights, focal_gamma, dice_smooth, self.num_labels)
         self.pooling = pooling
         self.use_weighted_layer_sum = use_weighted_layer_sum
+        self.normalize_hidden_states = normalize_hidden_states
         self.projector_size = projector_size or None
         self.classifier_dropout = float(classifier_dropout)
         self.attention_hidden_size = attention_hidden_size

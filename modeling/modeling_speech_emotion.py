@@ -241,6 +241,9 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
     def classify_hidden_states(self, hidden_states, frame_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Logits from encoder hidden states: a tuple of `(batch, frames, hidden)` (or a `(batch, layers, frames,
         hidden)` stack, as a frozen-encoder cache keeps them) and the frame mask. This is the trainable head."""
+        if self.config.normalize_hidden_states:
+            stacked = hidden_states if isinstance(hidden_states, torch.Tensor) else torch.stack(hidden_states, dim=1)
+            hidden_states = nn.functional.layer_norm(stacked, stacked.shape[-1:])  # per frame, over channels
         if self.layer_sum is not None:
             hidden = self.layer_sum(hidden_states)
         else:
@@ -258,6 +261,8 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
         output_attentions: Optional[bool] = None,
         return_dict: Optional[bool] = None,
         input_features: Optional[torch.FloatTensor] = None,
+        encoder_hidden_states: Optional[torch.FloatTensor] = None,
+        frame_mask: Optional[torch.Tensor] = None,
     ) -> SequenceClassifierOutput:
         r"""
         input_values (`torch.FloatTensor` of shape `(batch_size, samples)`): 16 kHz waveforms, for the waveform
@@ -271,7 +276,22 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
             multi-label, floats for regression (`config.problem_type`).
         output_hidden_states, output_attentions (`bool`, *optional*): return the encoder's hidden states / attention
             weights (attention weights need `attn_implementation="eager"`).
+        encoder_hidden_states (`torch.FloatTensor` of shape `(batch_size, num_hidden_states, frames, hidden)`,
+            *optional*): precomputed hidden states of the (frozen) encoder, every layer stacked (what
+            [`encode`] returns, as a frozen-encoder cache keeps them), instead of audio: only the head runs.
+            `frame_mask` `(batch_size, frames)` (bool) then marks the real frames (None: all).
         """
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        if encoder_hidden_states is not None:
+            if input_values is not None or input_features is not None:
+                raise ValueError("pass audio (`input_values` / `input_features`) or `encoder_hidden_states`, not both")
+            if encoder_hidden_states.dim() != 4 or encoder_hidden_states.shape[1] != self.config.num_hidden_states:
+                raise ValueError(f"`encoder_hidden_states` must have shape (batch, {self.config.num_hidden_states}, "
+                                 f"frames, {self.config.hidden_size}), got {tuple(encoder_hidden_states.shape)}")
+            logits = self.classify_hidden_states(encoder_hidden_states, frame_mask)
+            loss = classification_loss(self.config, logits, labels) if labels is not None else None
+            output = SequenceClassifierOutput(loss=loss, logits=logits)
+            return output if return_dict else output.to_tuple()
         inputs = input_features if input_features is not None else input_values
         if (input_features is None) == (input_values is None):
             raise ValueError(f"pass exactly one of `input_values` / `input_features`; this "
@@ -279,7 +299,6 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
         self._check_inputs(inputs, attention_mask)
         output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
-        return_dict = self.config.return_dict if return_dict is None else return_dict
 
         outputs, frame_mask = self.encode(inputs, attention_mask, output_attentions=output_attentions,
                                           output_hidden_states=output_hidden_states or self.layer_sum is not None)
@@ -332,6 +351,8 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
         blockers = []
         if self.config.pooling != "mean":
             blockers.append(f"pooling={self.config.pooling!r} (the stock class mean-pools; only pooling='mean' exports)")
+        if self.config.normalize_hidden_states:
+            blockers.append("normalize_hidden_states=True (the stock heads use the hidden states as they are)")
         return blockers
 
     def to_stock_model(self) -> PreTrainedModel:

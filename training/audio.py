@@ -280,9 +280,9 @@ class AudioClassificationTask:
                 return {"window_seconds": p.chunk_length}
             values = getattr(p, "feature_type", "waveform") == "waveform" and "input_values" in p.model_input_names
             if not values or p.sampling_rate != 16000:
-                raise ValueError(f"{model_type} reads 16 kHz waveforms (`input_values`) with wav2vec2-style encoders "
-                                 f"(Wav2Vec2FeatureExtractor, the backbone's) or log-mel frames with Whisper "
-                                 f"(WhisperFeatureExtractor); got {type(p).__name__} at {p.sampling_rate} Hz")
+                raise ValueError(f"{model_type}: wav2vec2 reads 16 kHz waveforms (`input_values`, from the backbone's "
+                                 f"Wav2Vec2FeatureExtractor; so do HuBERT, WavLM and data2vec-audio), Whisper log-mel "
+                                 f"frames (WhisperFeatureExtractor); got {type(p).__name__} at {p.sampling_rate} Hz")
             return {}
         if isinstance(p, transformers.ASTFeatureExtractor):
             if model_type != "spectrogram_vit":

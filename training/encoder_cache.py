@@ -111,11 +111,14 @@ class EncoderCache:
                 self.memory[key] = load_file(self._path(key))["hidden_states"]
             else:
                 missing.append(i)
-        # Longest first, in batches of similar length: little padding for the waveform encoders.
+        # Longest first, in batches of similar length: little padding for the waveform encoders. A group-normalised
+        # wav2vec2 front end (wav2vec2-base) normalises over the padded batch: such clips are encoded one at a time,
+        # so that a clip's cached states never depend on its batch.
         missing.sort(key=lambda i: -len(waveforms[i]))
-        for start in tqdm(range(0, len(missing), self.batch_size), desc=desc, leave=False,
-                          disable=not missing):
-            batch = missing[start:start + self.batch_size]
+        audio = self.model.config.audio_config
+        batch_size = 1 if getattr(audio, "feat_extract_norm", None) == "group" else self.batch_size
+        for start in tqdm(range(0, len(missing), batch_size), desc=desc, leave=False, disable=not missing):
+            batch = missing[start:start + batch_size]
             for i, states in zip(batch, self._encode([waveforms[i] for i in batch])):
                 _write_atomically(self._path(keys[i]), {"hidden_states": states})
                 self.memory[keys[i]] = states

@@ -1,0 +1,160 @@
+"""train.py with SpeechEmotion on a Whisper encoder: a local "pretrained" tiny Whisper, the frozen-encoder cache
+(same weights as running the encoder every epoch, invalidated by data, feature settings and backbone),
+leave-one-speaker-out cross-validation on a self-made EmoDB tree, and the stock export."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+import train
+from modeling import SpeechEmotionConfig, SpeechEmotionForAudioClassification
+from tests.test_datasets_emodb import write_emodb
+from tests.utils import run_clean_python
+from training.encoder_cache import EncoderCache, cache_blockers, settings_key
+
+TINY_WHISPER = dict(d_model=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=32, num_mel_bins=8,
+                    max_source_positions=100, decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=16,
+                    vocab_size=100, pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)
+
+
+@pytest.fixture(scope="module")
+def emodb_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("emodb_train")
+    write_emodb(str(root), speakers=("03", "08", "09", "10"), texts=("a01", "b10"), letters=("W", "F", "N"),
+                seconds=0.4)
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def whisper_dir(tmp_path_factory):
+    """A tiny Whisper (2 s of positions) and its feature extractor saved locally: what `openai/whisper-base` is on
+    the Hub (that one has 30 s and 80 mel bins)."""
+    root = tmp_path_factory.mktemp("tiny_whisper")
+    torch.manual_seed(0)
+    WhisperModel(WhisperConfig(**TINY_WHISPER)).save_pretrained(root)
+    WhisperFeatureExtractor(feature_size=8, chunk_length=2).save_pretrained(root)
+    return str(root)
+
+
+def run(tmp_path, data_dir, datasets_cache, whisper_dir, output_dir, **overrides):
+    recipe = {"dataset": "emodb", "dataset_config": "emotion", "dataset_options": {"num_folds": 4},
+              "input_column": "audio", "label_column": "emotion",
+              "model_type": "speech_emotion", "pretrained_backbone": whisper_dir,
+              "feature_extractor": {"class": "WhisperFeatureExtractor", "from_pretrained": whisper_dir,
+                                    "chunk_length": 1},
+              "model": {"pooling": "attentive_stats", "use_weighted_layer_sum": True, "normalize_hidden_states": True,
+                        "projector_size": 8, "freeze_backbone": True},
+              "optimizer": "adamw", "learning_rate": 0.01, "num_epochs": 2, "per_device_train_batch_size": 4,
+              "per_device_eval_batch_size": 8, "early_stopping_patience": None, "checkpointing_steps": None,
+              "encoder_cache_dir": str(tmp_path / "encoder_cache"), "logging_steps": 1, **overrides}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return train.main(["--config", str(path), "--data_dir", data_dir, "--output_dir", str(output_dir),
+                       "--cache_dir", datasets_cache])
+
+
+def test_cached_head_training_equals_running_the_encoder(tmp_path, emodb_dir, datasets_cache, whisper_dir):
+    cached = run(tmp_path, emodb_dir, datasets_cache, whisper_dir, tmp_path / "cached")
+    entries = os.listdir(tmp_path / "encoder_cache")
+    # Every clip once: 4 speakers x 2 texts x 3 emotions (speaker 03's two takes of one are the same tone here).
+    assert len(entries) == 1 and len(os.listdir(tmp_path / "encoder_cache" / entries[0])) == 4 * 2 * 3
+    direct = run(tmp_path, emodb_dir, datasets_cache, whisper_dir, tmp_path / "direct", encoder_cache=False)
+    for key in ("eval_accuracy", "eval_uar", "test_accuracy", "test_uar", "test_f1_macro"):
+        assert cached[key] == pytest.approx(direct[key], abs=1e-9), key
+    a, b = load_file(tmp_path / "cached" / "model.safetensors"), load_file(tmp_path / "direct" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-4), name  # float sums in another order, no more
+    config = json.load(open(tmp_path / "cached" / "config.json"))
+    assert config["model_type"] == "speech_emotion" and config["audio_config"]["max_source_positions"] == 50
+    # A random crop shorter than the clips, or noise, would change the input every epoch: the cache is refused.
+    with pytest.raises(ValueError, match="random_crop"):
+        run(tmp_path, emodb_dir, datasets_cache, whisper_dir, tmp_path / "crop", encoder_cache=True,
+            random_crop=True, max_length_seconds=0.2)
+
+
+def test_leave_one_speaker_out_and_stock_export(tmp_path, emodb_dir, datasets_cache, whisper_dir):
+    out = tmp_path / "loso"
+    summary = run(tmp_path, emodb_dir, datasets_cache, whisper_dir, out, folds="loso", fold_group_column="speaker",
+                  fold_strata_column="gender", fold_validation_fraction=0.3,
+                  model={"pooling": "mean", "use_weighted_layer_sum": True, "projector_size": 8,
+                         "freeze_backbone": True}, export_stock=True)
+    assert summary["cv_folds"] == 4 and summary["cv_protocol"] == "leave-one-group-out"
+    for metric in ("accuracy", "uar", "f1_macro"):
+        assert 0.0 <= summary[f"cv_{metric}_mean"] <= 1.0 and summary[f"cv_{metric}_std"] >= 0.0
+    report = json.load(open(out / "cv_report.json"))
+    assert sorted(report["folds"].values()) == [["03"], ["08"], ["09"], ["10"]]  # one speaker per fold
+    assert os.path.isfile(out / "confusion_matrix.png")
+    assert np.sum(report["confusion_matrix"]) == 26  # every clip predicted once, out of fold
+    for k in range(4):  # one test speaker (speaker 03 has a second take of one sentence), one validation speaker
+        fold = json.load(open(out / f"fold_{k}" / "all_results.json"))
+        assert fold["test_samples"] in (6, 8) and fold["eval_samples"] in (6, 8)
+        assert fold["train_samples"] + fold["eval_samples"] + fold["test_samples"] == 26
+    stock = out / "fold_0"
+    config = json.load(open(stock / "config.json"))
+    assert config["architectures"] == ["WhisperForAudioClassification"] and config["max_source_positions"] == 50
+    assert json.load(open(stock / "preprocessor_config.json"))["chunk_length"] == 1
+    printed = run_clean_python(f"""
+        import numpy as np
+        from transformers import pipeline
+        classifier = pipeline("audio-classification", model={str(stock)!r})
+        print(classifier(np.zeros(8000, dtype=np.float32) + 0.01)[0]["label"])
+    """, cwd=str(tmp_path))
+    assert printed.split()[-1] in ("anger", "happiness", "neutral")
+
+
+def test_encoder_cache_invalidation(tmp_path, whisper_dir):
+    model = SpeechEmotionForAudioClassification.from_pretrained_backbone(whisper_dir, num_labels=3, window_seconds=1,
+                                                                         freeze_backbone=True)
+    extractor = WhisperFeatureExtractor(feature_size=8, chunk_length=1)
+    rng = np.random.default_rng(0)
+    waves = [(rng.standard_normal(n) * 0.1).astype(np.float32) for n in (4000, 9000, 16000)]
+    root = str(tmp_path / "cache")
+    first = EncoderCache(model, extractor, root)
+    states = first.hidden_states(waves)
+    assert first.computed == 3 and [s.shape for s in states] == [(3, 13, 16), (3, 29, 16), (3, 50, 16)]
+    with torch.no_grad():  # the cached states are the encoder's, for the clip's frames
+        batch = extractor([waves[1]], sampling_rate=16000, return_tensors="pt", return_attention_mask=True)
+        outputs, _ = model.encode(batch["input_features"], batch["attention_mask"], output_hidden_states=True)
+        assert torch.allclose(states[1][-1], outputs.hidden_states[-1][0, :29], atol=1e-6)
+    again = EncoderCache(model, extractor, root)
+    assert all(torch.equal(a, b) for a, b in zip(again.hidden_states(waves), states)) and again.computed == 0
+    changed = [waves[0], waves[1] * 0.5, waves[2]]  # the data changed for one clip
+    assert EncoderCache(model, extractor, root).hidden_states(changed) and _computed(model, extractor, root, changed) == 0
+    fresh = EncoderCache(model, extractor, root)
+    fresh.memory.clear()
+    fresh.hidden_states(changed + [waves[1] * 0.25])
+    assert fresh.computed == 1  # only the clip never seen (the 0.5 one was computed just before)
+    other_features = WhisperFeatureExtractor(feature_size=8, chunk_length=1, padding_value=0.5)
+    assert settings_key(model, other_features) != settings_key(model, extractor)
+    recomputed = EncoderCache(model, other_features, root)
+    recomputed.hidden_states(waves)
+    assert recomputed.computed == 3  # a feature setting changed: every clip again
+    with torch.no_grad():
+        model.encoder.layers[0].fc1.weight.add_(0.01)  # another backbone
+    assert settings_key(model, extractor) != first.key
+    assert _computed(model, extractor, root, waves) == 3 and len(os.listdir(root)) == 3
+
+
+def _computed(model, extractor, root, waves):
+    cache = EncoderCache(model, extractor, root)
+    cache.hidden_states(waves)
+    return cache.computed
+
+
+def test_cache_blockers_name_the_reason():
+    model = SpeechEmotionForAudioClassification(SpeechEmotionConfig(
+        audio_config=dict(model_type="whisper", **TINY_WHISPER), num_labels=2, freeze_backbone=False))
+
+    class R:
+        lora_r, audio_augmentation = 0, {"noise_snr_db": [10, 20]}
+
+    blockers = cache_blockers(R, model, [16000], 8000)
+    assert any("freeze_backbone" in b for b in blockers) and any("noise_snr_db" in b for b in blockers)
+    assert any("random_crop" in b for b in blockers)
