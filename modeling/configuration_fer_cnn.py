@@ -27,7 +27,12 @@ class FERCNNConfig(PretrainedConfig):
         fc_sizes (`list[int]`, *optional*, defaults to `[256, 512]`): widths of the fully connected blocks.
         fc_dropout (`float`, *optional*, defaults to 0.25): dropout after each fully connected block.
         batch_norm_eps (`float`, *optional*, defaults to 1e-5): epsilon of the batch norm layers.
-        loss_type (`str`, *optional*, defaults to `"ce"`): `"ce"`, `"weighted_ce"`, `"focal"` or `"dice"`.
+        loss_type (`str`, *optional*, defaults to `"ce"`): `"ce"`, `"weighted_ce"`, `"focal"` or `"dice"`, the loss of
+            single-label classification.
+        problem_type (`str`, *optional*): `"single_label_classification"` (int label ids, `loss_type`),
+            `"multi_label_classification"` (0/1 float targets per label, binary cross-entropy; the pipeline gives
+            independent sigmoid scores) or `"regression"` (float targets, mean squared error); inferred from the labels
+            at the first loss when unset, as in transformers' stock heads.
         class_weights (`list[float]`, *optional*): one weight per label in label-id order, used by `"weighted_ce"`
             (required there) and, when given, by `"focal"` and `"dice"`.
         focal_gamma (`float`, *optional*, defaults to 2.0): focusing parameter of the focal loss.

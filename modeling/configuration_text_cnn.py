@@ -38,7 +38,12 @@ class TextCNNConfig(PretrainedConfig):
             warning) so a 10,000-word text costs no more than this.
         initializer_range (`float`, *optional*, defaults to 0.1): standard deviation of the normal initialisation of
             embeddings that are not taken from word vectors.
-        loss_type (`str`, *optional*, defaults to `"ce"`): `"ce"`, `"weighted_ce"`, `"focal"` or `"dice"`.
+        loss_type (`str`, *optional*, defaults to `"ce"`): `"ce"`, `"weighted_ce"`, `"focal"` or `"dice"`, the loss of
+            single-label classification.
+        problem_type (`str`, *optional*): `"single_label_classification"` (int label ids, `loss_type`),
+            `"multi_label_classification"` (0/1 float targets per label, binary cross-entropy; the pipeline gives
+            independent sigmoid scores) or `"regression"` (float targets, mean squared error); inferred from the labels
+            at the first loss when unset, as in transformers' stock heads.
         class_weights (`list[float]`, *optional*): one weight per label in label-id order, used by `"weighted_ce"`
             (required there) and, when given, by `"focal"` and `"dice"`.
         focal_gamma (`float`, *optional*, defaults to 2.0): focusing parameter of the focal loss.

@@ -26,7 +26,12 @@ class WaveformMLPConfig(PretrainedConfig):
             `gelu`.
         dropout (`float`, *optional*, defaults to 0.25): dropout after each hidden layer.
         input_dropout (`float`, *optional*, defaults to 0.0): dropout on the input samples.
-        loss_type (`str`, *optional*, defaults to `"ce"`): `"ce"`, `"weighted_ce"`, `"focal"` or `"dice"`.
+        loss_type (`str`, *optional*, defaults to `"ce"`): `"ce"`, `"weighted_ce"`, `"focal"` or `"dice"`, the loss of
+            single-label classification.
+        problem_type (`str`, *optional*): `"single_label_classification"` (int label ids, `loss_type`),
+            `"multi_label_classification"` (0/1 float targets per label, binary cross-entropy; the pipeline gives
+            independent sigmoid scores) or `"regression"` (float targets, mean squared error); inferred from the labels
+            at the first loss when unset, as in transformers' stock heads.
         class_weights (`list[float]`, *optional*): one weight per label in label-id order (required by `"weighted_ce"`).
         focal_gamma (`float`, *optional*, defaults to 2.0): focusing parameter of the focal loss.
         dice_smooth (`float`, *optional*, defaults to 1.0): smoothing term of the Dice loss.
