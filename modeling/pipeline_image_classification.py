@@ -156,7 +156,8 @@ def load_photo(inputs, timeout=None, max_side: int = MAX_IMAGE_SIDE) -> Image.Im
     width, height = image.size
     if min(width, height) == 0:
         raise ValueError(f"{name} is empty ({width}x{height} pixels)")
-    image = ImageOps.exif_transpose(image)
+    if image.getexif().get(0x0112, 1) != 1:  # EXIF orientation (exif_transpose copies even an upright image)
+        image = ImageOps.exif_transpose(image)
     if max(image.size) > max_side:
         # Shrink before the mode conversion and any float copy: `reduce` is a cheap box filter by an integer factor.
         factor = -(-max(image.size) // max_side)

@@ -227,3 +227,15 @@ def test_huge_image_is_reduced_before_decoding(classifier, tmp_path):
     """
     size, grown_mb = run_clean_python(measure, cwd=str(tmp_path)).strip().rsplit(" ", 1)
     assert float(grown_mb) < 40, f"loading the 10000x10000 JPEG grew the peak memory by {grown_mb} MB"
+
+
+def test_exif_rotation_is_applied(classifier, tmp_path):
+    rng = np.random.default_rng(6)
+    upright = Image.fromarray(rng.integers(0, 256, (40, 60), dtype=np.uint8))  # 60 wide, 40 high
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: viewers turn it 90 degrees clockwise
+    path = tmp_path / "rotated.jpg"
+    upright.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=100)
+    loaded = load_photo(str(path))
+    assert loaded.size == (60, 40)
+    assert np.abs(np.asarray(loaded, float) - np.asarray(upright, float)).mean() < 8  # JPEG noise only
