@@ -9,6 +9,7 @@ Run it locally with `python app.py` (http://127.0.0.1:7860; `GRADIO_SERVER_PORT`
 The app makes no network call of its own: analytics are off and no share link is requested.
 """
 
+import inspect
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -82,11 +83,12 @@ with gr.Blocks(title=TITLE) as demo:
             elif TASK == "face":
                 inputs = gr.Image(label="Face", sources=["upload", "webcam"], type="pil")
                 function = classify_face
-            else:
+            else:  # gradio 6 renamed col_count to column_count
+                columns = "column_count" if "column_count" in inspect.signature(gr.Dataframe).parameters else "col_count"
                 inputs = gr.Dataframe(label="Dialogue (the last turn is classified)", headers=["speaker", "utterance"],
-                                      datatype=["str", "str"], col_count=(2, "fixed"), row_count=(3, "dynamic"),
+                                      datatype=["str", "str"], row_count=3, interactive=True,
                                       value=EXAMPLES[0] if EXAMPLES else [["A", ""], ["B", ""], ["A", ""]],
-                                      interactive=True)
+                                      **{columns: (2, "fixed")})
                 function = classify_dialogue
             button = gr.Button("Classify", variant="primary")
         with gr.Column():

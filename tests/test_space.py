@@ -214,3 +214,48 @@ def test_space_apps_in_a_real_browser_and_pushed_to_the_hub(tmp_path, monkeypatc
             "model/preprocessor_config.json"} <= set(files)
     meta = yaml.safe_load(files["README.md"].decode().split("---\n")[1])
     assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py"
+
+
+def test_face_and_dialogue_apps_classify(tmp_path, monkeypatch):
+    """The face (upload/webcam image) and dialogue-editor apps, called as the browser would call them."""
+    pytest.importorskip("gradio", reason="gradio is not installed (pip install -e .[space])")
+    import importlib.util
+
+    import pandas as pd
+    from PIL import Image
+
+    from modeling import ERCFusionForEmotionRecognition, FERCNNConfig, FERCNNForImageClassification
+    from processing import FERImageProcessor
+    from tests.erc_utils import tiny_config, tiny_processor, tiny_tokenizer
+
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    torch.manual_seed(0)
+    faces = ["angry", "happy", "sad"]
+    FERCNNForImageClassification(FERCNNConfig(image_size=16, block_channels=[4, 8], fc_sizes=[12, 10],
+                                              id2label=dict(enumerate(faces)),
+                                              label2id={n: i for i, n in enumerate(faces)})).save_pretrained(
+        tmp_path / "face")
+    FERImageProcessor(size={"height": 16, "width": 16}, image_mean=[0.5] * 3, image_std=[0.25] * 3).save_pretrained(
+        tmp_path / "face")
+    tokenizer = tiny_tokenizer()
+    config = tiny_config(tokenizer, audio_branch="none", vision_branch="none")
+    ERCFusionForEmotionRecognition(config).save_pretrained(tmp_path / "erc")
+    tiny_processor(tokenizer, config).save_pretrained(tmp_path / "erc")
+
+    def load_app(task):
+        space = write_space(str(tmp_path / task), str(tmp_path / f"space_{task}"))
+        spec = importlib.util.spec_from_file_location(f"space_app_{task}", os.path.join(space, "app.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # builds the Blocks; launch() runs only as a script
+        return module
+
+    face = load_app("face")
+    assert face.TASK == "face"
+    scores = face.classify_face(Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), np.uint8)))
+    assert set(scores) == set(faces) and abs(sum(scores.values()) - 1) < 1e-4
+    erc = load_app("erc")
+    assert erc.TASK == "erc" and erc.EXAMPLES[0][0][0] == "Monica"
+    scores = erc.classify_dialogue(pd.DataFrame(erc.EXAMPLES[0] + [["", ""]], columns=["speaker", "utterance"]))
+    assert set(scores) == {"anger", "joy", "neutral"} and abs(sum(scores.values()) - 1) < 1e-4
+    with pytest.raises(Exception, match="at least one turn"):
+        erc.classify_dialogue(pd.DataFrame([["A", " "]], columns=["speaker", "utterance"]))
