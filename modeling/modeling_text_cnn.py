@@ -162,9 +162,8 @@ class TextCNNModel(TextCNNPreTrainedModel):
             return (features * valid).sum(-1) / valid.sum(-1).clamp_min(1)
         # k-max: the k largest valid values of each map, kept in their order along the text.
         k = self.config.kmax_k
-        scores = features.masked_fill(~valid, float("-inf"))
-        if scores.shape[-1] < k:
-            scores = nn.functional.pad(scores, (0, k - scores.shape[-1]), value=float("-inf"))
+        # k spare -inf slots: a text with fewer than k windows still has k values, with no branch on the length
+        scores = nn.functional.pad(features.masked_fill(~valid, float("-inf")), (0, k), value=float("-inf"))
         # A stable sort breaks ties (ReLU zeros are common) towards earlier positions, whatever the padding.
         positions = scores.sort(dim=-1, descending=True, stable=True).indices[..., :k].sort(dim=-1).values
         top = scores.gather(-1, positions)

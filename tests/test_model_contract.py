@@ -122,6 +122,7 @@ class _Lazy:
 
 FAMILIES = {
     "text_cnn": Family(TextCNNForSequenceClassification, _text_cnn, onnx=True),
+    "text_cnn_kmax": Family(TextCNNForSequenceClassification, lambda **kw: _text_cnn(**{"pooling": "kmax", **kw})),
     "fer_cnn": Family(FERCNNForImageClassification, _fer_cnn, onnx=True),
     "mfcc_cnn": Family(MFCCCNNForAudioClassification, _mfcc_cnn, onnx=True),
     "mfcc_cnn_flatten": Family(MFCCCNNForAudioClassification, lambda **kw: _mfcc_cnn(**{"global_pool": "flatten", **kw})),
