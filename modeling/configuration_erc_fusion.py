@@ -1,6 +1,7 @@
 """ERCFusion configuration: multimodal emotion recognition in conversation (text + audio + video frames)."""
 
 import copy
+from typing import Optional
 
 from transformers import AutoConfig, PretrainedConfig
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
@@ -248,8 +249,9 @@ class ERCFusionConfig(PretrainedConfig):
         audio_config = speech_encoder_config_from_dict(audio_config, "audio_config", default_type="wav2vec2")
         check_speech_encoder_config(audio_config, "audio_config")
         if isinstance(vision_config, dict):
+            # A dict written by hand (a recipe, the former format) is checked; a saved sub-config keeps its extras.
             unknown = set(vision_config) - {"model_name", "model_kwargs"} - _COMMON_CONFIG_KEYS
-            if unknown:
+            if unknown and vision_config.get("model_type") != ERCTimmVisionConfig.model_type:
                 raise ValueError(f"`vision_config` accepts the keys 'model_name' and 'model_kwargs', got "
                                  f"{sorted(unknown)}")
             vision_config = ERCTimmVisionConfig(**{k: v for k, v in vision_config.items()
@@ -342,22 +344,19 @@ class ERCFusionConfig(PretrainedConfig):
         positions = getattr(self.text_config, "max_position_embeddings", None)
         return positions - self.text_position_offset if positions is not None else None
 
-    # Read-only names of the config format before `text_branch` & co., for code written against it (not saved).
+    # transformers' names for a composite model's encoder configs (its test helpers and `get_encoder` look for them):
+    # read-only aliases of the sub-configs a branch uses, None otherwise. (In the former format they were strings.)
     @property
-    def text_encoder(self) -> str:
-        if self.text_branch == "transformer":
-            return self.text_config.model_type
-        return self.text_branch
+    def text_encoder(self) -> Optional[PretrainedConfig]:
+        return self.text_config if self.text_branch == "transformer" else None
 
     @property
-    def audio_encoder(self) -> str:
-        if self.audio_branch == "speech_encoder":
-            return self.audio_config.model_type
-        return self.audio_branch
+    def audio_encoder(self) -> Optional[PretrainedConfig]:
+        return self.audio_config if self.audio_branch == "speech_encoder" else None
 
     @property
-    def vision_encoder(self) -> str:
-        return self.vision_branch
+    def vision_encoder(self) -> Optional[PretrainedConfig]:
+        return self.vision_config if self.vision_branch == "timm" else None
 
 
 __all__ = ["AUDIO_BRANCHES", "ERC_TASK", "ERCFusionConfig", "ERCTimmVisionConfig", "FUSIONS", "TEXT_BRANCHES",

@@ -143,8 +143,8 @@ class ERCTransformerTextEncoder(nn.Module):
         kwargs = {}
         if self.takes_position_ids:
             kwargs["position_ids"] = (mask.cumsum(-1) - 1).clamp_min(0) + self.position_offset
-        outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=output_hidden_states,
-                               output_attentions=output_attentions, return_dict=True, **kwargs)
+        outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask, return_dict=True,
+                               output_hidden_states=output_hidden_states, output_attentions=output_attentions, **kwargs)
         hidden = outputs.last_hidden_state  # (batch, tokens, hidden)
         if self.pooling == "last":  # the last attended position, whichever side the padding is on
             pooled = gather_positions(hidden, mask.shape[1] - 1 - mask.flip(-1).argmax(-1))
@@ -409,15 +409,17 @@ class ERCFusionModel(ERCFusionPreTrainedModel):
         for name, encoder in self.encoders.items():
             if frozen[name]:
                 encoder.requires_grad_(False)
-        if isinstance(self.encoders["audio"] if "audio" in self.encoders else None, ERCSpeechAudioEncoder) and \
-                config.freeze_audio_feature_encoder:
-            self.encoders["audio"].freeze_feature_encoder()
+        audio = self.encoders["audio"] if "audio" in self.encoders else None
+        if isinstance(audio, ERCSpeechAudioEncoder) and config.freeze_audio_feature_encoder:
+            audio.freeze_feature_encoder()
 
     def get_input_embeddings(self):
         encoder = self.encoders["text"] if "text" in self.encoders else None
         if encoder is None:
             return None
-        return encoder.encoder.get_input_embeddings() if isinstance(encoder, ERCTransformerTextEncoder) else encoder.embeddings
+        if isinstance(encoder, ERCTransformerTextEncoder):
+            return encoder.encoder.get_input_embeddings()
+        return encoder.embeddings
 
     def set_input_embeddings(self, value: nn.Module):
         if "text" not in self.encoders:

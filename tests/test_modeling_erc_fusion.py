@@ -209,13 +209,16 @@ def test_configs_of_the_former_format_convert():
     assert (legacy.text_branch, legacy.audio_branch, legacy.vision_branch) == ("transformer", "speech_encoder", "timm")
     assert legacy.text_config.model_type == "gpt2" and legacy.text_config.n_embd == 16
     assert legacy.vision_config["model_name"] == "test_resnet" and legacy.vision_config.model_kwargs == {"drop_rate": 0.1}
-    assert (legacy.text_encoder, legacy.audio_encoder, legacy.vision_encoder) == ("gpt2", "wav2vec2", "timm")
+    # The former names now read the encoders' sub-configs (transformers' meaning of `text_encoder`), never strings.
+    assert (legacy.text_encoder, legacy.audio_encoder, legacy.vision_encoder) == \
+        (legacy.text_config, legacy.audio_config, legacy.vision_config)
     saved = legacy.to_dict()
     assert not {"text_encoder", "audio_encoder", "vision_encoder"} & set(saved)
     again = ERCFusionConfig(**{k: v for k, v in saved.items() if k != "model_type"})
     assert again.to_dict() == saved
     other = ERCFusionConfig(text_encoder="mean_embedding", audio_encoder="waveform_mlp", vision_encoder="none")
     assert other.modalities == ["text", "audio"] and other.text_branch == "mean_embedding"
+    assert other.text_encoder is other.audio_encoder is other.vision_encoder is None
 
 
 def test_sub_configs_get_text_config_and_attention_implementation(tokenizer, tmp_path):
@@ -224,6 +227,10 @@ def test_sub_configs_get_text_config_and_attention_implementation(tokenizer, tmp
     config = tiny_config(tokenizer, vision_branch="none")
     assert set(ERCFusionConfig.sub_configs) == {"text_config", "audio_config", "vision_config"}
     assert config.get_text_config() is config.text_config and config.get_text_config(decoder=True) is config.text_config
+    from transformers.testing_utils import set_config_for_less_flaky_test
+
+    set_config_for_less_flaky_test(config)  # transformers' own test helper walks text_encoder/audio_encoder too
+    assert config.text_config.layer_norm_epsilon == 1.0
     model = ERCFusionForEmotionRecognition(config)
     model.save_pretrained(tmp_path)
 

@@ -154,5 +154,5 @@ def test_recipes_parse_and_their_model_arguments_validate(name):
     backbones = recipe.erc_backbones
     assert set(backbones.values()) <= {"gpt2", "facebook/wav2vec2-base", "resnet50",
                                        "sentence-transformers/all-MiniLM-L6-v2"}
-    if config.text_encoder == "gpt2" and backbones.get("text", "gpt2") == "gpt2":  # a text checkpoint brings its config
+    if config.text_branch == "transformer" and backbones.get("text", "gpt2") == "gpt2":  # GPT2 text recipes
         assert backbones.get("text") == "gpt2" or recipe.erc_processor.get("tokenizer") == "train"
