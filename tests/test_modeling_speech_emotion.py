@@ -244,3 +244,32 @@ def test_whisper_hub_folder_and_stock_export_in_clean_python(tmp_path):
     assert [result["stock_full"][label] for label in LABELS] == pytest.approx(expected_full, abs=1e-5)
     assert set(result["long"]) == set(LABELS) and sum(result["long"].values()) == pytest.approx(1.0, abs=1e-4)
     del stereo_44k, long
+
+
+def test_whisper_pipeline_bad_audio_names_the_input(tmp_path):
+    from transformers import pipeline
+
+    model = tiny_model("whisper")
+    model.save_pretrained(tmp_path / "m")
+    whisper_extractor(1).save_pretrained(tmp_path / "m")
+    classifier = pipeline("audio-classification", model=str(tmp_path / "m"), trust_remote_code=True)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
+    with pytest.raises(ValueError, match="empty.wav: the file is empty"):
+        classifier(str(tmp_path / "empty.wav"))
+    with pytest.raises(ValueError, match="corrupt.wav: cannot decode"):
+        classifier(str(tmp_path / "corrupt.wav"))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        classifier(np.full(8000, np.nan, dtype=np.float32))
+    with pytest.raises(ValueError, match="no audio frame"):
+        classifier(np.zeros(0, dtype=np.float32))
+    with pytest.raises(ValueError, match="sampling_rate"):
+        classifier({"array": np.zeros(8000, dtype=np.float32)})
+    # Stereo int16 at 44.1 kHz: mixed down and resampled to the extractor's 16 kHz, then the same as mono float.
+    rng = np.random.default_rng(0)
+    mono = (rng.standard_normal(44100) * 3000).astype(np.int16)
+    stereo = np.stack([mono, mono], axis=1)
+    a = classifier({"array": stereo, "sampling_rate": 44100}, top_k=None)
+    b = classifier({"array": mono.astype(np.float32) / 32768, "sampling_rate": 44100}, top_k=None)
+    assert [r["label"] for r in a] == [r["label"] for r in b]
+    assert [r["score"] for r in a] == pytest.approx([r["score"] for r in b], abs=1e-5)
