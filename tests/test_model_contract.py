@@ -139,7 +139,7 @@ FAMILIES = {
     # conversations (issue 14)
     "erc_fusion": Family(_Lazy("ERCFusionForEmotionRecognition"), _erc, inputs=_erc_inputs),
 }
-PENDING = {"erc_fusion": "lands with the issue 14 rewrite"}  # family -> reason, for the families whose rewrite brings the contract (xfail, not strict)
+PENDING = {}  # family -> reason, for the families whose rewrite brings the contract (xfail, not strict)
 ALL = [pytest.param(name, id=name, marks=[pytest.mark.xfail(reason=PENDING[name], strict=False)] if name in PENDING
                     else []) for name in FAMILIES]
 WITH_ATTENTIONS = [name for name, family in FAMILIES.items() if family.attentions]
