@@ -197,6 +197,8 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
                               "train_loss": running_loss / max(running_n, 1),
                               **{f"eval_{k}": v for k, v in metrics.items()}})
         accelerator.log({f"eval_{k}": v for k, v in metrics.items()}, step=state.completed_steps)
+        if accelerator.is_main_process:  # read live by sweep.py's pruner (one JSON line per epoch so far)
+            write_eval_history(os.path.join(output_dir, "eval_history.jsonl"), state.history)
         accelerator.print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {metrics[k]:.4f}" for k in ("loss", *METRICS[:4])))
         if plateau:
             scheduler.step(value)
@@ -250,6 +252,7 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
         task.processor.save_pretrained(out)
         write_json(os.path.join(out, "classification_report.json"),
                    {"validation": eval_report, "test": test_report, "history": state.history})
+        write_eval_history(os.path.join(out, "eval_history.jsonl"), state.history)
         with open(os.path.join(out, "recipe.yaml"), "w", encoding="utf-8") as f:
             yaml.safe_dump(recipe_dict(recipe), f, sort_keys=False)
         plot_confusion_matrix(test_report, os.path.join(out, "confusion_matrix.png"),
@@ -266,6 +269,17 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
     return results
 
 
+def write_eval_history(path: str, history: list):
+    """`path` as JSON lines, one per evaluated epoch (`epoch`, `step`, `eval_<metric>`...), replaced atomically."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(entry) + "\n" for entry in history)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def flat_recipe(recipe) -> dict:
     """The recipe as flat scalars for experiment trackers."""
     flat = {}
@@ -277,4 +291,4 @@ def flat_recipe(recipe) -> dict:
 
 
 __all__ = ["EvaluateHook", "build_accelerator", "flat_recipe", "load_splits", "make_dataloaders",
-           "train_and_evaluate"]
+           "train_and_evaluate", "write_eval_history"]
