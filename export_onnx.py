@@ -132,7 +132,7 @@ def load_model(model_dir: str):
                               AutoModelForSequenceClassification)
 
     try:
-        import modeling  # noqa: F401  (registers our classes with the Auto classes)
+        from emotion_hub import modeling  # noqa: F401  (registers our classes with the Auto classes)
         remote = False
     except ImportError:
         remote = True

@@ -8,10 +8,16 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["modeling", "processing", "datasets_scripts", "datasets_scripts.*", "model_cards",
-                                    "training"]),
-    py_modules=["train"],
-    package_data={"model_cards": ["templates/*.md"], "datasets_scripts": ["*/README.md", "tweet_eval_emotion/data/*"]},
+    # One import name: the repository's top-level folders are installed as emotion_hub.<folder>, so a user's own
+    # modeling.py / processing.py never shadows ours (nor ours theirs). train.py stays the script in the repository;
+    # the console script runs the same command line.
+    packages=["emotion_hub"] + [f"emotion_hub.{p}" for p in find_packages(
+        include=["modeling", "processing", "datasets_scripts", "datasets_scripts.*", "model_cards", "training"])],
+    package_dir={"emotion_hub": "emotion_hub", **{f"emotion_hub.{p}": p for p in
+                                                  ("modeling", "processing", "datasets_scripts", "model_cards",
+                                                   "training")}},
+    package_data={"emotion_hub.model_cards": ["templates/*.md"],
+                  "emotion_hub.datasets_scripts": ["*/README.md", "tweet_eval_emotion/data/*"]},
     install_requires=[
         "torch>=2.4",
         "torchaudio>=2.4",
@@ -46,5 +52,5 @@ setup(
                     # Face detection in photos (Haar cascades: OpenCV 5 dropped them from its main module).
                     "faces": ["opencv-python-headless>=4.8,<5"],
                     "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript"]},
-    entry_points={"console_scripts": ["emotion-hub-train=train:cli"]},
+    entry_points={"console_scripts": ["emotion-hub-train=emotion_hub.training.cli:cli"]},
 )

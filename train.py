@@ -20,18 +20,18 @@ this file is its entry point and re-exports the names scripts and tests use.
 
 import sys
 
-import modeling  # noqa: F401  (registers the Auto classes)
-from processing.image_processing_fer import FERImageProcessor
-from training.audio import AUDIO_MODELS, AudioClassificationTask, build_feature_extractor
-from training.checkpoints import LoopState, list_checkpoints
-from training.cli import cli, main
-from training.cross_validation import cross_validate, fold_assignment
-from training.image import ImageAugmentation, ImageCollator, decode_images, normalize_pixels
-from training.loop import build_accelerator, load_splits, train_and_evaluate
-from training.metrics import compute_metrics
-from training.recipe import Recipe, RecipeError, parse_args
-from training.registry import MODEL_TYPES
-from training.samplers import ClassBalancedBatchSampler, LengthGroupedSampler
+from emotion_hub import modeling  # noqa: F401  (registers the Auto classes)
+from emotion_hub.processing.image_processing_fer import FERImageProcessor
+from emotion_hub.training.audio import AUDIO_MODELS, AudioClassificationTask, build_feature_extractor
+from emotion_hub.training.checkpoints import LoopState, list_checkpoints
+from emotion_hub.training.cli import cli, main
+from emotion_hub.training.cross_validation import cross_validate, fold_assignment
+from emotion_hub.training.image import ImageAugmentation, ImageCollator, decode_images, normalize_pixels
+from emotion_hub.training.loop import build_accelerator, load_splits, train_and_evaluate
+from emotion_hub.training.metrics import compute_metrics
+from emotion_hub.training.recipe import Recipe, RecipeError, parse_args
+from emotion_hub.training.registry import MODEL_TYPES
+from emotion_hub.training.samplers import ClassBalancedBatchSampler, LengthGroupedSampler
 
 __all__ = ["AUDIO_MODELS", "AudioClassificationTask", "ClassBalancedBatchSampler", "FERImageProcessor",
            "ImageAugmentation", "ImageCollator", "LengthGroupedSampler", "LoopState", "MODEL_TYPES", "Recipe",

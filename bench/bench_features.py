@@ -33,7 +33,7 @@ import torchaudio
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from processing import EmotionAudioFeatureExtractor  # noqa: E402
+from emotion_hub.processing import EmotionAudioFeatureExtractor  # noqa: E402
 
 
 SAMPLING_RATE = 44100

@@ -16,8 +16,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import train  # noqa: E402
-from modeling import FERCNNConfig, FERCNNForImageClassification  # noqa: E402
-from processing import FERImageProcessor  # noqa: E402
+from emotion_hub.modeling import FERCNNConfig, FERCNNForImageClassification  # noqa: E402
+from emotion_hub.processing import FERImageProcessor  # noqa: E402
 
 
 def main():

@@ -22,9 +22,9 @@ import torch
 from transformers import WhisperFeatureExtractor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from modeling import SpeechEmotionConfig, SpeechEmotionForAudioClassification  # noqa: E402
-from training.audio import features_of  # noqa: E402
-from training.encoder_cache import CachedHiddenStatesCollator, EncoderCache  # noqa: E402
+from emotion_hub.modeling import SpeechEmotionConfig, SpeechEmotionForAudioClassification  # noqa: E402
+from emotion_hub.training.audio import features_of  # noqa: E402
+from emotion_hub.training.encoder_cache import CachedHiddenStatesCollator, EncoderCache  # noqa: E402
 
 WHISPER_BASE = dict(d_model=512, encoder_layers=6, encoder_attention_heads=8, encoder_ffn_dim=2048, num_mel_bins=80,
                     decoder_layers=1, decoder_attention_heads=8, decoder_ffn_dim=2048)

@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from export_onnx import LogitsOnly, export_onnx  # noqa: E402
-from modeling import (MFCCCNNConfig, MFCCCNNForAudioClassification, TextCNNConfig,  # noqa: E402
+from emotion_hub.modeling import (MFCCCNNConfig, MFCCCNNForAudioClassification, TextCNNConfig,  # noqa: E402
                       TextCNNForSequenceClassification)
 
 

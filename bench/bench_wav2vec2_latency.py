@@ -19,7 +19,7 @@ from transformers import Wav2Vec2Config, Wav2Vec2ForSequenceClassification
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from modeling import Wav2Vec2EmotionConfig, Wav2Vec2EmotionForAudioClassification  # noqa: E402
+from emotion_hub.modeling import Wav2Vec2EmotionConfig, Wav2Vec2EmotionForAudioClassification  # noqa: E402
 
 
 def build_contenders():

@@ -23,7 +23,7 @@ import torch
 from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForAudioClassification
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from modeling import SpeechEmotionConfig, SpeechEmotionForAudioClassification  # noqa: E402
+from emotion_hub.modeling import SpeechEmotionConfig, SpeechEmotionForAudioClassification  # noqa: E402
 
 
 WHISPER_BASE = dict(d_model=512, encoder_layers=6, encoder_attention_heads=8, encoder_ffn_dim=2048, num_mel_bins=80,

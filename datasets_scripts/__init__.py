@@ -6,7 +6,7 @@ on the Hub: `python -m datasets_scripts.export_parquet --builder NAME --repo_id 
 
 `datasets>=4` no longer runs `load_dataset("script.py")`; builders are imported and instantiated instead::
 
-    from datasets_scripts import load_builder_dataset
+    from emotion_hub.datasets_scripts import load_builder_dataset
     ds = load_builder_dataset("tweet_eval_emotion", "anger_joy")            # the official files shipped with us
     ds = load_builder_dataset("tweet_eval_emotion", data_dir="download")    # ... or downloaded from GitHub
     ds = load_builder_dataset("meld", "text", data_dir="path/to/MELD")      # or reads a local copy
@@ -37,7 +37,7 @@ def get_builder_class(name: str) -> type[datasets.DatasetBuilder]:
     if name not in BUILDERS:
         raise ValueError(f"unknown dataset {name!r}; the builders of this package are {sorted(BUILDERS)}")
     module, _, attribute = BUILDERS[name].partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    return getattr(importlib.import_module(module.replace("datasets_scripts", __name__, 1)), attribute)
 
 
 def load_builder_dataset(name, config_name=None, data_dir=None, cache_dir=None, **config_kwargs) -> datasets.DatasetDict:

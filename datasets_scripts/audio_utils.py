@@ -15,7 +15,7 @@ Reading audio from a built dataset (datasets>=4 decodes `Audio` with torchcodec)
 
 Grouped cross-validation (a fresh assignment for any K, balanced over a stratum such as gender)::
 
-    from datasets_scripts.audio_utils import speaker_folds
+    from emotion_hub.datasets_scripts.audio_utils import speaker_folds
     folds = speaker_folds(ds["speaker"], 3, strata=ds["gender"])   # {speaker: fold in 0..2}
     fold_of_row = [folds[s] for s in ds["speaker"]]
 """

@@ -7,9 +7,9 @@ by `tokenization_word_level.build_word_level_tokenizer`.
 
 from transformers import AutoImageProcessor, AutoProcessor
 
-from modeling.configuration_erc_fusion import ERCFusionConfig
-from modeling.configuration_fer_cnn import FERCNNConfig
-from modeling.configuration_fer_timm import FERTimmConfig
+from emotion_hub.modeling.configuration_erc_fusion import ERCFusionConfig
+from emotion_hub.modeling.configuration_fer_cnn import FERCNNConfig
+from emotion_hub.modeling.configuration_fer_timm import FERTimmConfig
 
 from .face_detection import crop_faces, detect_faces
 from .feature_extraction_emotion_audio import EmotionAudioFeatureExtractor

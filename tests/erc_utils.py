@@ -7,8 +7,8 @@ import re
 import numpy as np
 from transformers import BertTokenizer, WhisperFeatureExtractor
 
-from modeling import ERCFusionConfig
-from processing import ERCProcessor, build_byte_level_bpe_tokenizer, default_feature_extractor, frame_image_processor
+from emotion_hub.modeling import ERCFusionConfig
+from emotion_hub.processing import ERCProcessor, build_byte_level_bpe_tokenizer, default_feature_extractor, frame_image_processor
 
 
 LABELS = ["anger", "joy", "neutral"]

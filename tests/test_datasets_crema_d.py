@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from datasets_scripts import load_builder_dataset
-from datasets_scripts.crema_d import EMOTIONS, INTENSITIES, SENTENCES, CremaD
+from emotion_hub.datasets_scripts import load_builder_dataset
+from emotion_hub.datasets_scripts.crema_d import EMOTIONS, INTENSITIES, SENTENCES, CremaD
 from tests.voice_fixtures import CREMA_SEXES, write_crema_d, write_tone
 
 

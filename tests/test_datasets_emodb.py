@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from datasets_scripts.emodb import EMOTION_CODES, EMOTIONS, SPEAKERS, TEXTS, EmoDB, parse_file_name
-from datasets_scripts.utils import DownloadError
+from emotion_hub.datasets_scripts.emodb import EMOTION_CODES, EMOTIONS, SPEAKERS, TEXTS, EmoDB, parse_file_name
+from emotion_hub.datasets_scripts.utils import DownloadError
 from tests.conftest import SHARED_DATA
 from tests.http_files import FileServer
 from tests.voice_fixtures import write_tone, zip_tree

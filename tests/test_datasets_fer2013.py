@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from datasets_scripts import load_builder_dataset
-from datasets_scripts.fer2013 import LABELS, Fer2013
+from emotion_hub.datasets_scripts import load_builder_dataset
+from emotion_hub.datasets_scripts.fer2013 import LABELS, Fer2013
 from tests.conftest import SHARED_DATA
 from tests.fixtures import FER_LABELS, write_fer2013_csv, write_fer2013_folder
 from tests.utils import error_chain

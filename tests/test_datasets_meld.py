@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from datasets_scripts import load_builder_dataset
-from datasets_scripts.meld import EMOTIONS, Meld
+from emotion_hub.datasets_scripts import load_builder_dataset
+from emotion_hub.datasets_scripts.meld import EMOTIONS, Meld
 from tests.fixtures import MELD_COLUMNS, write_meld
 from tests.http_files import FileServer
 from tests.utils import error_chain

@@ -9,8 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from datasets_scripts import load_builder_dataset
-from datasets_scripts.meld import EMOTIONS, RAW_URL, Meld, decode_clip
+from emotion_hub.datasets_scripts import load_builder_dataset
+from emotion_hub.datasets_scripts.meld import EMOTIONS, RAW_URL, Meld, decode_clip
 from tests.fixtures import RAW_CLIP_FOLDERS, pack_meld_raw
 from tests.http_files import FileServer
 from tests.utils import error_chain

@@ -6,9 +6,9 @@ import re
 import numpy as np
 import pytest
 
-from datasets_scripts import load_builder_dataset
-from datasets_scripts.audio_utils import speaker_folds
-from datasets_scripts.ravdess import EMOTIONS, Ravdess, actor_folds, parse_file_name
+from emotion_hub.datasets_scripts import load_builder_dataset
+from emotion_hub.datasets_scripts.audio_utils import speaker_folds
+from emotion_hub.datasets_scripts.ravdess import EMOTIONS, Ravdess, actor_folds, parse_file_name
 from tests.conftest import SHARED_DATA
 from tests.http_files import FileServer
 from tests.utils import error_chain

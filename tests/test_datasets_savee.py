@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from datasets_scripts import load_builder_dataset
-from datasets_scripts.savee import EMOTIONS, Savee
+from emotion_hub.datasets_scripts import load_builder_dataset
+from emotion_hub.datasets_scripts.savee import EMOTIONS, Savee
 from tests.voice_fixtures import write_savee, write_tone
 
 

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from datasets_scripts import get_builder_class, load_builder_dataset
-from datasets_scripts.tweet_eval_emotion import TweetEvalEmotion
-from datasets_scripts.tweet_eval_emotion.tweet_eval_emotion import EMBEDDED_DIR
-from datasets_scripts.utils import DownloadError
+from emotion_hub.datasets_scripts import get_builder_class, load_builder_dataset
+from emotion_hub.datasets_scripts.tweet_eval_emotion import TweetEvalEmotion
+from emotion_hub.datasets_scripts.tweet_eval_emotion.tweet_eval_emotion import EMBEDDED_DIR
+from emotion_hub.datasets_scripts.utils import DownloadError
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

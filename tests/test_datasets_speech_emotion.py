@@ -5,9 +5,9 @@ import os
 import datasets
 import pytest
 
-from datasets_scripts import load_builder_dataset
-from datasets_scripts.ravdess import Ravdess
-from datasets_scripts.speech_emotion import (CORPORA, ENGLISH_CORPORA, LABEL_MAP, SHARED_LABELS, SpeechEmotion,
+from emotion_hub.datasets_scripts import load_builder_dataset
+from emotion_hub.datasets_scripts.ravdess import Ravdess
+from emotion_hub.datasets_scripts.speech_emotion import (CORPORA, ENGLISH_CORPORA, LABEL_MAP, SHARED_LABELS, SpeechEmotion,
                                              default_labels, shared_label)
 from tests.conftest import SHARED_DATA
 from tests.test_datasets_emodb import write_emodb

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from datasets_scripts import load_builder_dataset
-from datasets_scripts.tess import EMOTIONS, Tess
+from emotion_hub.datasets_scripts import load_builder_dataset
+from emotion_hub.datasets_scripts.tess import EMOTIONS, Tess
 from tests.utils import error_chain
 from tests.voice_fixtures import TESS_WORDS, write_tess, write_tone
 

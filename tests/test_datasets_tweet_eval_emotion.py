@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from datasets_scripts import load_builder_dataset
-from datasets_scripts.tweet_eval_emotion import TweetEvalEmotion
+from emotion_hub.datasets_scripts import load_builder_dataset
+from emotion_hub.datasets_scripts.tweet_eval_emotion import TweetEvalEmotion
 from tests.fixtures import TWEET_LABELS, write_tweeteval
 from tests.http_files import FileServer
 from tests.utils import error_chain

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from datasets_scripts import load_builder_dataset
-from datasets_scripts.vivae import EMOTIONS, INTENSITIES, Vivae
+from emotion_hub.datasets_scripts import load_builder_dataset
+from emotion_hub.datasets_scripts.vivae import EMOTIONS, INTENSITIES, Vivae
 from tests.http_files import FileServer
 from tests.voice_fixtures import write_tone, write_vivae, zip_tree
 

@@ -9,7 +9,7 @@ import datasets
 import pytest
 import yaml
 
-from datasets_scripts.export_parquet import build_splits, export
+from emotion_hub.datasets_scripts.export_parquet import build_splits, export
 from tests.fixtures import write_fer2013_folder
 from tests.hub_server import HubServer
 from tests.utils import run_clean_python

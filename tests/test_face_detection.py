@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 from skimage.data import astronaut
 
-from modeling import FERTimmConfig, FERTimmForImageClassification
-from modeling.pipeline_image_classification import EmotionImageClassificationPipeline, load_photo
-from processing import FERImageProcessor, crop_faces, detect_faces
+from emotion_hub.modeling import FERTimmConfig, FERTimmForImageClassification
+from emotion_hub.modeling.pipeline_image_classification import EmotionImageClassificationPipeline, load_photo
+from emotion_hub.processing import FERImageProcessor, crop_faces, detect_faces
 from tests.utils import run_clean_python
 
 
@@ -103,7 +103,7 @@ def test_pipeline_classifies_the_largest_face_or_every_face(classifier, tmp_path
 
 
 def test_face_step_without_opencv_names_the_extra(monkeypatch):
-    import processing.face_detection as face_detection
+    import emotion_hub.processing.face_detection as face_detection
 
     monkeypatch.setitem(sys.modules, "cv2", None)
     monkeypatch.setattr(face_detection, "_CASCADES", {})

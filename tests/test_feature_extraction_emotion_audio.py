@@ -13,9 +13,9 @@ import soundfile as sf
 import torch
 from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
 
-from processing import EmotionAudioFeatureExtractor
-from processing import feature_extraction_emotion_audio
-from processing.feature_extraction_emotion_audio import silence_bounds
+from emotion_hub.processing import EmotionAudioFeatureExtractor
+from emotion_hub.processing import feature_extraction_emotion_audio
+from emotion_hub.processing.feature_extraction_emotion_audio import silence_bounds
 from tests.conftest import REPO, SHARED_DATA
 from tests.utils import run_clean_python
 
@@ -529,7 +529,7 @@ def test_one_hour_recording_is_fast_and_small():
         import json, resource, sys, time
         import numpy as np
         sys.path.insert(0, %r)
-        from processing import EmotionAudioFeatureExtractor
+        from emotion_hub.processing import EmotionAudioFeatureExtractor
         n = 16000 * 3600
         y = np.empty(n, dtype=np.float32)
         np.random.default_rng(0).standard_normal(out=y, dtype=np.float32)

@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 import train
-from processing import FERImageProcessor
+from emotion_hub.processing import FERImageProcessor
 from tests.fixtures import fer_face
 
 

@@ -2,8 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from modeling import TextCNNConfig
-from modeling.losses import DiceLoss, FocalLoss, build_loss, class_weights_from_counts, classification_loss
+from emotion_hub.modeling import TextCNNConfig
+from emotion_hub.modeling.losses import DiceLoss, FocalLoss, build_loss, class_weights_from_counts, classification_loss
 
 
 def test_class_weights_balanced_and_absent_class():

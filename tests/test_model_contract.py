@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from export_onnx import LogitsOnly, _other_inputs, example_inputs, export_onnx
-from modeling import (FERCNNConfig, FERCNNForImageClassification, MFCCCNNConfig, MFCCCNNForAudioClassification,
+from emotion_hub.modeling import (FERCNNConfig, FERCNNForImageClassification, MFCCCNNConfig, MFCCCNNForAudioClassification,
                       SpectrogramViTConfig, SpectrogramViTForAudioClassification, TextCNNConfig,
                       TextCNNForSequenceClassification, WaveformMLPConfig, WaveformMLPForAudioClassification)
 
@@ -67,13 +67,13 @@ def _spectrogram_timm(**kwargs):
 
 
 def _fer_timm(**kwargs):
-    from modeling import FERTimmConfig
+    from emotion_hub.modeling import FERTimmConfig
 
     return FERTimmConfig(**{**dict(backbone="test_efficientnet", image_size=32, num_labels=3), **kwargs})
 
 
 def _speech_emotion(**kwargs):
-    from modeling import SpeechEmotionConfig
+    from emotion_hub.modeling import SpeechEmotionConfig
 
     encoder = dict(model_type="wav2vec2", feat_extract_norm="layer", do_stable_layer_norm=True, hidden_size=16,
                    num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, conv_dim=(8, 8),
@@ -107,7 +107,7 @@ def _erc_inputs(config):
 
 def _model_class(name: str):
     """A class of the package by name, imported when the family is built (other issues add some of them)."""
-    import modeling
+    from emotion_hub import modeling
 
     return getattr(modeling, name)
 
@@ -367,7 +367,7 @@ def test_onnx_export_refuses_a_mismatch(tmp_path):
                                                 ("multi_label_classification", "multi-label classification"),
                                                 ("regression", "regression")])
 def test_model_card_states_the_problem_type(problem_type, says, tmp_path):
-    from model_cards.card import render_model_card
+    from emotion_hub.model_cards.card import render_model_card
 
     @dataclasses.dataclass
     class Recipe:  # the fields of train.py's recipe the card reads
@@ -397,8 +397,8 @@ def test_multi_label_face_model_in_the_image_pipeline():
     """The face pipeline gives a multi-label model's independent sigmoid scores; `threshold` keeps the predicted ones."""
     import numpy as np
 
-    from modeling import EmotionImageClassificationPipeline
-    from processing import FERImageProcessor
+    from emotion_hub.modeling import EmotionImageClassificationPipeline
+    from emotion_hub.processing import FERImageProcessor
 
     model, _, _ = build("fer_timm", problem_type="multi_label_classification")
     processor = FERImageProcessor(size={"height": 32, "width": 32}, image_mean=model.config.image_mean,

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from modeling import ERCFusionConfig, ERCFusionForEmotionRecognition, ERCFusionModel
+from emotion_hub.modeling import ERCFusionConfig, ERCFusionForEmotionRecognition, ERCFusionModel
 from tests.erc_utils import (BRANCH_CHOICES, LABELS, MODALITY_SUBSETS, TINY_AUDIO_CONFIG, TINY_BERT_CONFIG,
                              TINY_TEXT_CONFIG, TINY_WHISPER_CONFIG, random_examples, tiny_bert_tokenizer, tiny_config,
                              tiny_processor, tiny_tokenizer, tiny_whisper_feature_extractor)

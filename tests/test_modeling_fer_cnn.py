@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from modeling import FERCNNConfig, FERCNNForImageClassification, FERCNNModel
+from emotion_hub.modeling import FERCNNConfig, FERCNNForImageClassification, FERCNNModel
 from tests.utils import run_clean_python
 
 

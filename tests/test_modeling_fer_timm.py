@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from modeling import FERTimmConfig, FERTimmForImageClassification
-from modeling.pipeline_image_classification import EmotionImageClassificationPipeline
-from processing import FERImageProcessor
+from emotion_hub.modeling import FERTimmConfig, FERTimmForImageClassification
+from emotion_hub.modeling.pipeline_image_classification import EmotionImageClassificationPipeline
+from emotion_hub.processing import FERImageProcessor
 from tests.test_face_detection import FACE_AT, background, inside, photo_with_face
 from tests.utils import run_clean_python
 

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from modeling import (MFCCCNNConfig, MFCCCNNForAudioClassification, WaveformMLPConfig,
+from emotion_hub.modeling import (MFCCCNNConfig, MFCCCNNForAudioClassification, WaveformMLPConfig,
                       WaveformMLPForAudioClassification)
-from modeling.losses import LOSS_TYPES
+from emotion_hub.modeling.losses import LOSS_TYPES
 from tests.utils import run_clean_python
 
 
@@ -134,8 +134,8 @@ def test_multi_label_and_regression_models_in_the_audio_pipeline():
     windows of a long recording average the sigmoid probabilities (softmax for single-label, values for regression)."""
     import numpy as np
 
-    from modeling import EmotionAudioClassificationPipeline
-    from processing import EmotionAudioFeatureExtractor
+    from emotion_hub.modeling import EmotionAudioClassificationPipeline
+    from emotion_hub.processing import EmotionAudioFeatureExtractor
 
     fe = EmotionAudioFeatureExtractor(feature_type="mfcc", deltas=2, max_length_seconds=0.5)
     rate = fe.sampling_rate

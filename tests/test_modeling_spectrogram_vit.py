@@ -6,8 +6,8 @@ import os
 import pytest
 import torch
 
-from modeling import SpectrogramViTConfig, SpectrogramViTForAudioClassification, SpectrogramViTModel
-from modeling.losses import LOSS_TYPES
+from emotion_hub.modeling import SpectrogramViTConfig, SpectrogramViTForAudioClassification, SpectrogramViTModel
+from emotion_hub.modeling.losses import LOSS_TYPES
 from tests.utils import run_clean_python
 
 

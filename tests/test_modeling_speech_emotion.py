@@ -15,8 +15,8 @@ import torch
 from transformers import (AutoConfig, AutoModelForAudioClassification, HubertModel, WhisperConfig,
                           WhisperFeatureExtractor, WhisperForAudioClassification, WhisperModel)
 
-from modeling import SpeechEmotionConfig, SpeechEmotionForAudioClassification, Wav2Vec2EmotionForAudioClassification
-from modeling.speech_encoders import load_pretrained_speech_encoder, speech_encoder_frame_mask
+from emotion_hub.modeling import SpeechEmotionConfig, SpeechEmotionForAudioClassification, Wav2Vec2EmotionForAudioClassification
+from emotion_hub.modeling.speech_encoders import load_pretrained_speech_encoder, speech_encoder_frame_mask
 from tests.utils import run_clean_python
 
 

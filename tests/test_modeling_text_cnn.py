@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from modeling import TextCNNConfig, TextCNNForSequenceClassification, TextCNNModel
+from emotion_hub.modeling import TextCNNConfig, TextCNNForSequenceClassification, TextCNNModel
 from tests.fixtures import write_word_vectors
 from tests.utils import run_clean_python
 
@@ -132,7 +132,7 @@ def test_multi_label_model_in_the_text_pipeline(tmp_path):
     score, `threshold` keeps the predicted ones; a single-label model keeps the stock answer (the top label)."""
     from transformers import pipeline
 
-    from processing.tokenization_word_level import build_word_level_tokenizer
+    from emotion_hub.processing.tokenization_word_level import build_word_level_tokenizer
 
     texts = ["i am so happy today", "this makes me angry and sad", "what a sad day"]
     tokenizer = build_word_level_tokenizer(texts)

@@ -11,8 +11,8 @@ from transformers import (AutoConfig, AutoModel, AutoModelForAudioClassification
                           Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining, Wav2Vec2ForSequenceClassification,
                           Wav2Vec2Model)
 
-from modeling import Wav2Vec2EmotionConfig, Wav2Vec2EmotionForAudioClassification
-from modeling.losses import build_loss
+from emotion_hub.modeling import Wav2Vec2EmotionConfig, Wav2Vec2EmotionForAudioClassification
+from emotion_hub.modeling.losses import build_loss
 from tests.utils import run_clean_python
 from tests.wav2vec2_utils import (GROUP_NORM, LABELS, LAYER_NORM, POOLINGS, RECEPTIVE_FIELD, TINY_BACKBONE,
                                   padded_batch, tiny_config, tiny_model)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import AutoProcessor, AutoTokenizer
 
-from processing import ERCProcessor, build_byte_level_bpe_tokenizer
+from emotion_hub.processing import ERCProcessor, build_byte_level_bpe_tokenizer
 from tests.conftest import SHARED_DATA
 from tests.erc_utils import (random_examples, tiny_bert_tokenizer, tiny_processor, tiny_tokenizer,
                              tiny_whisper_feature_extractor)

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from datasets_scripts import load_builder_dataset
+from emotion_hub.datasets_scripts import load_builder_dataset
 from tests.conftest import SHARED_DATA
 
 

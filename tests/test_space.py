@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-from model_cards.space import detect_task, push_space, write_space
+from emotion_hub.model_cards.space import detect_task, push_space, write_space
 from tests.hub_server import HubServer
 
 
@@ -31,10 +31,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 def save_tiny_models(root):
     """A random text CNN with a word-level tokenizer and a random waveform MLP with its feature extractor."""
-    from modeling import (TextCNNConfig, TextCNNForSequenceClassification, WaveformMLPConfig,
+    from emotion_hub.modeling import (TextCNNConfig, TextCNNForSequenceClassification, WaveformMLPConfig,
                           WaveformMLPForAudioClassification)
-    from processing.feature_extraction_emotion_audio import EmotionAudioFeatureExtractor
-    from processing.tokenization_word_level import build_word_level_tokenizer
+    from emotion_hub.processing.feature_extraction_emotion_audio import EmotionAudioFeatureExtractor
+    from emotion_hub.processing.tokenization_word_level import build_word_level_tokenizer
 
     torch.manual_seed(0)
     labels = {"id2label": dict(enumerate(LABELS)), "label2id": {n: i for i, n in enumerate(LABELS)}}
@@ -224,8 +224,8 @@ def test_face_and_dialogue_apps_classify(tmp_path, monkeypatch):
     import pandas as pd
     from PIL import Image
 
-    from modeling import ERCFusionForEmotionRecognition, FERCNNConfig, FERCNNForImageClassification
-    from processing import FERImageProcessor
+    from emotion_hub.modeling import ERCFusionForEmotionRecognition, FERCNNConfig, FERCNNForImageClassification
+    from emotion_hub.processing import FERImageProcessor
     from tests.erc_utils import tiny_config, tiny_processor, tiny_tokenizer
 
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")

@@ -1,7 +1,7 @@
 import pytest
 from transformers import AutoTokenizer
 
-from processing.tokenization_word_level import build_word_level_tokenizer
+from emotion_hub.processing.tokenization_word_level import build_word_level_tokenizer
 from tests.utils import run_clean_python
 
 

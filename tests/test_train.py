@@ -273,7 +273,7 @@ def test_two_process_run_evaluates_every_example_once(recipe_file, tweeteval_dir
     # The gathered metrics equal a single-process evaluation of the saved model.
     from transformers import AutoTokenizer
 
-    from datasets_scripts import load_builder_dataset
+    from emotion_hub.datasets_scripts import load_builder_dataset
 
     model = train.modeling.TextCNNForSequenceClassification.from_pretrained(out).eval()
     tokenizer = AutoTokenizer.from_pretrained(out)

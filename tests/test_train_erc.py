@@ -11,7 +11,7 @@ import yaml
 from huggingface_hub import ModelCard
 
 import train
-from datasets_scripts.meld import EMOTIONS
+from emotion_hub.datasets_scripts.meld import EMOTIONS
 from tests.erc_utils import TINY_AUDIO_CONFIG, TINY_TEXT_CONFIG, TINY_VISION_CONFIG
 from tests.fixtures import CUE_WORDS, FILLER, write_word_vectors
 from tests.utils import run_clean_python
@@ -61,9 +61,9 @@ def test_multimodal_end_to_end_build_train_save_reload_predict(meld_raw_dir, dat
     clip = os.path.join(meld_raw_dir, "MELD.Raw", "output_repeated_splits_test", "dia1_utt2.mp4")
     dialogue = [{"speaker": "Monica", "utterance": "Okay, everybody relax."},
                 {"speaker": "Joey", "utterance": "C'mon, you're going out with the guy!"}]
-    from datasets_scripts.meld import decode_clip
-    from modeling import ERCFusionForEmotionRecognition
-    from processing import ERCProcessor
+    from emotion_hub.datasets_scripts.meld import decode_clip
+    from emotion_hub.modeling import ERCFusionForEmotionRecognition
+    from emotion_hub.processing import ERCProcessor
 
     waveform, frames, _ = decode_clip(clip)
     model = ERCFusionForEmotionRecognition.from_pretrained(out).eval()
@@ -143,7 +143,7 @@ def test_class_balanced_batch_sampler():
 @pytest.mark.parametrize("name", sorted(f for f in os.listdir(os.path.join(os.path.dirname(__file__), "..", "configs"))
                                         if f.startswith("erc-meld-")))
 def test_recipes_parse_and_their_model_arguments_validate(name):
-    from modeling import ERCFusionConfig
+    from emotion_hub.modeling import ERCFusionConfig
 
     path = os.path.join(os.path.dirname(__file__), "..", "configs", name)
     recipe = train.parse_args(["--config", path, "--output_dir", "x"])

@@ -86,7 +86,7 @@ def test_smoke_run_then_pipeline_in_a_clean_python(tmp_path, fer_dir, datasets_c
     with torch.no_grad(), Image.open(tmp_path / "face.jpg") as image:
         expected = model(**processor(image, return_tensors="pt")).logits.softmax(-1)[0].tolist()
     # bf16 training, but the reported test figures are those of the saved fp32 weights
-    from datasets_scripts import load_builder_dataset
+    from emotion_hub.datasets_scripts import load_builder_dataset
 
     test_split = load_builder_dataset("fer2013", "image_folder", data_dir=fer_dir, cache_dir=datasets_cache)["test"]
     with torch.no_grad():

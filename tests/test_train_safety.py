@@ -158,9 +158,9 @@ def test_a_tampered_checkpoint_does_not_run_code_on_resume(tampered, recipe_file
 def test_a_checkpoint_of_another_user_is_refused(recipe_file, tweeteval_dir, datasets_cache, tmp_path, monkeypatch):
     out, recipe = tmp_path / "out", recipe_file(num_epochs=1)
     train.main(argv(recipe, tweeteval_dir, out, datasets_cache))
-    import training.checkpoints
+    import emotion_hub.training.checkpoints as checkpoints
 
-    monkeypatch.setattr(training.checkpoints.os, "getuid", lambda: os.stat(out).st_uid + 1)
+    monkeypatch.setattr(checkpoints.os, "getuid", lambda: os.stat(out).st_uid + 1)
     with pytest.raises(RuntimeError, match="belong to another user; train.py only resumes checkpoints written by you"):
         train.main(argv(recipe, tweeteval_dir, out, datasets_cache, "--resume_from_checkpoint", "latest"))
 

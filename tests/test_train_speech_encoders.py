@@ -13,10 +13,10 @@ from safetensors.torch import load_file
 from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
 
 import train
-from modeling import SpeechEmotionConfig, SpeechEmotionForAudioClassification
+from emotion_hub.modeling import SpeechEmotionConfig, SpeechEmotionForAudioClassification
 from tests.test_datasets_emodb import write_emodb
 from tests.utils import run_clean_python
-from training.encoder_cache import EncoderCache, cache_blockers, settings_key
+from emotion_hub.training.encoder_cache import EncoderCache, cache_blockers, settings_key
 
 TINY_WHISPER = dict(d_model=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=32, num_mel_bins=8,
                     max_source_positions=100, decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=16,

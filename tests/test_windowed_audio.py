@@ -7,8 +7,8 @@ from torch import nn
 from transformers import Wav2Vec2FeatureExtractor
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from modeling import classify_windows
-from modeling.windowed_audio import window_starts
+from emotion_hub.modeling import classify_windows
+from emotion_hub.modeling.windowed_audio import window_starts
 from tests.wav2vec2_utils import GROUP_NORM, tiny_model
 
 

@@ -6,7 +6,7 @@ import sys
 import textwrap
 
 
-OUR_PACKAGES = ("modeling", "processing", "datasets_scripts", "model_cards", "train")
+OUR_PACKAGES = ("emotion_hub", "modeling", "processing", "datasets_scripts", "model_cards", "training", "train")
 
 _PRELUDE = f"""
 import importlib.abc, sys

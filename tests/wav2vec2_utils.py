@@ -2,7 +2,7 @@
 
 import torch
 
-from modeling import Wav2Vec2EmotionConfig, Wav2Vec2EmotionForAudioClassification
+from emotion_hub.modeling import Wav2Vec2EmotionConfig, Wav2Vec2EmotionForAudioClassification
 
 
 LABELS = ["angry", "happy", "neutral"]

@@ -13,11 +13,11 @@ import torch
 import transformers
 from tqdm.auto import tqdm
 
-import modeling
-from processing.feature_extraction_emotion_audio import EmotionAudioFeatureExtractor
-from training.encoder_cache import (CachedHiddenStates, CachedHiddenStatesCollator, EncoderCache, cache_blockers,
+from emotion_hub import modeling
+from emotion_hub.processing.feature_extraction_emotion_audio import EmotionAudioFeatureExtractor
+from emotion_hub.training.encoder_cache import (CachedHiddenStates, CachedHiddenStatesCollator, EncoderCache, cache_blockers,
                                     default_cache_root)
-from training.samplers import LengthGroupedSampler
+from emotion_hub.training.samplers import LengthGroupedSampler
 
 logger = transformers.utils.logging.get_logger(__name__)
 

@@ -26,7 +26,7 @@ from typing import Optional
 
 from safetensors.torch import load_file, save_file
 
-from training.recipe import RecipeError, recipe_hash, training_recipe
+from emotion_hub.training.recipe import RecipeError, recipe_hash, training_recipe
 
 CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 REQUIRED = ("loop_state.json", "scheduler.json", "recipe.json", "optimizer.bin", "random_states_0.pkl")

@@ -4,11 +4,11 @@ recipe; `cli()` turns every failure into one line `error: ...` with exit status 
 import os
 import sys
 
-from training.cross_validation import cross_validate
-from training.hub import push_to_hub
-from training.loop import build_accelerator, flat_recipe, load_splits, train_and_evaluate
-from training.output import claim_output_dir
-from training.recipe import RecipeError, parse_args
+from emotion_hub.training.cross_validation import cross_validate
+from emotion_hub.training.hub import push_to_hub
+from emotion_hub.training.loop import build_accelerator, flat_recipe, load_splits, train_and_evaluate
+from emotion_hub.training.output import claim_output_dir
+from emotion_hub.training.recipe import RecipeError, parse_args
 
 
 def main(argv=None, on_evaluate=None):

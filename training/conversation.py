@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-import modeling
-from processing import ERCProcessor, build_byte_level_bpe_tokenizer, default_feature_extractor, frame_image_processor
+from emotion_hub import modeling
+from emotion_hub.processing import ERCProcessor, build_byte_level_bpe_tokenizer, default_feature_extractor, frame_image_processor
 
 class ERCTask:
     """Emotion recognition in conversation with ERCFusion (`model_type: erc_fusion`) on MELD: the `text` config for

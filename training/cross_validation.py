@@ -7,9 +7,9 @@ import os
 
 import numpy as np
 
-from training.checkpoints import list_checkpoints, write_json
-from training.loop import train_and_evaluate
-from training.metrics import plot_confusion_matrix
+from emotion_hub.training.checkpoints import list_checkpoints, write_json
+from emotion_hub.training.loop import train_and_evaluate
+from emotion_hub.training.metrics import plot_confusion_matrix
 
 CV_METRICS = ("accuracy", "f1_macro", "f1_weighted", "uar", "roc_auc_macro")
 
@@ -23,7 +23,7 @@ def fold_assignment(recipe, full) -> tuple[np.ndarray, np.ndarray]:
     training groups (at least one) validates, so the model is chosen on speakers it is neither trained nor tested on. Ungrouped: stratified
     K-fold over the labels, and a stratified share of each fold's training rows validates.
     """
-    from datasets_scripts.audio_utils import deal_folds, speaker_folds
+    from emotion_hub.datasets_scripts.audio_utils import deal_folds, speaker_folds
     from sklearn.model_selection import StratifiedKFold, train_test_split
 
     labels = np.asarray(full[recipe.label_column])

@@ -127,7 +127,7 @@ class EncoderCache:
 
     @torch.inference_mode()
     def _encode(self, waveforms: list) -> list:
-        from training.audio import features_of
+        from emotion_hub.training.audio import features_of
 
         model = self.model
         was_training = model.training

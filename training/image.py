@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-import modeling
-from processing.image_processing_fer import FERImageProcessor
+from emotion_hub import modeling
+from emotion_hub.processing.image_processing_fer import FERImageProcessor
 
 # Image augmentation of the faces recipes (0 / off by default): probability of a horizontal flip, maximum rotation in
 # degrees, maximum shift as a fraction of the size, zoom range, maximum brightness shift (fraction of 255), maximum

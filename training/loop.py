@@ -28,16 +28,16 @@ from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from datasets_scripts import load_builder_dataset
-from model_cards import render_model_card
-from modeling.losses import class_weights_from_counts
-from training.checkpoints import LoopState, best_weights, kill_point, load_checkpoint, save_checkpoint, write_json
-from training.metrics import METRICS, evaluate, plot_confusion_matrix
-from training.optim import apply_lora, build_optimizer, build_scheduler
-from training.output import publish, recover
-from training.recipe import recipe_dict, recipe_hash
-from training.registry import task_class_of
-from training.samplers import ClassBalancedBatchSampler
+from emotion_hub.datasets_scripts import load_builder_dataset
+from emotion_hub.model_cards import render_model_card
+from emotion_hub.modeling.losses import class_weights_from_counts
+from emotion_hub.training.checkpoints import LoopState, best_weights, kill_point, load_checkpoint, save_checkpoint, write_json
+from emotion_hub.training.metrics import METRICS, evaluate, plot_confusion_matrix
+from emotion_hub.training.optim import apply_lora, build_optimizer, build_scheduler
+from emotion_hub.training.output import publish, recover
+from emotion_hub.training.recipe import recipe_dict, recipe_hash
+from emotion_hub.training.registry import task_class_of
+from emotion_hub.training.samplers import ClassBalancedBatchSampler
 
 EvaluateHook = Callable[[int, dict], Optional[bool]]
 

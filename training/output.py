@@ -13,8 +13,8 @@ import fcntl
 import os
 import shutil
 
-from training.checkpoints import fsync_tree, kill_point
-from training.recipe import RecipeError
+from emotion_hub.training.checkpoints import fsync_tree, kill_point
+from emotion_hub.training.recipe import RecipeError
 
 
 class OutputDirError(RecipeError):

@@ -23,8 +23,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 from pydantic import create_model
 from pydantic.dataclasses import dataclass
 
-from training.image import AUGMENTATION_DEFAULTS
-from training.metrics import METRICS
+from emotion_hub.training.image import AUGMENTATION_DEFAULTS
+from emotion_hub.training.metrics import METRICS
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "sgd_momentum", "adadelta")
 SCHEDULERS = ("constant", "linear", "cosine", "reduce_on_plateau")
@@ -169,7 +169,7 @@ class Recipe:
     samples_per_class: StrictInt = Field(4, description="class_balanced_sampler: examples per class")
 
     def __post_init__(self):
-        from training.registry import MODEL_TYPES
+        from emotion_hub.training.registry import MODEL_TYPES
 
         checks = [
             (self.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}"),
@@ -295,10 +295,10 @@ def _config_parameters(config_class):
 
 def validate_blocks(recipe: Recipe):
     """Every nested block against its consumer; raises `RecipeError` naming `block.key`."""
-    from processing import ERCProcessor
-    from processing.image_processing_fer import FERImageProcessor
-    from processing.tokenization_word_level import build_word_level_tokenizer
-    from training.registry import config_class_of
+    from emotion_hub.processing import ERCProcessor
+    from emotion_hub.processing.image_processing_fer import FERImageProcessor
+    from emotion_hub.processing.tokenization_word_level import build_word_level_tokenizer
+    from emotion_hub.training.registry import config_class_of
 
     config_class = config_class_of(recipe.model_type)
     model_parameters = _config_parameters(config_class)
@@ -328,8 +328,8 @@ def validate_blocks(recipe: Recipe):
             model(**values)
         except ValidationError as err:
             raise RecipeError(describe(err, prefix=f"{block}.", values=values)) from None
-    from training.audio import AudioAugmentation
-    from training.image import ImageAugmentation
+    from emotion_hub.training.audio import AudioAugmentation
+    from emotion_hub.training.image import ImageAugmentation
 
     for consumer, values in ((ImageAugmentation, recipe.augmentation), (AudioAugmentation, recipe.audio_augmentation)):
         try:  # the ranges, checked by the class that uses them
@@ -349,7 +349,7 @@ def _consumed(config_class, key, value) -> bool:
 def _feature_extractor_class(options: dict):
     import transformers
 
-    from processing.feature_extraction_emotion_audio import EmotionAudioFeatureExtractor
+    from emotion_hub.processing.feature_extraction_emotion_audio import EmotionAudioFeatureExtractor
 
     name = options.get("class", "EmotionAudioFeatureExtractor")
     if name == "EmotionAudioFeatureExtractor":

@@ -7,11 +7,11 @@ names the config whose `__init__` validates the recipe's `model` block. A new mo
 line here.
 """
 
-from training.audio import AUDIO_MODELS, AudioClassificationTask
-from training.conversation import ERCTask
-from training.image import ImageClassificationTask
-from training.text import TextClassificationTask
-from training.text_transformer import TextTransformerTask
+from emotion_hub.training.audio import AUDIO_MODELS, AudioClassificationTask
+from emotion_hub.training.conversation import ERCTask
+from emotion_hub.training.image import ImageClassificationTask
+from emotion_hub.training.text import TextClassificationTask
+from emotion_hub.training.text_transformer import TextTransformerTask
 
 MODEL_TYPES = {
     "text_cnn": TextClassificationTask,

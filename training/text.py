@@ -9,8 +9,8 @@ import os
 
 from transformers import DataCollatorWithPadding
 
-import modeling
-from processing.tokenization_word_level import build_word_level_tokenizer
+from emotion_hub import modeling
+from emotion_hub.processing.tokenization_word_level import build_word_level_tokenizer
 
 class TextClassificationTask:
     """Word-level tokenizer trained on the training split + a text CNN (`model_type: text_cnn`).

@@ -12,7 +12,7 @@ from tokenizers import Tokenizer, normalizers
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, PretrainedConfig,
                           PreTrainedTokenizerFast)
 
-from processing.tokenization_word_level import _is_symbol, build_normalizer, emoji_to_words
+from emotion_hub.processing.tokenization_word_level import _is_symbol, build_normalizer, emoji_to_words
 
 
 CLEANING_OPTIONS = ("unescape_newlines", "emoji", "strip_html")
