@@ -495,6 +495,25 @@ print(model.config.id2label[int(logits.argmax(-1))])
     "citation": "",
 }
 
+MODEL_INFO["fer_timm"] = {
+    "description": (
+        "A timm image model (EfficientNet, ResNet, ConvNeXt, ViT...) for facial-expression recognition, its "
+        "classifier sized for the expression labels. Faces are resized to the backbone's input size and normalised "
+        "with the backbone's own mean and standard deviation; a grey model (one input channel) reads colour images "
+        "as their ITU-R BT.601 luminance. Exported as the stock `TimmWrapperForImageClassification` (no custom code) "
+        "or as the package's `FERTimmForImageClassification` with `FERImageProcessor`."
+    ),
+    "training_summary": (
+        "Fine-tuned from the pretrained backbone given by `pretrained_backbone` (ImageNet weights; the first "
+        "convolution summed over RGB for grey input) with a new classifier, or trained from scratch without it; the "
+        "optimizer and schedule below; model selection on the validation metric. Training batches are augmented on "
+        "the fly (settings under `augmentation.*`), validation and test images are not."
+    ),
+    "tags": ["fer-timm", "timm", "facial-expression-recognition", "image-classification"],
+    "usage": MODEL_INFO["fer_cnn"]["usage"],
+    "citation": "",
+}
+
 AUDIO_USAGE = """
 from transformers import pipeline
 

@@ -1,7 +1,9 @@
-"""Face images (`model_type: fer_cnn`): decoding once to uint8, batch augmentation in the loop, normalisation."""
+"""Face images (`model_type: fer_cnn`, `fer_timm`): decoding once to uint8, batch augmentation in the loop,
+normalisation."""
 
 import io
 import math
+from typing import Optional
 
 import numpy as np
 import torch
@@ -43,9 +45,11 @@ class ImageAugmentation:
         self.options = {**o, "scale": [float(scale[0]), float(scale[1])]}
         self.geometric = o["hflip"] > 0 or o["rotation"] > 0 or o["translate"] > 0 or scale != [1.0, 1.0]
 
-    def __call__(self, pixels: torch.Tensor, fill: float) -> torch.Tensor:
-        """`pixels` `(batch, channels, height, width)` float in [0, 255] -> augmented, same shape."""
+    def __call__(self, pixels: torch.Tensor, fill: float, size: Optional[tuple] = None) -> torch.Tensor:
+        """`pixels` `(batch, channels, height, width)` float in [0, 255] -> augmented `(batch, channels, *size)`
+        (`size` defaults to the input's): a resize is bilinear, in the same sampling as the affine transform."""
         o, batch, device = self.options, pixels.shape[0], pixels.device
+        size = tuple(size or pixels.shape[-2:])
 
         def rand():
             return torch.rand(batch, device=device)
@@ -62,9 +66,11 @@ class ImageAugmentation:
             cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
             theta = torch.stack([torch.stack([cos * flip, -sin, shift[0]], -1),
                                  torch.stack([sin * flip, cos, shift[1]], -1)], 1)  # (batch, 2, 3)
-            grid = torch.nn.functional.affine_grid(theta, list(pixels.shape), align_corners=False)
+            grid = torch.nn.functional.affine_grid(theta, [*pixels.shape[:2], *size], align_corners=False)
             pixels = torch.nn.functional.grid_sample(pixels, grid, mode="bilinear", padding_mode="border",
                                                      align_corners=False)
+        elif size != tuple(pixels.shape[-2:]):
+            pixels = torch.nn.functional.interpolate(pixels, size=size, mode="bilinear", align_corners=False)
         if o["contrast"] or o["brightness"]:
             mean = pixels.mean(dim=(1, 2, 3), keepdim=True)
             contrast = uniform(1 - o["contrast"], 1 + o["contrast"]).view(-1, 1, 1, 1)
@@ -195,7 +201,7 @@ class ImageClassificationTask:
         """Training batches only, called by the training loop: random augmentation, then normalisation."""
         p = self.processor
         fill = float(np.mean(p.image_mean)) / p.rescale_factor if p.do_normalize else 0.0  # erase to the mean
-        pixels = self.augmentation(batch["pixel_values"].float(), fill)
+        pixels = self.augmentation(batch["pixel_values"].float(), fill, size=(p.size.height, p.size.width))
         return {**batch, "pixel_values": normalize_pixels(p, pixels)}
 
     def build_model(self, class_weights):
@@ -212,5 +218,76 @@ class ImageClassificationTask:
         return {}
 
 
+class TimmImageClassificationTask(ImageClassificationTask):
+    """Face images + a timm backbone (`model_type: fer_timm`), ImageNet-pretrained with `pretrained_backbone`.
+
+    The pixels are normalised as the backbone expects, never with the training split's statistics: `image_mean` /
+    `image_std` of the recipe's `model` block (or of its `image_processor` block; not both with different values),
+    else the timm model's own, which the model config resolves (the pretrained folder's `pretrained_cfg` with
+    `pretrained_backbone`). The model config and the image processor hold the same values.
+
+    Training faces are decoded at no more than `train_decode_size` pixels (FER2013's 48) and resized to `image_size`
+    per batch with the augmentation (bilinear); validation and test faces are decoded at `image_size` by the image
+    processor itself, so the reported figures are those of the saved processor + model. `export_stock: true` saves
+    the stock `TimmWrapperForImageClassification` (its processor is `config.json`'s `pretrained_cfg`) and no
+    `FERImageProcessor`, whose `preprocessor_config.json` would need `trust_remote_code`.
+    """
+
+    config_class, model_class = modeling.FERTimmConfig, modeling.FERTimmForImageClassification
+    train_decode_size = 48
+
+    def __init__(self, recipe, train_split, label_names):
+        self.recipe, self.label_names = recipe, label_names
+        self.augmentation = ImageAugmentation(**recipe.augmentation)
+        self.image_size = recipe.model.get("image_size", self.config_class().image_size)
+        self.normalisation = {}  # image_mean / image_std the recipe sets, for the config and the processor
+        for key in ("image_mean", "image_std"):
+            values = [[float(v) for v in (x if isinstance(x, (list, tuple)) else [x] * 3)] if x is not None else None
+                      for x in (recipe.model.get(key), recipe.image_processor.get(key))]
+            if None not in values and values[0] != values[1]:
+                raise ValueError(f"`model.{key}` {values[0]} and `image_processor.{key}` {values[1]} differ: the "
+                                 f"model config and its image processor normalise alike; set it once, in `model`")
+            if values != [None, None]:
+                self.normalisation[key] = values[0] or values[1]
+        options = {"size": {"height": self.image_size, "width": self.image_size}, **recipe.image_processor,
+                   **self.normalisation}
+        self.processor_options = options
+        self.processor = FERImageProcessor(**options)  # no mean/std in the recipe: `build_model` sets the backbone's
+        if (self.processor.size.height, self.processor.size.width) != (self.image_size, self.image_size):
+            raise ValueError(f"`image_processor.size` {dict(self.processor.size)} must be the model's `image_size` "
+                             f"{self.image_size}x{self.image_size}; set `model.image_size` instead")
+        train_size = min(self.image_size, self.train_decode_size)
+        train_processor = FERImageProcessor(**{**options, "size": {"height": train_size, "width": train_size}})
+        self._decoded = {"train": decode_images(train_split, recipe.input_column, train_processor, "train")}
+
+    def build_model(self, class_weights):
+        recipe = self.recipe
+        kwargs = {k: v for k, v in recipe.model.items() if k != "class_weights"}
+        kwargs.update(self.normalisation, id2label=dict(enumerate(self.label_names)),
+                      label2id={name: i for i, name in enumerate(self.label_names)}, class_weights=class_weights)
+        if recipe.pretrained_backbone:
+            model = self.model_class.from_pretrained_backbone(recipe.pretrained_backbone,
+                                                              **recipe.pretrained_backbone_options, **kwargs)
+        else:
+            model = self.model_class(self.config_class(**kwargs))
+        # The config's normalisation (the backbone's when the recipe sets none); the loop makes the collators after.
+        self.processor = FERImageProcessor(**{**self.processor_options, "image_mean": list(model.config.image_mean),
+                                              "image_std": list(model.config.image_std)})
+        if recipe.export_stock:  # what cannot be exported fails now, not after training
+            model.to_stock_model(self.processor)
+        return model
+
+    def save_model(self, model, output_dir):
+        if self.recipe.export_stock:
+            model.save_stock_pretrained(output_dir, image_processor=self.processor, safe_serialization=True)
+        else:
+            model.save_pretrained(output_dir, safe_serialization=True)
+
+    def save_processor(self, output_dir):
+        """Nothing for `export_stock`: the stock folder's `TimmWrapperImageProcessor` reads `config.json`."""
+        if not self.recipe.export_stock:
+            self.processor.save_pretrained(output_dir)
+
+
 __all__ = ["AUGMENTATION_DEFAULTS", "ImageAugmentation", "ImageClassificationTask", "ImageCollator",
-           "ImageTensorDataset", "decode_images", "normalize_pixels"]
+           "ImageTensorDataset", "TimmImageClassificationTask", "decode_images", "normalize_pixels"]

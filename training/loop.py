@@ -249,7 +249,10 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
         else:
             unwrapped.save_pretrained(out, safe_serialization=True)
         kill_point("final:model")
-        task.processor.save_pretrained(out)
+        if hasattr(task, "save_processor"):  # e.g. nothing beside a stock model that carries its own processor
+            task.save_processor(out)
+        else:
+            task.processor.save_pretrained(out)
         write_json(os.path.join(out, "classification_report.json"),
                    {"validation": eval_report, "test": test_report, "history": state.history})
         write_eval_history(os.path.join(out, "eval_history.jsonl"), state.history)

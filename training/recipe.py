@@ -69,7 +69,8 @@ class Recipe:
     word_vectors_vocab: StrictInt = Field(0, description="add the N most frequent vector words to vocab")
     # faces (image classification)
     image_processor: dict = Field(default_factory=dict, description=(
-        "FERImageProcessor arguments (default image_mean/image_std: the training split's pixel statistics)"))
+        "FERImageProcessor arguments (default image_mean/image_std: the training split's pixel statistics for "
+        "fer_cnn, the backbone's for fer_timm)"))
     augmentation: dict = Field(default_factory=dict, description=(
         f"training-only image augmentation, keys {sorted(AUGMENTATION_DEFAULTS)}"))
     # optimisation
@@ -133,7 +134,7 @@ class Recipe:
         "training crop length (default: the feature extractor's max_length_seconds)"))
     pretrained_backbone: Optional[StrictStr] = Field(None, description=(
         "start from pretrained weights: a wav2vec2 checkpoint (wav2vec2_emotion, e.g. facebook/wav2vec2-base) or a "
-        "timm model name (spectrogram_vit with backbone: timm)"))
+        "timm model name (spectrogram_vit with backbone: timm; fer_timm, also a local timm folder)"))
     pretrained_backbone_options: dict = Field(default_factory=dict, description=(
         "wav2vec2: {backbone_config_overrides: {mask_time_prob: 0.05}}; timm: {pretrained_cfg_overlay: "
         "{file: weights.safetensors}} for a local checkpoint"))
@@ -147,7 +148,8 @@ class Recipe:
         "modules LoRA adapts (the model's head is trained in full)"))
     export_stock: StrictBool = Field(False, description=(
         "save the model as the stock transformers class it matches (ASTForAudioClassification, "
-        "Wav2Vec2ForSequenceClassification): no trust_remote_code, runs in the Hub's hosted widget"))
+        "Wav2Vec2ForSequenceClassification, TimmWrapperForImageClassification): no trust_remote_code, runs in the "
+        "Hub's hosted widget"))
     # cross-validation
     encoder_cache: Union[Literal["auto"], StrictBool] = Field("auto", description=(
         "speech encoders with model.freeze_backbone: run the encoder once per clip and train the head from its "

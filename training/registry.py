@@ -2,14 +2,14 @@
 
 A task class (see `training/text.py` for the smallest) builds the processor from the training split, turns splits
 into datasets (`dataset`), batches them (`collator`), builds the model (`build_model`) and may add `augment_batch`
-(training batches, in the loop), `train_sampler`, `save_model` and `extra_results`. Its `config_class_for(model_type)`
-names the config whose `__init__` validates the recipe's `model` block. A new model family is one new module and one
-line here.
+(training batches, in the loop), `train_sampler`, `save_model`, `save_processor` (instead of
+`processor.save_pretrained`) and `extra_results`. Its `config_class_for(model_type)` names the config whose `__init__`
+validates the recipe's `model` block. A new model family is one new module and one line here.
 """
 
 from emotion_hub.training.audio import AUDIO_MODELS, AudioClassificationTask
 from emotion_hub.training.conversation import ERCTask
-from emotion_hub.training.image import ImageClassificationTask
+from emotion_hub.training.image import ImageClassificationTask, TimmImageClassificationTask
 from emotion_hub.training.text import TextClassificationTask
 from emotion_hub.training.text_transformer import TextTransformerTask
 
@@ -18,6 +18,7 @@ MODEL_TYPES = {
     "auto_sequence_classification": TextTransformerTask,
     "erc_fusion": ERCTask,
     "fer_cnn": ImageClassificationTask,
+    "fer_timm": TimmImageClassificationTask,
     **{name: AudioClassificationTask for name in AUDIO_MODELS},
 }
 
