@@ -32,6 +32,18 @@ CHECKPOINT_STAGES = ["checkpoint:start", "checkpoint:state", "checkpoint:best", 
 FINAL_STAGES = ["final:model", "final:staged", "final:old_moved", "final:swapped"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Every run of this module, the reference and the forked children, on one intra-op thread. A child forked from a
+    process whose OpenMP pool has started (any earlier multi-threaded torch call in this pytest process) hangs in its
+    first parallel region (GNU OpenMP cannot rebuild its pool after fork); with one thread torch never enters one.
+    It also keeps the float sums of the interrupted and the uninterrupted runs in the same order."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture
 def recipe_file(tmp_path):
     def write(**overrides):
