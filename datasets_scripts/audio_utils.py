@@ -116,6 +116,28 @@ def relative_posix(path: str, root: str) -> str:
     return os.path.relpath(path, root).replace(os.sep, "/")
 
 
+def read_corpus_files(folder: str, root: str, corpus: str, parse, key_of, duplicate, layout: str,
+                      on_bad_file: str = "raise", what: str = "files", extra=None, checked_as: str = None) -> list[dict]:
+    """Rows of every readable audio file under `folder` (any depth), in the builders' one format: the fields
+    `parse(path)` reads from the file name, `file` (path relative to `root`), `audio` (absolute path) and
+    `extra(path, fields)` when given. Two files with the same `key_of(path, fields)` are one recording twice: a
+    `ValueError` with `duplicate(path, other_path, key)`. No file at all is a `FileNotFoundError` showing `layout`;
+    unreadable files follow `on_bad_file` (`check_audio_files`, reported as `checked_as`, default `corpus`)."""
+    rows, seen = [], {}
+    for path in list_audio_files(folder):
+        fields = parse(path)
+        key = key_of(path, fields)
+        if key in seen:
+            raise ValueError(duplicate(path, seen[key], key))
+        seen[key] = path
+        rows.append({"file": relative_posix(path, root), "audio": os.path.abspath(path), **fields,
+                     **(extra(path, fields) if extra else {})})
+    if not rows:
+        raise FileNotFoundError(f"no {corpus} {what} (*.wav) found under {folder!r}. Expected layout:\n{layout}")
+    usable = set(check_audio_files([row["audio"] for row in rows], on_bad_file, checked_as or corpus))
+    return [row for row in rows if row["audio"] in usable]
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Folds
 # ---------------------------------------------------------------------------------------------------------------------

@@ -6,8 +6,7 @@ import re
 
 import datasets
 
-from ..audio_utils import (VoiceBuilder, VoiceConfig, check_audio_files, check_data_dir, list_audio_files,
-                           relative_posix, require_data_dir)
+from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files, require_data_dir)
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -128,21 +127,16 @@ def read_crema_d(root: str, on_bad_file: str = "raise") -> list[dict]:
         logger.warning(f"CREMA-D: no {DEMOGRAPHICS_FILE} in {root!r}: gender, age, race and ethnicity are left "
                        "empty and the folds are not balanced by gender")
     unknown = {"gender": None, "age": None, "race": None, "ethnicity": None}
-    rows, seen = [], {}
-    for path in list_audio_files(scan):
-        fields = parse_file_name(path)
-        key = (fields["actor"], fields["sentence"], fields["emotion"], fields["intensity"])
-        if key in seen:
-            raise ValueError(f"CREMA-D: {path} and {seen[key]} are the same clip; keep one")
-        seen[key] = path
+    def actor_demographics(path, fields):
         if demographics and fields["actor"] not in demographics:
             raise ValueError(f"{path}: actor {fields['actor']} is not in {demographics_path}")
-        rows.append({"file": relative_posix(path, root), "audio": os.path.abspath(path), **fields,
-                     **demographics.get(fields["actor"], unknown)})
-    if not rows:
-        raise FileNotFoundError(f"no CREMA-D clips (*.wav) found under {scan!r}. Expected layout:\n{LAYOUT}")
-    usable = set(check_audio_files([row["audio"] for row in rows], on_bad_file, "CREMA-D"))
-    return [row for row in rows if row["audio"] in usable]
+        return demographics.get(fields["actor"], unknown)
+
+    return read_corpus_files(
+        scan, root, "CREMA-D", parse_file_name,
+        key_of=lambda path, fields: (fields["actor"], fields["sentence"], fields["emotion"], fields["intensity"]),
+        duplicate=lambda path, other, key: f"CREMA-D: {path} and {other} are the same clip; keep one",
+        layout=LAYOUT, on_bad_file=on_bad_file, what="clips", extra=actor_demographics)
 
 
 class CremaDConfig(VoiceConfig):

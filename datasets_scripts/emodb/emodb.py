@@ -5,8 +5,7 @@ import re
 
 import datasets
 
-from ..audio_utils import (VoiceBuilder, VoiceConfig, check_audio_files, check_data_dir, list_audio_files,
-                           relative_posix)
+from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files)
 from ..utils import download
 
 
@@ -92,18 +91,10 @@ def read_emodb(root: str, on_bad_file: str = "raise") -> list[dict]:
     depth): the parsed file-name fields plus `file` (path relative to `root`) and `audio` (absolute path)."""
     root = check_data_dir(root, LAYOUT)
     folder = os.path.join(root, "wav") if os.path.isdir(os.path.join(root, "wav")) else root
-    rows, seen = [], {}
-    for path in list_audio_files(folder):
-        fields = parse_file_name(path)
-        key = os.path.basename(path)
-        if key in seen:
-            raise ValueError(f"EmoDB: {path} and {seen[key]} are the same recording ({key}); keep one copy")
-        seen[key] = path
-        rows.append({"file": relative_posix(path, root), "audio": os.path.abspath(path), **fields})
-    if not rows:
-        raise FileNotFoundError(f"no EmoDB files (*.wav) found under {folder!r}. Expected layout:\n{LAYOUT}")
-    usable = set(check_audio_files([row["audio"] for row in rows], on_bad_file, "EmoDB"))
-    return [row for row in rows if row["audio"] in usable]
+    return read_corpus_files(
+        folder, root, "EmoDB", parse_file_name, key_of=lambda path, fields: os.path.basename(path),
+        duplicate=lambda path, other, key: f"EmoDB: {path} and {other} are the same recording ({key}); keep one copy",
+        layout=LAYOUT, on_bad_file=on_bad_file)
 
 
 class EmoDBConfig(VoiceConfig):

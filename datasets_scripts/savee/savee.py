@@ -5,8 +5,7 @@ import re
 
 import datasets
 
-from ..audio_utils import (VoiceBuilder, VoiceConfig, check_audio_files, check_data_dir, list_audio_files,
-                           relative_posix, require_data_dir)
+from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files, require_data_dir)
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -74,19 +73,12 @@ def read_savee(root: str, on_bad_file: str = "raise") -> list[dict]:
     """Rows of every readable SAVEE file under `root` (any depth): speaker, gender, emotion, item, `file` (path
     relative to `root`) and `audio` (absolute path). A (speaker, code, item) present twice is an error."""
     root = check_data_dir(root, LAYOUT)
-    rows, seen = [], {}
-    for path in list_audio_files(root):
-        fields = parse_file_name(path)
-        key = (fields["speaker"], fields["emotion"], fields["item"])
-        if key in seen:
-            raise ValueError(f"SAVEE: {path} and {seen[key]} are the same utterance ({key[0]} {key[1]} {key[2]:02d}); "
-                             "keep one copy (e.g. AudioData/ or ALL/, not both)")
-        seen[key] = path
-        rows.append({"file": relative_posix(path, root), "audio": os.path.abspath(path), **fields})
-    if not rows:
-        raise FileNotFoundError(f"no SAVEE files (*.wav) found under {root!r}. Expected layout:\n{LAYOUT}")
-    usable = set(check_audio_files([row["audio"] for row in rows], on_bad_file, "SAVEE"))
-    return [row for row in rows if row["audio"] in usable]
+    return read_corpus_files(
+        root, root, "SAVEE", parse_file_name,
+        key_of=lambda path, fields: (fields["speaker"], fields["emotion"], fields["item"]),
+        duplicate=lambda path, other, key: (f"SAVEE: {path} and {other} are the same utterance ({key[0]} {key[1]} "
+                                            f"{key[2]:02d}); keep one copy (e.g. AudioData/ or ALL/, not both)"),
+        layout=LAYOUT, on_bad_file=on_bad_file)
 
 
 class SaveeConfig(VoiceConfig):

@@ -5,8 +5,8 @@ import re
 
 import datasets
 
-from ..audio_utils import (VoiceBuilder, VoiceConfig, check_audio_files, check_data_dir, list_audio_files,
-                           relative_posix, require_data_dir, speaker_folds, split_of_fold)
+from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files, require_data_dir,
+                           speaker_folds, split_of_fold)
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -65,18 +65,11 @@ def read_tess(root: str, on_bad_file: str = "raise") -> list[dict]:
     """Rows of every readable TESS file under `root` (any depth): speaker, gender, age, word, emotion, `file` (path
     relative to `root`) and `audio` (absolute path). A (speaker, word, emotion) present twice is an error."""
     root = check_data_dir(root, LAYOUT)
-    rows, seen = [], {}
-    for path in list_audio_files(root):
-        fields = parse_file_name(path)
-        key = (fields["speaker"], fields["word"], fields["emotion"])
-        if key in seen:
-            raise ValueError(f"TESS: {path} and {seen[key]} are the same recording ({'/'.join(key)}); keep one")
-        seen[key] = path
-        rows.append({"file": relative_posix(path, root), "audio": os.path.abspath(path), **fields})
-    if not rows:
-        raise FileNotFoundError(f"no TESS files (*.wav) found under {root!r}. Expected layout:\n{LAYOUT}")
-    usable = set(check_audio_files([row["audio"] for row in rows], on_bad_file, "TESS"))
-    return [row for row in rows if row["audio"] in usable]
+    return read_corpus_files(
+        root, root, "TESS", parse_file_name,
+        key_of=lambda path, fields: (fields["speaker"], fields["word"], fields["emotion"]),
+        duplicate=lambda path, other, key: f"TESS: {path} and {other} are the same recording ({'/'.join(key)}); keep one",
+        layout=LAYOUT, on_bad_file=on_bad_file)
 
 
 class TessConfig(VoiceConfig):

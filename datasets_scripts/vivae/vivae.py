@@ -5,8 +5,7 @@ import re
 
 import datasets
 
-from ..audio_utils import (VoiceBuilder, VoiceConfig, check_audio_files, check_data_dir, list_audio_files,
-                           relative_posix)
+from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files)
 from ..utils import download
 
 
@@ -85,18 +84,10 @@ def read_vivae(root: str, subset: str = "full_set", on_bad_file: str = "raise") 
     """Rows of every readable file of `subset` under `root`: speaker, emotion, intensity, item, `file` (path
     relative to `root`) and `audio` (absolute path)."""
     folder = find_subset_folder(root, subset)
-    rows, seen = [], {}
-    for path in list_audio_files(folder):
-        fields = parse_file_name(path)
-        key = os.path.basename(path).lower()
-        if key in seen:
-            raise ValueError(f"VIVAE: {path} and {seen[key]} are the same file of {subset}; keep one")
-        seen[key] = path
-        rows.append({"file": relative_posix(path, root), "audio": os.path.abspath(path), **fields})
-    if not rows:
-        raise FileNotFoundError(f"no VIVAE files (*.wav) found under {folder!r}. Expected layout:\n{LAYOUT}")
-    usable = set(check_audio_files([row["audio"] for row in rows], on_bad_file, f"VIVAE {subset}"))
-    return [row for row in rows if row["audio"] in usable]
+    return read_corpus_files(
+        folder, root, "VIVAE", parse_file_name, key_of=lambda path, fields: os.path.basename(path).lower(),
+        duplicate=lambda path, other, key: f"VIVAE: {path} and {other} are the same file of {subset}; keep one",
+        layout=LAYOUT, on_bad_file=on_bad_file, checked_as=f"VIVAE {subset}")
 
 
 class VivaeConfig(VoiceConfig):
