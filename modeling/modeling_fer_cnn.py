@@ -10,12 +10,9 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClass
 from transformers.utils import can_return_tuple
 
 from .configuration_fer_cnn import FERCNNConfig
+from .image_utils import BT601_LUMA, check_pixel_values
 from .initialization_utils import pytorch_default_init_
 from .losses import classification_loss
-
-
-# ITU-R BT.601 luma weights, the ones PIL's `convert("L")` uses.
-BT601_LUMA = (0.299, 0.587, 0.114)
 
 
 class FERCNNConvBlock(nn.Module):
@@ -82,15 +79,7 @@ class FERCNNModel(FERCNNPreTrainedModel):
     def to_model_channels(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Check `(batch, channels, size, size)` and map 3 channels to luminance when the model reads 1."""
         config = self.config
-        if pixel_values.dim() != 4:
-            raise ValueError(f"`pixel_values` must have shape (batch, channels, height, width), got "
-                             f"{tuple(pixel_values.shape)}")
-        channels, height, width = pixel_values.shape[1:]
-        if (height, width) != (config.image_size, config.image_size):
-            raise ValueError(
-                f"`pixel_values` must be {config.image_size}x{config.image_size} images (the model's `image_size`), "
-                f"got {height}x{width}; the model's image processor resizes any image to that size"
-            )
+        channels = check_pixel_values(pixel_values, config.image_size)
         if channels == config.num_channels:
             return pixel_values
         if config.num_channels == 1 and channels == 3:

@@ -14,14 +14,12 @@ from transformers.modeling_outputs import ImageClassifierOutput
 from transformers.utils import can_return_tuple, logging
 
 from .configuration_fer_timm import FERTimmConfig
+from .image_utils import BT601_LUMA, check_pixel_values
 from .losses import classification_loss
 from .pipeline_image_classification import EmotionImageClassificationPipeline  # noqa: F401  (copied with the code)
 
 
 logger = logging.get_logger(__name__)
-
-# ITU-R BT.601 luma weights, the ones PIL's `convert("L")` uses (as in modeling_fer_cnn.py).
-BT601_LUMA = (0.299, 0.587, 0.114)
 
 
 def _first_convs(timm_model) -> list[str]:
@@ -158,15 +156,7 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
         channels, a grey channel repeated, where the luma step is folded into the stem) and repeat a grey channel for
         a colour one."""
         config = self.config
-        if pixel_values.dim() != 4:
-            raise ValueError(f"`pixel_values` must have shape (batch, channels, height, width), got "
-                             f"{tuple(pixel_values.shape)}")
-        channels, height, width = pixel_values.shape[1:]
-        if (height, width) != (config.image_size, config.image_size):
-            raise ValueError(
-                f"`pixel_values` must be {config.image_size}x{config.image_size} images (the model's `image_size`), "
-                f"got {height}x{width}; the model's image processor resizes any image to that size"
-            )
+        channels = check_pixel_values(pixel_values, config.image_size)
         if self._stem_convs and channels in (1, 3):
             return pixel_values.expand(-1, 3, -1, -1).contiguous() if channels == 1 else pixel_values
         if channels == config.in_chans:
