@@ -247,10 +247,9 @@ class AudioClassificationTask:
         cache = EncoderCache(model, self.processor, root, batch_size=self.recipe.per_device_eval_batch_size)
         cached = {}
         for name, split in data.items():
-            waves = [split[i]["audio"] for i in tqdm(range(len(split)), desc=f"decoding {name}", leave=False)]
-            if self.train_samples:
-                waves = [w[:self.train_samples] for w in waves]  # as the crop would (no clip is longer)
-            labels = [split[i]["labels"] for i in range(len(split))]
+            rows = [split[i] for i in tqdm(range(len(split)), desc=f"decoding {name}", leave=False)]  # decoded once
+            waves = [row["audio"] for row in rows]  # whole clips: `cache_blockers` refused crops shorter than a clip
+            labels = [row["labels"] for row in rows]
             cached[name] = CachedHiddenStates(cache.hidden_states(waves, desc=f"encoder cache {name}"), labels)
         accelerator.print(f"frozen encoder cached: {cache.computed} clips encoded, "
                           f"{sum(len(d) for d in cached.values()) - cache.computed} read back ({cache.dir})")
