@@ -113,6 +113,10 @@ class SpeechEmotionPreTrainedModel(FreezeAfterLoadingMixin, PreTrainedModel):
             init.normal_(module.weight, mean=0.0, std=std)
             if module.bias is not None:
                 init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm1d):  # `standardize_pooled`: statistics of no data yet
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            init.zeros_(module.num_batches_tracked)
         elif isinstance(module, SpeechEmotionWeightedLayerSum):
             init.constant_(module.weight, 1.0 / module.weight.numel())
 
@@ -153,6 +157,8 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
         self.layer_sum = SpeechEmotionWeightedLayerSum(config.num_hidden_states) if config.use_weighted_layer_sum else None
         self.projector = nn.Linear(config.hidden_size, config.projector_size) if config.projector_size else None
         self.pooler = SpeechEmotionPooling(config.pooling, config.frame_size, config.attention_hidden_size)
+        self.pooled_norm = (nn.BatchNorm1d(config.pooled_size, affine=False)
+                            if getattr(config, "standardize_pooled", False) else None)
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.pooled_size, config.num_labels)
         self.post_init()
@@ -179,9 +185,10 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
             self.encoder.feature_extractor._freeze_parameters()
 
     def head_module_names(self) -> list[str]:
-        """Names of this model's head modules with weights, e.g. `["projector", "classifier"]`."""
-        names = ("layer_sum", "projector", "pooler", "classifier")
-        return [n for n in names if getattr(self, n) is not None and any(True for _ in getattr(self, n).parameters())]
+        """Names of this model's head modules with weights or statistics, e.g. `["projector", "classifier"]`."""
+        names = ("layer_sum", "projector", "pooler", "pooled_norm", "classifier")
+        return [n for n in names if getattr(self, n) is not None
+                and any(True for _ in (*getattr(self, n).parameters(), *getattr(self, n).buffers()))]
 
     def get_input_embeddings(self):
         return None  # audio encoders have no token embeddings
@@ -227,13 +234,28 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
                output_hidden_states: bool = False, output_attentions: bool = False):
         """`(encoder outputs, frame_mask)`: the encoder run on `inputs` (`input_values` or `input_features`), and the
         bool mask `(batch, frames)` of the frames that hold audio (None without an `attention_mask`)."""
-        if is_whisper(self.config.audio_config):
-            # Whisper attends over the whole window (it has no attention mask); the mask only restricts the pooling.
-            outputs = self.encoder(inputs, output_hidden_states=output_hidden_states,
-                                   output_attentions=output_attentions)
-        else:
-            outputs = self.encoder(inputs, attention_mask=attention_mask, output_hidden_states=output_hidden_states,
-                                   output_attentions=output_attentions)
+        # In transformers 5 a layer that LayerDrop skips records no hidden state, so a training forward that needs
+        # every layer's state (the weighted layer sum) would get fewer of them (the stock classes then fail in their
+        # weighted sum). LayerDrop is off for such forwards; the other dropouts stay.
+        # (WhisperEncoder copies `encoder_layerdrop` to an attribute; the waveform encoders read their config's.)
+        holder = self.encoder if is_whisper(self.config.audio_config) else self.encoder.config
+        layerdrop = getattr(holder, "layerdrop", 0.0) or 0.0
+        pause_layerdrop = self.training and output_hidden_states and layerdrop > 0
+        if pause_layerdrop:
+            logger.warning_once(f"LayerDrop ({layerdrop:g}) is not applied while every layer's hidden state is needed "
+                                f"(weighted layer sum / output_hidden_states): a dropped layer leaves none")
+            holder.layerdrop = 0.0
+        try:
+            if is_whisper(self.config.audio_config):
+                # Whisper attends over the whole window (no attention mask); the mask only restricts the pooling.
+                outputs = self.encoder(inputs, output_hidden_states=output_hidden_states,
+                                       output_attentions=output_attentions)
+            else:
+                outputs = self.encoder(inputs, attention_mask=attention_mask,
+                                       output_hidden_states=output_hidden_states, output_attentions=output_attentions)
+        finally:
+            if pause_layerdrop:
+                holder.layerdrop = layerdrop
         frame_mask = speech_encoder_frame_mask(self.config.audio_config, attention_mask,
                                                outputs.last_hidden_state.shape[1])
         return outputs, frame_mask
@@ -250,7 +272,10 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
             hidden = hidden_states[-1] if isinstance(hidden_states, (tuple, list)) else hidden_states[:, -1]
         if self.projector is not None:
             hidden = self.projector(hidden)  # (batch, frames, projector_size): per frame, as the stock head does
-        return self.classifier(self.dropout(self.pooler(hidden, frame_mask)))
+        pooled = self.pooler(hidden, frame_mask)
+        if self.pooled_norm is not None:
+            pooled = self.pooled_norm(pooled)
+        return self.classifier(self.dropout(pooled))
 
     def forward(
         self,
@@ -361,7 +386,8 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
         or `WhisperForAudioClassification` with `max_source_positions` of our window), with the same weights.
 
         Needs `pooling="mean"`. The weighted layer sum, the projector width and the labels carry over; dropout is
-        dropped (identity at inference); a model without projector gets an identity one. The stock classes train with
+        dropped (identity at inference); a model without projector gets an identity one; `standardize_pooled`'s
+        running statistics are folded into the classifier. The stock classes train with
         plain cross-entropy. Whisper's stock class pools every frame of the window: its logits equal ours on clips
         that fill the window (or without an `attention_mask`), not on shorter padded clips.
         """
@@ -391,7 +417,13 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
             hidden_size = config.hidden_size
             state["projector.weight"] = torch.eye(hidden_size, dtype=self.classifier.weight.dtype)
             state["projector.bias"] = torch.zeros(hidden_size, dtype=self.classifier.weight.dtype)
-        state["classifier.weight"], state["classifier.bias"] = self.classifier.weight.detach(), self.classifier.bias.detach()
+        weight, bias = self.classifier.weight.detach(), self.classifier.bias.detach()
+        if self.pooled_norm is not None:  # (x - mean) / std, then W x + b: one affine map, folded into the classifier
+            norm = self.pooled_norm
+            inv_std = torch.rsqrt(norm.running_var + norm.eps).to(weight.dtype)
+            bias = bias - weight @ (norm.running_mean.to(weight.dtype) * inv_std)
+            weight = weight * inv_std
+        state["classifier.weight"], state["classifier.bias"] = weight, bias
         stock.load_state_dict(state, strict=True)
         return stock.to(device=self.device, dtype=self.dtype).train(self.training)
 

@@ -130,6 +130,49 @@ def test_save_reload_identity_and_stock_export(family, tmp_path):
         assert ours.abs().max() > 0.01
 
 
+@pytest.mark.parametrize("family", ["wav2vec2", "whisper"])
+def test_standardize_pooled_learns_statistics_reloads_and_folds_into_the_stock_classifier(family, tmp_path):
+    model = tiny_model(family, use_weighted_layer_sum=True, standardize_pooled=True)
+    assert model.pooled_norm is not None and "pooled_norm" in model.head_module_names()
+    assert torch.equal(model.pooled_norm.running_mean, torch.zeros(8))  # fresh: no statistics yet
+    lengths = [16000, 16000, 16000] if family == "whisper" else [3000, 5000, 4000]
+    _, batch = inputs_for(model, lengths, seed=5)
+    model.train()
+    for _ in range(3):  # training batches move the running statistics towards the pooled vectors'
+        model(**batch)
+    model.eval()
+    norm = model.pooled_norm
+    assert norm.num_batches_tracked.item() == 3 and norm.running_mean.abs().sum() > 0
+    with torch.no_grad():
+        hidden = model.encode(batch[model.main_input_name], batch["attention_mask"], output_hidden_states=True)
+        pooled = model.pooler(model.projector(model.layer_sum(hidden[0].hidden_states)), hidden[1])
+        expected = model.classifier((pooled - norm.running_mean) / torch.sqrt(norm.running_var + norm.eps))
+        ours = model(**batch).logits
+        assert (ours - expected).abs().max() < 1e-5
+    model.save_pretrained(tmp_path)
+    reloaded = SpeechEmotionForAudioClassification.from_pretrained(tmp_path).eval()
+    assert torch.equal(reloaded.pooled_norm.running_var, norm.running_var)
+    stock = model.to_stock_model().eval()
+    with torch.no_grad():
+        assert torch.equal(reloaded(**batch).logits, ours)
+        stock_batch = {k: v for k, v in batch.items() if not (family == "whisper" and k == "attention_mask")}
+        assert (stock(**stock_batch).logits - ours).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("family", ["wav2vec2", "whisper"])
+def test_training_forward_with_layerdrop_keeps_every_hidden_state(family):
+    # transformers 5 records no hidden state for a layer LayerDrop skips: the weighted layer sum would get too few.
+    layerdrop = {"encoder_layerdrop": 0.9} if family == "whisper" else {"layerdrop": 0.9}
+    model = tiny_model(family, use_weighted_layer_sum=True,
+                       audio_config={**ENCODERS[family], **layerdrop}).train()
+    _, batch = inputs_for(model, [16000, 16000] if family == "whisper" else [3000, 5000])
+    for _ in range(4):
+        out = model(**batch, labels=torch.tensor([0, 1]), output_hidden_states=True)
+        assert len(out.hidden_states) == model.config.num_hidden_states and torch.isfinite(out.loss)
+    holder = model.encoder if family == "whisper" else model.encoder.config
+    assert holder.layerdrop == 0.9  # restored after each forward
+
+
 def test_plain_encoder_checkpoints_load_with_from_pretrained(tmp_path):
     torch.manual_seed(0)
     hubert = HubertModel(AutoConfig.for_model(**ENCODERS["hubert"])).eval()

@@ -109,6 +109,29 @@ def test_leave_one_speaker_out_and_stock_export(tmp_path, emodb_dir, datasets_ca
     assert printed.split()[-1] in ("anger", "happiness", "neutral")
 
 
+def test_fold_refit_trains_on_validation_speakers_for_the_selected_epochs(tmp_path, emodb_dir, datasets_cache,
+                                                                        whisper_dir):
+    out = tmp_path / "refit"
+    summary = run(tmp_path, emodb_dir, datasets_cache, whisper_dir, out, folds="loso", fold_group_column="speaker",
+                  fold_validation_fraction=0.3, fold_refit=True, num_epochs=3, export_stock=True,
+                  model={"pooling": "mean", "use_weighted_layer_sum": True, "projector_size": 0,
+                         "standardize_pooled": True, "freeze_backbone": True})
+    assert summary["cv_refit"] is True and summary["cv_folds"] == 4
+    assert np.sum(json.load(open(out / "cv_report.json"))["confusion_matrix"]) == 26
+    for k, fold in enumerate(summary["folds"]):
+        selection = json.load(open(out / f"fold_{k}-selection" / "all_results.json"))
+        refit = json.load(open(out / f"fold_{k}" / "all_results.json"))
+        # The refit model trained on the selection run's training and validation speakers, for its best epoch count.
+        assert refit["train_samples"] == selection["train_samples"] + selection["eval_samples"]
+        assert refit["epoch"] == selection["best_epoch"] == fold["selection_best_epoch"]
+        assert fold["test_accuracy"] == refit["test_accuracy"] and fold["eval_accuracy"] == selection["eval_accuracy"]
+        # The pooled-vector statistics fold into the stock classifier: the exported folder is stock Whisper.
+        config = json.load(open(out / f"fold_{k}" / "config.json"))
+        assert config["architectures"] == ["WhisperForAudioClassification"]
+    with pytest.raises(ValueError, match="fold_refit"):  # refit needs folds
+        run(tmp_path, emodb_dir, datasets_cache, whisper_dir, tmp_path / "nofolds", fold_refit=True)
+
+
 def test_encoder_cache_invalidation(tmp_path, whisper_dir):
     model = SpeechEmotionForAudioClassification.from_pretrained_backbone(whisper_dir, num_labels=3, window_seconds=1,
                                                                          freeze_backbone=True)

@@ -1,6 +1,7 @@
 """K-fold cross-validation (grouped by speaker, or stratified by label): a fresh model per fold, the mean and std
 of the test metrics, the fold-mean validation curve and the pooled out-of-fold confusion matrix."""
 
+import dataclasses
 import json
 import math
 import os
@@ -67,6 +68,19 @@ def fold_assignment(recipe, full) -> tuple[np.ndarray, np.ndarray]:
     return folds, validation
 
 
+def run_once(recipe, accelerator, splits, output_dir, resume_from_checkpoint, on_evaluate, banner) -> dict:
+    """`train_and_evaluate` into `output_dir`, or, resuming, the results of a run that finished there earlier."""
+    done = os.path.join(output_dir, "all_results.json")
+    if resume_from_checkpoint and os.path.isfile(done):
+        with open(done) as f:
+            results = json.load(f)
+        accelerator.print(f"{banner}: finished earlier, results read from {done}")
+        return results
+    accelerator.print(banner)
+    resume = resume_from_checkpoint if resume_from_checkpoint and list_checkpoints(output_dir) else None
+    return train_and_evaluate(recipe, accelerator, splits, output_dir, resume, on_evaluate=on_evaluate)
+
+
 def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoint=None, on_evaluate=None):
     """K-fold cross-validation over all rows of `splits`: a fresh model per fold (`train_and_evaluate` seeds and
     builds a new one), trained on the other folds minus a validation share, selected on that share, tested on the
@@ -90,26 +104,34 @@ def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoi
         train_rows = np.flatnonzero((folds != k) & ~validation[k])
         fold_splits = {"train": full.select(train_rows), "validation": full.select(val_rows),
                        "test": full.select(test_rows)}
-        done = os.path.join(fold_dir, "all_results.json")
-        if resume_from_checkpoint and os.path.isfile(done):
-            with open(done) as f:
-                results = json.load(f)
-            accelerator.print(f"fold {k}: finished earlier, results read from {done}")
-        else:
-            resume = resume_from_checkpoint if resume_from_checkpoint and list_checkpoints(fold_dir) else None
-            groups = (sorted(set(fold_splits["test"][recipe.fold_group_column]), key=str)
-                      if recipe.fold_group_column else None)
-            accelerator.print(f"fold {k}/{num_folds}: train {len(train_rows)}, validation {len(val_rows)}, test "
-                              f"{len(test_rows)}" + (f" (test groups {groups})" if groups else ""))
-            hook = (lambda epoch, metrics, k=k: on_evaluate(epoch, {**metrics, "fold": k})) if on_evaluate else None
-            results = train_and_evaluate(recipe, accelerator, fold_splits, fold_dir, resume, on_evaluate=hook)
+        groups = (sorted(set(fold_splits["test"][recipe.fold_group_column]), key=str)
+                  if recipe.fold_group_column else None)
+        hook = (lambda epoch, metrics, k=k: on_evaluate(epoch, {**metrics, "fold": k})) if on_evaluate else None
+        selection_dir = fold_dir + "-selection" if recipe.fold_refit else fold_dir
+        selection = run_once(recipe, accelerator, fold_splits, selection_dir, resume_from_checkpoint, hook,
+                             f"fold {k}/{num_folds}: train {len(train_rows)}, validation {len(val_rows)}, test "
+                             f"{len(test_rows)}" + (f" (test groups {groups})" if groups else ""))
+        with open(os.path.join(selection_dir, "classification_report.json")) as f:
+            histories.append(json.load(f)["history"])
+        results = selection
+        if recipe.fold_refit:
+            # The epoch count chosen on the validation groups; the weights from all training groups.
+            refit_recipe = dataclasses.replace(recipe, num_epochs=int(selection["best_epoch"]), max_train_steps=None,
+                                               early_stopping_patience=None, keep_best_weights=False)
+            refit_splits = {"train": full.select(np.concatenate([train_rows, val_rows])),
+                            "validation": fold_splits["validation"], "test": fold_splits["test"]}
+            results = run_once(refit_recipe, accelerator, refit_splits, fold_dir, resume_from_checkpoint, None,
+                               f"fold {k}/{num_folds}: refit on train + validation ({len(train_rows) + len(val_rows)})"
+                               f" for the selected {selection['best_epoch']} epochs")
+            # Validation figures are the selection run's: the refit model has seen those groups.
+            results = {**results, **{key: value for key, value in selection.items() if key.startswith("eval_")},
+                       "selection_best_epoch": selection["best_epoch"],
+                       "refit_train_samples": results["train_samples"]}
         fold_results.append(results)
         with open(os.path.join(fold_dir, "classification_report.json")) as f:
-            report = json.load(f)
-        confusions.append(np.asarray(report["test"]["confusion_matrix"]))
-        histories.append(report["history"])
+            confusions.append(np.asarray(json.load(f)["test"]["confusion_matrix"]))
 
-    summary = {"cv_folds": num_folds, "cv_protocol": "leave-one-group-out" if recipe.folds == "loso" else
+    summary = {"cv_folds": num_folds, "cv_refit": recipe.fold_refit, "cv_protocol": "leave-one-group-out" if recipe.folds == "loso" else
                ("group k-fold" if recipe.fold_group_column else "stratified k-fold"),
                "cv_group_column": recipe.fold_group_column}
     for metric in CV_METRICS + tuple(f"f1_{name}" for name in label_names):

@@ -166,6 +166,10 @@ class Recipe:
         "grouped folds balanced over this per-group column (e.g. gender)"))
     fold_validation_fraction: Float = Field(0.25, description=(
         "share of each fold's training groups (or examples) held out for validation (at least one)"))
+    fold_refit: StrictBool = Field(False, description=(
+        "after each fold's model is chosen on its validation groups (its best epoch), train a fresh one on the "
+        "training + validation groups for that many epochs and test that one (OUT/fold_{k}; the selection run in "
+        "OUT/fold_{k}-selection)"))
     class_balanced_sampler: StrictBool = Field(False, description=(
         "train batches of samples_per_class examples of each of batch_size // samples_per_class classes"))
     samples_per_class: StrictInt = Field(4, description="class_balanced_sampler: examples per class")
@@ -195,6 +199,7 @@ class Recipe:
             (self.folds != "loso" or self.fold_group_column, "fold_group_column", "set with `folds: loso` (the column "
              "whose values are left out one at a time, e.g. speaker)"),
             (0 < self.fold_validation_fraction < 1, "fold_validation_fraction", "in (0, 1)"),
+            (not self.fold_refit or self.folds, "fold_refit", "false without `folds` (it refits each fold's model)"),
             (not (self.folds and self.push_to_hub), "push_to_hub", "false with `folds` (push a fold's folder, "
              "OUT/fold_k, yourself)"),
             (self.max_length_seconds is None or self.max_length_seconds > 0, "max_length_seconds", "> 0"),
