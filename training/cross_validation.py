@@ -87,6 +87,11 @@ def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoi
     fold; each fold's model a Hub-ready `output_dir/fold_{k}/`. Returns mean and std (over folds, ddof=0) of the test
     metrics as `cv_{metric}_mean` / `cv_{metric}_std`, plus every fold's results.
 
+    With `recipe.fold_refit`, each fold's selection run goes to `output_dir/fold_{k}-selection/` and gives the epoch
+    count; a fresh model trained on the fold's training + validation rows for that many epochs (no early stopping,
+    last weights) is `output_dir/fold_{k}/` and gives the test figures. The `eval_*` figures stay the selection
+    run's (the refit model has trained on its validation rows).
+
     With `resume_from_checkpoint`, folds that finished (their `all_results.json` exists) are read back, not retrained,
     and the first unfinished fold resumes from its latest checkpoint.
     """
@@ -126,7 +131,7 @@ def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoi
             # Validation figures are the selection run's: the refit model has seen those groups.
             results = {**results, **{key: value for key, value in selection.items() if key.startswith("eval_")},
                        "selection_best_epoch": selection["best_epoch"],
-                       "refit_train_samples": results["train_samples"]}
+                       "selection_train_runtime": selection["train_runtime"]}
         fold_results.append(results)
         with open(os.path.join(fold_dir, "classification_report.json")) as f:
             confusions.append(np.asarray(json.load(f)["test"]["confusion_matrix"]))
@@ -151,7 +156,8 @@ def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoi
         summary["cv_validation_curve"]["best_epoch"] = best + 1
     confusion = np.sum(confusions, axis=0)  # the out-of-fold prediction of every row, counted once
     summary["cv_pooled_accuracy"] = float(np.trace(confusion) / confusion.sum())
-    summary["train_runtime"] = round(sum(r["train_runtime"] for r in fold_results), 3)
+    summary["train_runtime"] = round(sum(r["train_runtime"] + r.get("selection_train_runtime", 0.0)
+                                         for r in fold_results), 3)
     summary["folds"] = fold_results
     per_class = tuple(f"cv_f1_{name}_" for name in label_names)
     accelerator.print(json.dumps({k: v for k, v in summary.items() if k.startswith("cv_") and not k.startswith(per_class)},
