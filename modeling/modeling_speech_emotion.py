@@ -274,7 +274,13 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
             hidden = self.projector(hidden)  # (batch, frames, projector_size): per frame, as the stock head does
         pooled = self.pooler(hidden, frame_mask)
         if self.pooled_norm is not None:
-            pooled = self.pooled_norm(pooled)
+            norm = self.pooled_norm
+            if self.training and pooled.shape[0] == 1:  # batch statistics need two vectors: a lone one (the last
+                # batch of an epoch) is standardised with the running statistics, which it does not update
+                pooled = nn.functional.batch_norm(pooled, norm.running_mean, norm.running_var, training=False,
+                                                  eps=norm.eps)
+            else:
+                pooled = norm(pooled)
         return self.classifier(self.dropout(pooled))
 
     def forward(

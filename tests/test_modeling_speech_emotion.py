@@ -143,6 +143,14 @@ def test_standardize_pooled_learns_statistics_reloads_and_folds_into_the_stock_c
     model.eval()
     norm = model.pooled_norm
     assert norm.num_batches_tracked.item() == 3 and norm.running_mean.abs().sum() > 0
+    model.train()  # a batch of one (an epoch's last) trains with the running statistics, leaving them as they are
+    before = norm.running_mean.clone()
+    single = {k: v[:1] for k, v in batch.items()}
+    loss = model(**single, labels=torch.tensor([1])).loss
+    loss.backward()
+    assert torch.isfinite(loss) and torch.equal(norm.running_mean, before) and norm.num_batches_tracked.item() == 3
+    model.zero_grad()
+    model.eval()
     with torch.no_grad():
         hidden = model.encode(batch[model.main_input_name], batch["attention_mask"], output_hidden_states=True)
         pooled = model.pooler(model.projector(model.layer_sum(hidden[0].hidden_states)), hidden[1])
