@@ -125,6 +125,9 @@ def test_fold_refit_trains_on_validation_speakers_for_the_selected_epochs(tmp_pa
         assert refit["train_samples"] == selection["train_samples"] + selection["eval_samples"]
         assert refit["epoch"] == selection["best_epoch"] == fold["selection_best_epoch"]
         assert fold["test_accuracy"] == refit["test_accuracy"] and fold["eval_accuracy"] == selection["eval_accuracy"]
+        assert refit["eval_accuracy"] == selection["eval_accuracy"] and refit["refit"] is True
+        card = open(out / f"fold_{k}" / "README.md").read()
+        assert "validation (selection run)" in card and f"chose {selection['best_epoch']} epochs" in card
         # The pooled-vector statistics fold into the stock classifier: the exported folder is stock Whisper.
         config = json.load(open(out / f"fold_{k}" / "config.json"))
         assert config["architectures"] == ["WhisperForAudioClassification"]

@@ -68,7 +68,8 @@ def fold_assignment(recipe, full) -> tuple[np.ndarray, np.ndarray]:
     return folds, validation
 
 
-def run_once(recipe, accelerator, splits, output_dir, resume_from_checkpoint, on_evaluate, banner) -> dict:
+def run_once(recipe, accelerator, splits, output_dir, resume_from_checkpoint, on_evaluate, banner,
+             results_override=None) -> dict:
     """`train_and_evaluate` into `output_dir`, or, resuming, the results of a run that finished there earlier."""
     done = os.path.join(output_dir, "all_results.json")
     if resume_from_checkpoint and os.path.isfile(done):
@@ -78,7 +79,8 @@ def run_once(recipe, accelerator, splits, output_dir, resume_from_checkpoint, on
         return results
     accelerator.print(banner)
     resume = resume_from_checkpoint if resume_from_checkpoint and list_checkpoints(output_dir) else None
-    return train_and_evaluate(recipe, accelerator, splits, output_dir, resume, on_evaluate=on_evaluate)
+    return train_and_evaluate(recipe, accelerator, splits, output_dir, resume, on_evaluate=on_evaluate,
+                              results_override=results_override)
 
 
 def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoint=None, on_evaluate=None):
@@ -125,13 +127,13 @@ def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoi
                                                early_stopping_patience=None, keep_best_weights=False)
             refit_splits = {"train": full.select(np.concatenate([train_rows, val_rows])),
                             "validation": fold_splits["validation"], "test": fold_splits["test"]}
+            # Validation figures are the selection run's: the refit model has trained on those groups.
+            override = {**{key: value for key, value in selection.items() if key.startswith("eval_")},
+                        "refit": True, "selection_best_epoch": selection["best_epoch"],
+                        "selection_train_runtime": selection["train_runtime"]}
             results = run_once(refit_recipe, accelerator, refit_splits, fold_dir, resume_from_checkpoint, None,
                                f"fold {k}/{num_folds}: refit on train + validation ({len(train_rows) + len(val_rows)})"
-                               f" for the selected {selection['best_epoch']} epochs")
-            # Validation figures are the selection run's: the refit model has seen those groups.
-            results = {**results, **{key: value for key, value in selection.items() if key.startswith("eval_")},
-                       "selection_best_epoch": selection["best_epoch"],
-                       "selection_train_runtime": selection["train_runtime"]}
+                               f" for the selected {selection['best_epoch']} epochs", results_override=override)
         fold_results.append(results)
         with open(os.path.join(fold_dir, "classification_report.json")) as f:
             confusions.append(np.asarray(json.load(f)["test"]["confusion_matrix"]))

@@ -89,9 +89,12 @@ def make_dataloaders(recipe, task, data, train_labels):
 
 
 def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_checkpoint=None,
-                       on_evaluate: Optional[EvaluateHook] = None):
+                       on_evaluate: Optional[EvaluateHook] = None, results_override: Optional[dict] = None):
     """Train a fresh model on `splits["train"]`, select it on `validation`, evaluate it on `test`, and save it with
-    its processor, results and model card as a Hub-ready folder `output_dir`. Returns the results dict."""
+    its processor, results and model card as a Hub-ready folder `output_dir`. Returns the results dict.
+
+    `results_override` replaces entries of the results before they are saved (a refit model's `eval_*` figures are
+    its selection run's: it has trained on the validation rows)."""
     # One Accelerator serves every fold of a cross-validation: forget the previous run's prepared objects.
     accelerator.free_memory()
     if accelerator.is_main_process:
@@ -239,6 +242,7 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
         "num_processes": accelerator.num_processes,
     })
     results.update(task.extra_results())
+    results.update(results_override or {})
     accelerator.print(json.dumps({k: v for k, v in results.items() if not k.startswith(("eval_f1_", "test_f1_"))
                                   or k.endswith(("macro", "weighted"))}, indent=2))
     accelerator.log({k: v for k, v in results.items() if isinstance(v, (int, float))}, step=state.completed_steps)
