@@ -122,3 +122,32 @@ def test_erc_with_a_bert_text_branch_trains_and_labels_every_turn(checkpoint, me
     turns = json.loads(printed.strip().splitlines()[-1])
     labels = set(config["id2label"].values())
     assert [t["speaker"] for t in turns] == ["Monica", "Joey", "Chandler"] and all(t["label"] in labels for t in turns)
+
+
+@pytest.mark.parametrize("max_prompt_tokens", [None, 65])
+def test_erc_prompt_length_is_bounded_by_the_text_encoder(checkpoint, meld_dir, datasets_cache, tmp_path,
+                                                          max_prompt_tokens):
+    """The tiny BERT has 64 positions: a longer `max_prompt_tokens` is refused by name, and without one the prompt is
+    cut to 64 tokens (not GPT2's 1024, which would index past BERT's position table)."""
+    from emotion_hub.training.conversation import ERCTask
+    from emotion_hub.training.recipe import parse_args
+    from emotion_hub.datasets_scripts import load_builder_dataset
+
+    with open(os.path.join(os.path.dirname(__file__), "..", "configs", "erc-meld-t-um-minilm.yaml")) as f:
+        values = yaml.safe_load(f)
+    processor_options = {**values["erc_processor"], "tokenizer": checkpoint}
+    processor_options.pop("max_prompt_tokens")
+    if max_prompt_tokens:
+        processor_options["max_prompt_tokens"] = max_prompt_tokens
+    values.update({"erc_backbones": {"text": checkpoint}, "erc_processor": processor_options})
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(values))
+    recipe = parse_args(["--config", str(path), "--data_dir", meld_dir, "--output_dir", str(tmp_path / "out"),
+                         "--cache_dir", datasets_cache])
+    train_split = load_builder_dataset("meld", "text", data_dir=meld_dir, cache_dir=datasets_cache)["train"]
+    labels = train_split.features["emotion"].names
+    if max_prompt_tokens:
+        with pytest.raises(ValueError, match=r"max_prompt_tokens` \(65\) exceeds the bert text encoder's 64 positions"):
+            ERCTask(recipe, train_split, labels)
+    else:
+        assert ERCTask(recipe, train_split, labels).processor.max_prompt_tokens == 64

@@ -49,11 +49,17 @@ class ERCTask:
         vocab_size, min_frequency = options.pop("bpe_vocab_size", 8000), options.pop("bpe_min_frequency", 2)
         feature_extractor = options.pop("feature_extractor", self.backbones.get("audio"))
         height, width = options.pop("frame_height", 224), options.pop("frame_width", 224)
-        n_positions = probe.text_config.n_positions
-        options.setdefault("max_prompt_tokens", n_positions)
-        if probe.text_encoder == "gpt2" and options["max_prompt_tokens"] > n_positions:
-            raise ValueError(f"`erc_processor.max_prompt_tokens` ({options['max_prompt_tokens']}) exceeds GPT2's "
-                             f"`n_positions` ({n_positions})")
+        if self.backbones.get("text"):  # the text encoder the model will load: its position table bounds the prompt
+            from transformers import AutoConfig
+
+            text_config = AutoConfig.from_pretrained(self.backbones["text"]).to_dict()
+            probe = self.config_class(**{**model_args, "loss_type": "ce", "text_config": text_config})
+        limit = probe.max_text_positions if probe.text_branch == "transformer" else None
+        options.setdefault("max_prompt_tokens", limit or probe.text_config.n_positions)
+        if limit is not None and options["max_prompt_tokens"] > limit:
+            raise ValueError(f"`erc_processor.max_prompt_tokens` ({options['max_prompt_tokens']}) exceeds the "
+                             f"{probe.text_config.model_type} text encoder's {limit} positions: set it to at most "
+                             f"{limit} (the prompt is truncated from its oldest turn)")
         if tokenizer_name == "train":
             texts = list(train_split["utterance"]) + sorted(set(train_split["speaker"]))
             tokenizer = build_byte_level_bpe_tokenizer(texts, vocab_size=vocab_size, min_frequency=min_frequency,
