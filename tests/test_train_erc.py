@@ -156,3 +156,31 @@ def test_recipes_parse_and_their_model_arguments_validate(name):
                                        "sentence-transformers/all-MiniLM-L6-v2"}
     if config.text_branch == "transformer" and backbones.get("text", "gpt2") == "gpt2":  # GPT2 text recipes
         assert backbones.get("text") == "gpt2" or recipe.erc_processor.get("tokenizer") == "train"
+
+
+def test_whisper_audio_branch_trains_on_a_window_from_the_recipe(meld_raw_dir, datasets_cache, tmp_path):
+    """`erc_backbones.audio` names a Whisper checkpoint with a 2 s window; `audio_window_seconds: 1` cuts the model's
+    position table to 1 s and sets the feature extractor's chunk_length to match (its mel frames fit the encoder)."""
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    from tests.erc_utils import TINY_WHISPER_CONFIG
+
+    whisper = tmp_path / "tiny-whisper"
+    torch.manual_seed(0)
+    WhisperModel(WhisperConfig(**{**TINY_WHISPER_CONFIG, "max_source_positions": 100, "pad_token_id": 0,
+                                   "bos_token_id": 1, "eos_token_id": 2, "decoder_start_token_id": 1})).save_pretrained(whisper)
+    WhisperFeatureExtractor(feature_size=16, chunk_length=2).save_pretrained(whisper)
+    recipe = {**MULTIMODAL_RECIPE,
+              "model": {"text_branch": "transformer", "audio_branch": "speech_encoder", "vision_branch": "none",
+                        "text_config": TINY_TEXT_CONFIG, "fusion": "concat", "fusion_out_features": 16,
+                        "feed_forward_sizes": [8], "loss_type": "ce"},
+              "erc_backbones": {"audio": str(whisper), "audio_window_seconds": 1.0}}
+    out = tmp_path / "erc-whisper"
+    results = run(recipe, meld_raw_dir, out, datasets_cache, tmp_path)
+    assert results["train_steps"] == 2 and np.isfinite(results["eval_loss"])
+    config = json.load(open(out / "config.json"))
+    assert config["audio_config"]["model_type"] == "whisper" and config["audio_config"]["max_source_positions"] == 50
+    assert json.load(open(out / "processor_config.json"))["feature_extractor"]["chunk_length"] == 1
+    with pytest.raises(ValueError, match="no audio backbone"):
+        run({**recipe, "erc_backbones": {"audio_window_seconds": 1.0}}, meld_raw_dir, tmp_path / "bad",
+            datasets_cache, tmp_path)

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from emotion_hub import modeling
+from emotion_hub.modeling.speech_encoders import WHISPER_FRAMES_PER_SECOND, whisper_window_positions
 from emotion_hub.processing import ERCProcessor, build_byte_level_bpe_tokenizer, default_feature_extractor, frame_image_processor
 
 class ERCTask:
@@ -24,9 +25,15 @@ class ERCTask:
     def __init__(self, recipe, train_split, label_names):
         self.recipe, self.label_names = recipe, label_names
         self.backbones = dict(recipe.erc_backbones)
-        unknown = set(self.backbones) - {"text", "audio", "vision", "vision_pretrained_cfg_overlay"}
+        self.backbones = {k: v for k, v in self.backbones.items() if v is not None}
+        unknown = set(self.backbones) - {"text", "audio", "vision", "vision_pretrained_cfg_overlay",
+                                         "audio_window_seconds"}
         if unknown:
-            raise ValueError(f"`erc_backbones` keys are text, audio, vision, vision_pretrained_cfg_overlay; got {sorted(unknown)}")
+            raise ValueError(f"`erc_backbones` keys are text, audio, vision, vision_pretrained_cfg_overlay, "
+                             f"audio_window_seconds; got {sorted(unknown)}")
+        if "audio_window_seconds" in self.backbones and not self.backbones.get("audio"):
+            raise ValueError("`erc_backbones.audio_window_seconds` sets the window of a Whisper `erc_backbones.audio`; "
+                             "no audio backbone is given")
         model_args = {k: v for k, v in recipe.model.items() if k != "class_weights"}
         if self.backbones.get("vision"):
             model_args["vision_config"] = {**model_args.get("vision_config", {}), "model_name": self.backbones["vision"]}
@@ -71,7 +78,12 @@ class ERCTask:
         if feature_extractor:
             from transformers import AutoFeatureExtractor
 
-            feature_extractor = AutoFeatureExtractor.from_pretrained(feature_extractor, return_attention_mask=True)
+            window = self.backbones.get("audio_window_seconds")
+            extra = {}
+            if window is not None:  # Whisper pads each clip to its window (whole seconds, as `chunk_length` is)
+                extra["chunk_length"] = whisper_window_positions(window) // WHISPER_FRAMES_PER_SECOND
+            feature_extractor = AutoFeatureExtractor.from_pretrained(feature_extractor, return_attention_mask=True,
+                                                                     **extra)
         else:
             feature_extractor = default_feature_extractor()
         image_processor = frame_image_processor(probe.vision_config["model_name"], height, width)

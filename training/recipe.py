@@ -119,8 +119,9 @@ class Recipe:
         "split: bpe_vocab_size, bpe_min_frequency), feature_extractor (Hub id/folder), frame_height, frame_width, "
         "and ERCProcessor arguments (max_prompt_tokens, max_context_turns, target_marker)"))
     erc_backbones: dict = Field(default_factory=dict, description=(
-        "erc_fusion pretrained backbones: text (GPT2 id), audio (wav2vec2 id), vision (timm name), "
-        "vision_pretrained_cfg_overlay (e.g. {file: weights.safetensors})"))
+        "erc_fusion pretrained backbones: text (any transformers text model), audio (any supported speech "
+        "encoder), vision (timm name), vision_pretrained_cfg_overlay (e.g. {file: weights.safetensors}), "
+        "audio_window_seconds (Whisper: seconds per forward; the feature extractor's chunk_length follows)"))
     # voice (audio classification)
     feature_extractor: dict = Field(default_factory=dict, description=(
         "audio feature extractor: `class` (EmotionAudioFeatureExtractor (default), Wav2Vec2FeatureExtractor, "
@@ -250,6 +251,7 @@ class ERCBackbonesBlock(BaseModel):
     audio: Optional[StrictStr] = None
     vision: Optional[StrictStr] = None
     vision_pretrained_cfg_overlay: Optional[dict] = None
+    audio_window_seconds: Optional[Float] = None
 
 
 def _block_model(name: str, parameters: dict[str, Any]):
