@@ -157,8 +157,7 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
         self.layer_sum = SpeechEmotionWeightedLayerSum(config.num_hidden_states) if config.use_weighted_layer_sum else None
         self.projector = nn.Linear(config.hidden_size, config.projector_size) if config.projector_size else None
         self.pooler = SpeechEmotionPooling(config.pooling, config.frame_size, config.attention_hidden_size)
-        self.pooled_norm = (nn.BatchNorm1d(config.pooled_size, affine=False)
-                            if getattr(config, "standardize_pooled", False) else None)
+        self.pooled_norm = nn.BatchNorm1d(config.pooled_size, affine=False) if config.standardize_pooled else None
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.pooled_size, config.num_labels)
         self.post_init()

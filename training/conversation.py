@@ -24,8 +24,7 @@ class ERCTask:
 
     def __init__(self, recipe, train_split, label_names):
         self.recipe, self.label_names = recipe, label_names
-        self.backbones = dict(recipe.erc_backbones)
-        self.backbones = {k: v for k, v in self.backbones.items() if v is not None}
+        self.backbones = {k: v for k, v in recipe.erc_backbones.items() if v is not None}
         unknown = set(self.backbones) - {"text", "audio", "vision", "vision_pretrained_cfg_overlay",
                                          "audio_window_seconds"}
         if unknown:
