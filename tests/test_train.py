@@ -126,6 +126,11 @@ def test_cli_overrides_nested_and_typed_keys(recipe_file):
         train.parse_args(["--config", recipe_file(), "--output_dir", "x", "--learning_rate", "fast"])
     with pytest.raises(ValueError, match="output_dir"):
         train.parse_args(["--config", recipe_file()])
+    # YAML 1.1 reads a bare `no` as false; `--mixed_precision no` is Accelerate's "no" all the same
+    assert train.parse_args(["--config", recipe_file(), "--output_dir", "x", "--mixed_precision", "no"]
+                            ).mixed_precision == "no"
+    with pytest.raises(ValueError, match="mixed_precision"):
+        train.parse_args(["--config", recipe_file(), "--output_dir", "x", "--mixed_precision", "true"])
 
 
 def test_resuming_from_a_checkpoint_ends_like_an_uninterrupted_run(recipe_file, tweeteval_dir, datasets_cache,

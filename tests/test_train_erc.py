@@ -115,6 +115,22 @@ def test_text_only_mean_embedding_with_word_vectors_triplet_and_balanced_batches
         run({**MULTIMODAL_RECIPE, "dataset_config": "text"}, meld_dir, tmp_path / "x", datasets_cache, tmp_path)
 
 
+def test_text_only_prompts_group_by_length_and_multimodal_refuses(meld_dir, datasets_cache, tmp_path):
+    """`group_by_length` batches text-only dialogue prompts of similar token counts; a model that also reads audio or
+    frames has no tokenised prompt column to group by, and says so."""
+    from types import SimpleNamespace
+    from emotion_hub.training.conversation import ERCTask
+
+    recipe = {**MULTIMODAL_RECIPE, "dataset_config": "text", "group_by_length": True, "max_train_steps": 2,
+              "model": {**MULTIMODAL_RECIPE["model"], "audio_encoder": "none", "vision_encoder": "none",
+                        "fusion": "concat"}}
+    results = run(recipe, meld_dir, tmp_path / "grouped", datasets_cache, tmp_path)
+    assert results["train_steps"] == 2
+    multimodal = SimpleNamespace(recipe=SimpleNamespace(group_by_length=True), modalities=["text", "audio"])
+    with pytest.raises(ValueError, match="it is for text-only erc_fusion models; this one reads"):
+        ERCTask.train_sampler(multimodal, None)
+
+
 def test_class_balanced_batch_sampler():
     labels = [0] * 50 + [1] * 10 + [2] * 3 + [3] * 37
     sampler = train.ClassBalancedBatchSampler(labels, batch_size=9, samples_per_class=3, seed=0)

@@ -84,12 +84,87 @@ def test_two_steps_save_a_stock_folder_that_loads_without_our_code(checkpoint, t
 @pytest.mark.parametrize("overrides,message", [
     ({"pretrained_backbone": None}, "needs `pretrained_backbone`"),
     ({"tokenizer": {"min_frequency": 2}}, r"`tokenizer` options \['min_frequency'\] belong to the word-level"),
-    ({"model": {"loss_type": "focal"}}, "`loss_type` must be 'ce'"),
+    ({"model": {"loss_type": "focal"}}, "`loss_type` must be 'ce' or 'weighted_ce'"),
+    ({"model": {"class_weights": [1.0, 2.0, 1.0, 1.0]}}, "weighs the training loss of `loss_type: weighted_ce`"),
+    ({"model": {"loss_type": "weighted_ce", "class_weights": [1.0, 2.0]}}, "has 2 values for 4 labels"),
+    ({"model_type": "text_cnn", "pretrained_backbone": None, "tokenizer": {}, "model": {}, "group_by_length": True},
+     "`group_by_length` is not available for model_type text_cnn"),
 ])
 def test_bad_recipes_say_what_is_wrong(checkpoint, tweets_with_emoji, datasets_cache, tmp_path, overrides, message):
     with pytest.raises(Exception, match=message):
         train.main(["--config", recipe(tmp_path, checkpoint, **overrides), "--data_dir", tweets_with_emoji,
                     "--output_dir", str(tmp_path / "out"), "--cache_dir", datasets_cache])
+
+
+def test_weighted_ce_weighs_the_training_loss_and_keeps_the_folder_stock(checkpoint, tweets_with_emoji,
+                                                                        datasets_cache, tmp_path, monkeypatch):
+    """`loss_type: weighted_ce`: the loop trains on the class-weighted cross-entropy of the stock head's logits
+    (inverse training frequency by default); the saved folder is the same stock class, with no trace of the weights."""
+    import torch
+    from emotion_hub.training.text_transformer import TextTransformerTask
+
+    seen = []
+    original = TextTransformerTask.training_loss
+
+    def spy(self, model, batch):
+        loss = original(self, model, batch)
+        with torch.no_grad():
+            logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+        seen.append((self.class_weights.clone(), logits, batch["labels"].clone(), loss.detach()))
+        return loss
+
+    monkeypatch.setattr(TextTransformerTask, "training_loss", spy)
+    skewed = write_tweeteval(str(tmp_path / "skewed"), sizes=(24, 8, 8),
+                             labels_override={"train": [0] * 12 + [1] * 6 + [2] * 4 + [3] * 2})
+    out = tmp_path / "out"
+    results = train.main(["--config", recipe(tmp_path, checkpoint, model={"max_sequence_length": 32,
+                                                                          "classifier_dropout": 0.0,
+                                                                          "hidden_dropout_prob": 0.0,
+                                                                          "attention_probs_dropout_prob": 0.0,
+                                                                          "loss_type": "weighted_ce"}),
+                          "--data_dir", skewed, "--output_dir", str(out), "--cache_dir", datasets_cache])
+    assert results["train_steps"] == 2 and len(seen) == 2
+    labels = open(os.path.join(skewed, "train_labels.txt")).read().split()
+    counts = [labels.count(str(i)) for i in range(len(TWEET_LABELS))]
+    expected = torch.tensor([len(labels) / (len(TWEET_LABELS) * c) for c in counts])  # 0.5, 1, 1.5, 3
+    for weights, logits, targets, loss in seen:
+        assert torch.allclose(weights, expected)
+        weighted = torch.nn.functional.cross_entropy(logits, targets, weight=expected)
+        plain = torch.nn.functional.cross_entropy(logits, targets)
+        assert torch.allclose(loss, weighted, atol=1e-5)
+        assert not torch.allclose(weighted, plain, atol=1e-4)
+    config = json.load(open(out / "config.json"))
+    assert config["architectures"] == ["BertForSequenceClassification"] and "class_weights" not in config
+    assert "auto_map" not in config
+
+
+def test_group_by_length_batches_texts_of_similar_length(checkpoint, tweets_with_emoji, datasets_cache, tmp_path):
+    """`group_by_length` on tokenised text: each mega-batch is sorted by decreasing token count, the order is fixed
+    by the seed and epoch (a resumed run sees the same batches), and it changes from epoch to epoch."""
+    from emotion_hub.training.loop import load_splits
+    from emotion_hub.training.recipe import parse_args
+    from emotion_hub.training.text_transformer import TextTransformerTask
+
+    args = ["--config", recipe(tmp_path, checkpoint, group_by_length=True, per_device_train_batch_size=2),
+            "--data_dir", tweets_with_emoji, "--output_dir", str(tmp_path / "out"), "--cache_dir", datasets_cache]
+    parsed = parse_args(args)
+    splits = load_splits(parsed)
+    task = TextTransformerTask(parsed, splits["train"], splits["train"].features["label"].names)
+    data = task.dataset("train", splits["train"])
+    sampler = task.train_sampler(data)
+    lengths = [len(ids) for ids in data["input_ids"]]
+    sampler.set_epoch(0)
+    first = list(sampler)
+    assert sorted(first) == list(range(len(lengths)))
+    mega = sampler.mega_batch
+    for start in range(0, len(first), mega):
+        chunk = [lengths[i] for i in first[start:start + mega]]
+        assert chunk == sorted(chunk, reverse=True)
+    assert list(sampler) == first
+    sampler.set_epoch(1)
+    assert list(sampler) != first or len(set(lengths)) == 1
+    parsed = parse_args(args[:1] + [recipe(tmp_path, checkpoint)] + args[2:])
+    assert TextTransformerTask(parsed, splits["train"], task.label_names).train_sampler(data) is None
 
 
 def test_erc_with_a_bert_text_branch_trains_and_labels_every_turn(checkpoint, meld_dir, datasets_cache, tmp_path):

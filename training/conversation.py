@@ -9,6 +9,7 @@ import torch
 from emotion_hub import modeling
 from emotion_hub.modeling.speech_encoders import WHISPER_FRAMES_PER_SECOND, whisper_window_positions
 from emotion_hub.processing import ERCProcessor, build_byte_level_bpe_tokenizer, default_feature_extractor, frame_image_processor
+from emotion_hub.training.samplers import token_length_sampler
 
 class ERCTask:
     """Emotion recognition in conversation with ERCFusion (`model_type: erc_fusion`) on MELD: the `text` config for
@@ -110,6 +111,12 @@ class ERCTask:
 
     def collator(self, train: bool):
         return ERCCollator(self.processor, self.modalities)
+
+    def train_sampler(self, dataset):
+        if self.recipe.group_by_length and self.modalities != ["text"]:
+            raise ValueError(f"`group_by_length` groups tokenised dialogue prompts: it is for text-only erc_fusion "
+                             f"models; this one reads {self.modalities}")
+        return token_length_sampler(self.recipe, dataset)
 
     def build_model(self, class_weights):
         kwargs = {k: v for k, v in self.recipe.model.items() if k != "class_weights"}

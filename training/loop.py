@@ -102,6 +102,9 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
     set_seed(recipe.seed)
     label_names = splits["train"].features[recipe.label_column].names
     task = task_class_of(recipe.model_type)(recipe, splits["train"], label_names)
+    if recipe.group_by_length and not hasattr(task, "train_sampler"):
+        raise ValueError(f"`group_by_length` is not available for model_type {recipe.model_type} (its inputs have "
+                         f"one size, or no length to group by)")
     with accelerator.main_process_first():
         data = {name: task.dataset(name, split) for name, split in splits.items()}
 
@@ -164,7 +167,7 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
             if augment is not None:
                 batch = augment(batch)
             with accelerator.accumulate(model):
-                loss = model(**batch).loss
+                loss = task.training_loss(model, batch) if hasattr(task, "training_loss") else model(**batch).loss
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and recipe.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), recipe.max_grad_norm)

@@ -45,6 +45,8 @@ def _float(value):
 
 
 Float = Annotated[float, BeforeValidator(_float)]
+# YAML 1.1 reads `mixed_precision: no` (and `--mixed_precision no`) as false: that is the "no" Accelerate means.
+Precision = Annotated[StrictStr, BeforeValidator(lambda value: "no" if value is False else value)]
 STRICT = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True)
 
 
@@ -97,7 +99,7 @@ class Recipe:
         "keep the best validation epoch's weights (false: the last epoch's, for a number of epochs chosen on "
         "validation beforehand, e.g. on the mean validation curve of a cross-validation)"))
     seed: StrictInt = 42
-    mixed_precision: StrictStr = Field("no", description="no | fp16 | bf16")
+    mixed_precision: Precision = Field("no", description="no | fp16 | bf16")
     dataloader_num_workers: StrictInt = 0
     # checkpoints, logging, Hub
     checkpointing_steps: Union[Literal["epoch"], StrictInt, None] = Field("epoch", description="'epoch', N or None")
@@ -140,7 +142,8 @@ class Recipe:
         "wav2vec2: {backbone_config_overrides: {mask_time_prob: 0.05}}; timm: {pretrained_cfg_overlay: "
         "{file: weights.safetensors}} for a local checkpoint"))
     group_by_length: StrictBool = Field(False, description=(
-        "training batches of clips of similar length (less padding), shuffled per epoch"))
+        "training batches of similar length (audio clips; tokenised text of auto_sequence_classification and "
+        "text-only erc_fusion), less padding, shuffled per epoch"))
     gradient_checkpointing: StrictBool = Field(False, description="recompute activations in the backward")
     lora_r: StrictInt = Field(0, description="LoRA rank through peft (0: off); merged into the saved model")
     lora_alpha: StrictInt = 16

@@ -73,4 +73,14 @@ class LengthGroupedSampler(torch.utils.data.Sampler):
             yield from chunk[np.argsort(-self.lengths[chunk], kind="stable")].tolist()
 
 
-__all__ = ["ClassBalancedBatchSampler", "LengthGroupedSampler"]
+def token_length_sampler(recipe, dataset, column: str = "input_ids"):
+    """`group_by_length` for tokenised text: a `LengthGroupedSampler` over the lengths of `column` (None when the
+    recipe does not group). Padding to the longest of a random batch costs about twice the tokens on MELD prompts
+    (mean 101, mean batch-longest 231 with MiniLM, batch 16)."""
+    if not recipe.group_by_length:
+        return None
+    lengths = [len(ids) for ids in dataset[column]]
+    return LengthGroupedSampler(lengths, recipe.per_device_train_batch_size, seed=recipe.seed)
+
+
+__all__ = ["ClassBalancedBatchSampler", "LengthGroupedSampler", "token_length_sampler"]

@@ -8,11 +8,13 @@ CNN's tweet cleaning (`unescape_newlines`, `emoji: words`, `strip_html`) as step
 tokenizer's own normalizer, so the saved `tokenizer.json` cleans every text the same way at inference.
 """
 
+import torch
 from tokenizers import Tokenizer, normalizers
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, PretrainedConfig,
                           PreTrainedTokenizerFast)
 
 from emotion_hub.processing.tokenization_word_level import _is_symbol, build_normalizer, emoji_to_words
+from emotion_hub.training.samplers import token_length_sampler
 
 
 CLEANING_OPTIONS = ("unescape_newlines", "emoji", "strip_html")
@@ -28,8 +30,10 @@ class AutoSequenceClassificationOptions(PretrainedConfig):
     Args:
         max_sequence_length (`int`, *optional*, defaults to 128): texts are truncated to this many tokens (special
             tokens included); at most the checkpoint's positions.
-        loss_type (`str`, *optional*, defaults to `"ce"`): only `"ce"`: the stock head's loss (cross-entropy; BCE or
-            MSE with `problem_type` multi-label / regression), so the saved folder stays stock.
+        loss_type (`str`, *optional*, defaults to `"ce"`): `"ce"`, the stock head's cross-entropy, or
+            `"weighted_ce"`, cross-entropy weighted per class in training (`model.class_weights`: a list in label-id
+            order, or inverse training frequency when absent or `"auto"`). The weights are a training setting: the
+            saved folder stays stock and its logits are the same either way.
         classifier_dropout, hidden_dropout_prob, attention_probs_dropout_prob, dropout, attention_dropout, ...
             (`float`, *optional*): set on the checkpoint's config when given (the names its family uses).
     """
@@ -41,9 +45,9 @@ class AutoSequenceClassificationOptions(PretrainedConfig):
                  resid_pdrop=None, embd_pdrop=None, attn_pdrop=None, **kwargs):
         if not isinstance(max_sequence_length, int) or max_sequence_length < 2:
             raise ValueError(f"`max_sequence_length` must be an int >= 2, got {max_sequence_length!r}")
-        if loss_type != "ce":
-            raise ValueError(f"`loss_type` must be 'ce' for auto_sequence_classification (the stock head's loss keeps "
-                             f"the saved folder stock), got {loss_type!r}")
+        if loss_type not in ("ce", "weighted_ce"):
+            raise ValueError(f"`loss_type` must be 'ce' or 'weighted_ce' for auto_sequence_classification (other "
+                             f"losses would not travel with the stock folder), got {loss_type!r}")
         dropouts = dict(classifier_dropout=classifier_dropout, hidden_dropout_prob=hidden_dropout_prob,
                         attention_probs_dropout_prob=attention_probs_dropout_prob, dropout=dropout,
                         attention_dropout=attention_dropout, summary_first_dropout=summary_first_dropout,
@@ -96,9 +100,14 @@ class TextTransformerTask:
                              "of a transformers checkpoint (e.g. sentence-transformers/all-MiniLM-L6-v2)")
         self.recipe, self.label_names = recipe, label_names
         self.options = self.config_class(**{k: v for k, v in recipe.model.items() if k != "class_weights"})
-        if recipe.model.get("class_weights") is not None:
-            raise ValueError("`model.class_weights` is not available for auto_sequence_classification (the stock "
-                             "head's loss is unweighted)")
+        weights = recipe.model.get("class_weights")
+        if weights is not None and self.options.loss_type != "weighted_ce":
+            raise ValueError("`model.class_weights` weighs the training loss of `loss_type: weighted_ce`; this recipe's "
+                             f"loss_type is {self.options.loss_type!r}")
+        if isinstance(weights, list) and len(weights) != len(label_names):
+            raise ValueError(f"`model.class_weights` has {len(weights)} values for {len(label_names)} labels "
+                             f"{label_names}")
+        self.class_weights = None
         unknown = sorted(set(recipe.tokenizer) - set(CLEANING_OPTIONS))
         if unknown:
             raise ValueError(f"`tokenizer` options {unknown} belong to the word-level tokenizer; with a pretrained "
@@ -119,7 +128,20 @@ class TextTransformerTask:
     def collator(self, train: bool):
         return DataCollatorWithPadding(self.processor)
 
+    def train_sampler(self, dataset):
+        return token_length_sampler(self.recipe, dataset)
+
+    def training_loss(self, model, batch):
+        """The stock head's loss, or with `weighted_ce` the class-weighted cross-entropy of its logits."""
+        if self.class_weights is None:
+            return model(**batch).loss
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+        return torch.nn.functional.cross_entropy(logits.float(), batch["labels"],
+                                                 weight=self.class_weights.to(logits.device))
+
     def build_model(self, class_weights):
+        if self.options.loss_type == "weighted_ce":
+            self.class_weights = torch.tensor(class_weights, dtype=torch.float32)
         # A checkpoint without a classification head (a bare encoder such as MiniLM) gets a new one; a fine-tuned
         # checkpoint with another label set gets a new one too (`ignore_mismatched_sizes`).
         return self.model_class.from_pretrained(
