@@ -14,7 +14,7 @@ from .speech_encoders import (check_speech_encoder_config, is_whisper, minimum_i
 TEXT_BRANCHES = ("transformer", "mean_embedding", "none")
 AUDIO_BRANCHES = ("speech_encoder", "waveform_mlp", "none")
 VISION_BRANCHES = ("timm", "none")
-TEXT_POOLINGS = ("last", "cls", "mean")
+TEXT_POOLINGS = ("last", "cls", "mean", "target")
 FUSIONS = ("concat", "mha")
 AUDIO_POOLINGS = ("mean", "mean_max")
 FRAME_POOLINGS = ("mean", "mean_max")
@@ -127,8 +127,9 @@ class ERCFusionConfig(PretrainedConfig):
             `timm.create_model` and extra `model_kwargs`.
         text_pooling (`str`, *optional*): the prompt's token states -> one vector: `"last"` (the last real token, which
             the processor makes the tokenizer's end token: for causal decoders), `"cls"` (the first real token, the
-            tokenizer's `[CLS]`/`<s>`) or `"mean"` (mean over the real tokens, as sentence-transformers models are
-            trained). Defaults to `"cls"` for model types with a masked-LM head, `"last"` otherwise.
+            tokenizer's `[CLS]`/`<s>`), `"mean"` (mean over the real tokens, as sentence-transformers models are
+            trained) or `"target"` (mean over the target turn's utterance tokens, which have read the context: the
+            emotion to predict is theirs). Defaults to `"cls"` for model types with a masked-LM head, `"last"` otherwise.
         mean_embedding_dim (`int`, *optional*, defaults to 300): width of the `"mean_embedding"` word embeddings (50 to
             start from GloVe 6B 50d vectors).
         mean_embedding_context (`bool`, *optional*, defaults to `True`): concatenate the mean embedding of the context

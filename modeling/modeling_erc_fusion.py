@@ -118,7 +118,8 @@ def gather_positions(values: torch.Tensor, positions: torch.Tensor) -> torch.Ten
 class ERCTransformerTextEncoder(nn.Module):
     """Any transformers text model (`AutoModel.from_config`) over the dialogue prompt, pooled to one vector: at the
     last real token (causal decoders such as GPT2: the processor ends the prompt with the end token), at the first
-    (`[CLS]` of BERT-style encoders) or by the mean over the real tokens.
+    (`[CLS]` of BERT-style encoders), by the mean over the real tokens, or by the mean over the target turn's
+    utterance tokens (`target`: contextualised by attention to the turns before it).
 
     Position ids count only attended tokens (from the model's first position id), and the pooling finds the real
     tokens from the attention mask, so left padding, right padding and no padding give the same vector.
@@ -133,12 +134,14 @@ class ERCTransformerTextEncoder(nn.Module):
         self.takes_position_ids = "position_ids" in inspect.signature(self.encoder.forward).parameters
         self.out_features = config.text_config.hidden_size
 
-    def forward(self, input_ids, attention_mask, output_hidden_states=False, output_attentions=False, **unused):
+    def forward(self, input_ids, attention_mask, output_hidden_states=False, output_attentions=False,
+                target_mask=None, **unused):
         if self.max_positions is not None and input_ids.shape[1] > self.max_positions:
             # Keep the end: the target utterance is the last turn of the prompt.
             logger.warning_once(f"prompt of {input_ids.shape[1]} tokens cut to its last {self.max_positions} (the text "
                                 f"model's positions); build prompts with the processor's `max_prompt_tokens`")
             input_ids, attention_mask = input_ids[:, -self.max_positions:], attention_mask[:, -self.max_positions:]
+            target_mask = None if target_mask is None else target_mask[:, -self.max_positions:]
         mask = attention_mask.long()
         kwargs = {}
         if self.takes_position_ids:
@@ -150,7 +153,13 @@ class ERCTransformerTextEncoder(nn.Module):
             pooled = gather_positions(hidden, mask.shape[1] - 1 - mask.flip(-1).argmax(-1))
         elif self.pooling == "cls":  # the first attended position
             pooled = gather_positions(hidden, mask.argmax(-1))
-        else:
+        elif self.pooling == "target" and target_mask is not None:
+            # The target turn's utterance tokens, which have attended to the context; a row whose target has no
+            # utterance token falls back to the mean over the whole prompt.
+            target = target_mask.long() * mask
+            target = torch.where(target.sum(-1, keepdim=True) > 0, target, mask)
+            pooled = masked_mean(hidden, target)
+        else:  # "mean", and "target" without a target mask (then the whole prompt is the target)
             pooled = masked_mean(hidden, mask)
         return pooled, outputs.hidden_states, outputs.attentions
 
@@ -623,6 +632,11 @@ class ERCFusionForEmotionRecognition(ERCFusionPreTrainedModel):
             target.load_state_dict(source.state_dict())
         model._freeze()
         return model
+
+    def backbone_parameter_names(self) -> list[str]:
+        """Names of the parameters of the encoders (text, audio, vision): what `from_pretrained_backbones` loads; the
+        projections, fusion, feed-forward layers and classifier are the head (train.py's `head_learning_rate`)."""
+        return [name for name, _ in self.named_parameters() if name.startswith("erc_fusion.encoders.")]
 
     def load_word_vectors(self, path: str, vocab: dict) -> int:
         """Initialise the text encoder's token embeddings from a GloVe-format text file (`word v1 ... vD` lines).

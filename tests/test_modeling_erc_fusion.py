@@ -87,6 +87,7 @@ def test_every_loss_trains(tokenizer, loss_kwargs):
 TEXT_BRANCHES = {  # (text_config, text_pooling, tokenizer kind)
     "gpt2-last": (TINY_TEXT_CONFIG, None, "bpe"), "bert-cls": (TINY_BERT_CONFIG, None, "wordpiece"),
     "bert-mean": (TINY_BERT_CONFIG, "mean", "wordpiece"), "mean_embedding": (None, None, "bpe"),
+    "bert-target": (TINY_BERT_CONFIG, "target", "wordpiece"), "gpt2-target": (TINY_TEXT_CONFIG, "target", "bpe"),
 }
 
 
@@ -103,6 +104,8 @@ def text_setup(name, tokenizer, bert_tokenizer, **kwargs):
 @pytest.mark.parametrize("text,audio_branch,fusion", [("gpt2-last", "speech_encoder", "mha"),
                                                       ("bert-cls", "speech_encoder", "concat"),
                                                       ("bert-mean", "waveform_mlp", "mha"),
+                                                      ("bert-target", "none", "concat"),
+                                                      ("gpt2-target", "none", "concat"),
                                                       ("mean_embedding", "waveform_mlp", "concat")])
 def test_padding_does_not_change_logits(tokenizer, bert_tokenizer, padding_side, text, audio_branch, fusion):
     tok, config = text_setup(text, tokenizer, bert_tokenizer, audio_branch=audio_branch, fusion=fusion)
@@ -118,9 +121,10 @@ def test_padding_does_not_change_logits(tokenizer, bert_tokenizer, padding_side,
 
 
 @pytest.mark.parametrize("padding_side", ["left", "right"])
-@pytest.mark.parametrize("text", ["gpt2-last", "bert-cls", "bert-mean"])
+@pytest.mark.parametrize("text", ["gpt2-last", "bert-cls", "bert-mean", "bert-target", "gpt2-target"])
 def test_text_pooling_reads_the_right_token(tokenizer, bert_tokenizer, padding_side, text):
-    """GPT2 pools at the end token, BERT at [CLS] (or the mean of the real tokens), whatever the padding."""
+    """GPT2 pools at the end token, BERT at [CLS] (or the mean of the real tokens), `target` over the target
+    utterance's tokens (after the context, before the end token), whatever the padding."""
     tok, config = text_setup(text, tokenizer, bert_tokenizer, audio_branch="none", vision_branch="none")
     torch.manual_seed(0)
     model = ERCFusionModel(config).eval()
@@ -130,9 +134,10 @@ def test_text_pooling_reads_the_right_token(tokenizer, bert_tokenizer, padding_s
     batch = processor(dialogues)
     assert batch["attention_mask"].sum(-1).unique().numel() == 3  # three lengths: real padding
     with torch.no_grad():
-        pooled, _, _ = encoder(batch["input_ids"], batch["attention_mask"])
+        pooled, _, _ = encoder(batch["input_ids"], batch["attention_mask"], target_mask=batch["target_mask"])
         for row, dialogue in enumerate(dialogues):
-            ids = torch.tensor([processor.encode_dialogue(dialogue)["input_ids"]])
+            encoded = processor.encode_dialogue(dialogue)
+            ids = torch.tensor([encoded["input_ids"]])
             hidden = encoder.encoder(input_ids=ids).last_hidden_state[0]  # unpadded, default positions
             if text == "gpt2-last":
                 assert ids[0, -1] == tok.eos_token_id
@@ -140,6 +145,11 @@ def test_text_pooling_reads_the_right_token(tokenizer, bert_tokenizer, padding_s
             elif text == "bert-cls":
                 assert ids[0, 0] == tok.cls_token_id and ids[0, -1] == tok.sep_token_id
                 expected = hidden[0]
+            elif text.endswith("-target"):
+                target = torch.tensor(encoded["target_mask"]).bool()
+                words = tok(" " + dialogue[-1]["utterance"], add_special_tokens=False)["input_ids"]
+                assert ids[0, target].tolist() == words  # exactly the target utterance's tokens
+                expected = hidden[target].mean(0)
             else:
                 expected = hidden.mean(0)
             torch.testing.assert_close(pooled[row], expected, rtol=1e-4, atol=1e-5)

@@ -226,3 +226,40 @@ def test_erc_prompt_length_is_bounded_by_the_text_encoder(checkpoint, meld_dir, 
             ERCTask(recipe, train_split, labels)
     else:
         assert ERCTask(recipe, train_split, labels).processor.max_prompt_tokens == 64
+
+
+def test_head_learning_rate_gives_the_fresh_head_its_own_rate(checkpoint, tmp_path):
+    """`head_learning_rate`: the pretrained encoder keeps `learning_rate`, everything else (the new head; in ERC fusion
+    the projections, fusion, feed-forward layers and classifier) gets its own rate, in both model kinds."""
+    from transformers import AutoModelForSequenceClassification
+    from emotion_hub.modeling import ERCFusionForEmotionRecognition
+    from emotion_hub.training.optim import build_optimizer
+    from emotion_hub.training.recipe import parse_args
+
+    parsed = parse_args(["--config", recipe(tmp_path, checkpoint, learning_rate=5e-5, head_learning_rate=1e-3),
+                         "--output_dir", str(tmp_path / "out")])
+    model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=4)
+    encoder, head = build_optimizer(parsed, model).param_groups
+    assert (encoder["lr"], head["lr"]) == (5e-5, 1e-3)
+    assert {id(p) for p in head["params"]} == {id(p) for p in model.classifier.parameters()}
+    assert len(encoder["params"]) + len(head["params"]) == len(list(model.parameters()))
+
+    erc = ERCFusionForEmotionRecognition.from_pretrained_backbones(text=checkpoint, audio_branch="none",
+                                                                   vision_branch="none", fusion_out_features=8,
+                                                                   feed_forward_sizes=[8])
+    encoder, head = build_optimizer(parsed, erc).param_groups
+    text = {id(p) for p in erc.erc_fusion.encoders["text"].parameters()}
+    assert {id(p) for p in encoder["params"]} == text and head["lr"] == 1e-3
+    assert {id(p) for p in head["params"]} == {id(p) for p in erc.parameters()} - text
+
+    with pytest.raises(ValueError, match="has no separate pretrained encoder"):
+        build_optimizer(parsed, torch_linear())
+    with pytest.raises(ValueError, match="head_learning_rate"):
+        parse_args(["--config", recipe(tmp_path, checkpoint, head_learning_rate=0), "--output_dir", "x"])
+    with pytest.raises(ValueError, match="null with lora_r"):
+        parse_args(["--config", recipe(tmp_path, checkpoint, head_learning_rate=1e-3, lora_r=4), "--output_dir", "x"])
+
+
+def torch_linear():
+    import torch
+    return torch.nn.Linear(2, 2)

@@ -5,9 +5,30 @@ import math
 import torch
 from transformers import get_scheduler
 
+def backbone_parameter_names(model) -> set[str]:
+    """Names of the parameters of a model's pretrained encoder(s): the model's own `backbone_parameter_names()`
+    (models with several encoders, such as ERC fusion) or its transformers base model (`base_model_prefix`)."""
+    if hasattr(model, "backbone_parameter_names"):
+        return set(model.backbone_parameter_names())
+    base = getattr(model, "base_model", model)
+    if base is model:
+        raise ValueError(f"`head_learning_rate`: {type(model).__name__} has no separate pretrained encoder (no "
+                         f"`base_model`) whose parameters could keep `learning_rate`")
+    return {f"{model.base_model_prefix}.{name}" for name, _ in base.named_parameters()}
+
+
 def build_optimizer(recipe, model):
     params = [p for p in model.parameters() if p.requires_grad]
     lr, wd = recipe.learning_rate, recipe.weight_decay
+    if recipe.head_learning_rate is not None:  # the encoder(s) at learning_rate, the fresh head at its own rate
+        backbone = backbone_parameter_names(model)
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        head = [p for n, p in named if n not in backbone]
+        if not head:
+            raise ValueError(f"`head_learning_rate`: every trainable parameter of {type(model).__name__} belongs to "
+                             f"its pretrained encoder(s); there is no head to give it to")
+        params = [{"params": [p for n, p in named if n in backbone], "lr": lr},
+                  {"params": head, "lr": recipe.head_learning_rate}]
     if recipe.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd, eps=recipe.adam_epsilon)
     if recipe.optimizer == "adamw":

@@ -85,6 +85,9 @@ class Recipe:
     gradient_accumulation_steps: StrictInt = 1
     optimizer: StrictStr = Field("adam", description=f"one of {OPTIMIZERS}")
     learning_rate: Float = 1e-3
+    head_learning_rate: Optional[Float] = Field(None, description=(
+        "learning rate of the parameters outside the pretrained encoder(s) (a fresh head next to a fine-tuned "
+        "backbone); null: learning_rate for all"))
     weight_decay: Float = 0.0
     momentum: Float = Field(0.9, description="momentum of sgd_momentum")
     adam_epsilon: Float = 1e-8
@@ -193,6 +196,9 @@ class Recipe:
             (self.per_device_eval_batch_size >= 1, "per_device_eval_batch_size", ">= 1"),
             (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps", ">= 1"),
             (self.learning_rate >= 0, "learning_rate", ">= 0"),
+            (self.head_learning_rate is None or self.head_learning_rate > 0, "head_learning_rate", "> 0 or null"),
+            (self.head_learning_rate is None or not self.lora_r, "head_learning_rate",
+             "null with lora_r (LoRA trains the adapters and the head at learning_rate)"),
             (0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)"),
             (self.checkpointing_steps is None or self.checkpointing_steps == "epoch" or self.checkpointing_steps > 0,
              "checkpointing_steps", "'epoch', a positive int or null"),
