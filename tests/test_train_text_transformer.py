@@ -184,7 +184,7 @@ def test_erc_with_a_bert_text_branch_trains_and_labels_every_turn(checkpoint, me
                           "--cache_dir", datasets_cache])
     assert results["train_steps"] == 2
     config = json.load(open(out / "config.json"))
-    assert config["text_config"]["model_type"] == "bert" and config["text_pooling"] == "mean"
+    assert config["text_config"]["model_type"] == "bert" and config["text_pooling"] == "target"
     dialogue = [{"speaker": "Monica", "utterance": "There's nothing to tell!"},
                 {"speaker": "Joey", "utterance": "C'mon, you're going out with the guy!"},
                 {"speaker": "Chandler", "utterance": "All right Joey, be nice."}]
