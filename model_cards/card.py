@@ -3,6 +3,7 @@
 import dataclasses
 import os
 import platform
+import re
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -17,10 +18,23 @@ PIPELINE_TO_TASK_NAME = {
     "video-classification": "Video Classification",
 }
 HYPERPARAMETER_KEYS = (
-    "optimizer", "learning_rate", "weight_decay", "lr_scheduler", "warmup_ratio", "num_epochs",
+    "optimizer", "learning_rate", "head_learning_rate", "weight_decay", "lr_scheduler", "warmup_ratio", "num_epochs",
     "per_device_train_batch_size", "gradient_accumulation_steps", "max_grad_norm", "metric_for_best_model",
-    "early_stopping_patience", "mixed_precision", "seed", "word_vectors",
+    "early_stopping_patience", "mixed_precision", "seed", "word_vectors", "group_by_length",
 )
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def base_models(recipe) -> list:
+    """The Hub checkpoints a run started from (`pretrained_backbone`, `erc_backbones` text/audio/vision), for the
+    card's `base_model` (the Hub's model tree). Local folders and bare timm names are not Hub ids: left out."""
+    names = [getattr(recipe, "pretrained_backbone", None)]
+    names += [(getattr(recipe, "erc_backbones", None) or {}).get(k) for k in ("text", "audio", "vision")]
+    found = []
+    for name in names:
+        if isinstance(name, str) and _HUB_ID.match(name) and not os.path.exists(name) and name not in found:
+            found.append(name)
+    return found
 
 
 def _eval_results(results, dataset_id, dataset_name, dataset_config, pipeline_tag):
@@ -69,6 +83,9 @@ def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, spli
         eval_results=_eval_results(results, dataset_id, data["pretty_name"], recipe.dataset_config, pipeline_tag),
         widget=widget,
     )
+    bases = base_models(recipe)
+    if bases:
+        card_data.base_model = bases[0] if len(bases) == 1 else bases
     repo = recipe.hub_model_id or "path/to/" + os.path.basename(os.path.normpath(output_dir))
     usage = info["usage"].format(repo=repo, example=_example_repr(widget))
     stock_class = stock_class_of(output_dir) if getattr(recipe, "export_stock", False) else None

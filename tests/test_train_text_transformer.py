@@ -263,3 +263,19 @@ def test_head_learning_rate_gives_the_fresh_head_its_own_rate(checkpoint, tmp_pa
 def torch_linear():
     import torch
     return torch.nn.Linear(2, 2)
+
+
+def test_card_base_model_names_the_hub_checkpoints_only(tmp_path):
+    """The card's `base_model` (the Hub's model tree) lists the Hub checkpoints a run started from; local folders
+    (the offline runs here) and bare timm names are not Hub ids and are left out."""
+    from types import SimpleNamespace
+    from huggingface_hub import ModelCardData
+    from emotion_hub.model_cards.card import base_models
+
+    assert base_models(SimpleNamespace(pretrained_backbone="sentence-transformers/all-MiniLM-L6-v2",
+                                       erc_backbones={})) == ["sentence-transformers/all-MiniLM-L6-v2"]
+    erc = SimpleNamespace(pretrained_backbone=None, erc_backbones={"text": "FacebookAI/roberta-base",
+                                                                   "audio": str(tmp_path), "vision": "resnet50"})
+    assert base_models(erc) == ["FacebookAI/roberta-base"]
+    assert base_models(SimpleNamespace(pretrained_backbone=str(tmp_path), erc_backbones=None)) == []
+    assert "base_model: FacebookAI/roberta-base" in ModelCardData(base_model=base_models(erc)[0]).to_yaml()
