@@ -118,7 +118,8 @@ def test_cli_overrides_nested_and_typed_keys(recipe_file):
     assert recipe.model["num_filters"] == 12 and recipe.model["kernel_sizes"] == [2, 4]
     assert recipe.model["embedding_dim"] == 16  # the rest of the nested mapping is kept
     assert recipe.push_to_hub is True and recipe.max_grad_norm == 1.0 and recipe.early_stopping_patience is None
-    with pytest.raises(ValueError, match=r"unknown recipe key 'learning_rat'; did you mean \['learning_rate'\]"):
+    with pytest.raises(ValueError, match=r"unknown recipe key 'learning_rat'; did you mean "
+                                         r"\['learning_rate', 'head_learning_rate'\]"):
         train.parse_args(["--config", recipe_file(), "--output_dir", "x", "--learning_rat", "1"])
     with pytest.raises(ValueError, match="`optimizer` must be one of"):
         train.parse_args(["--config", recipe_file(), "--output_dir", "x", "--optimizer", "lion"])
