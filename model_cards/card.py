@@ -71,13 +71,17 @@ def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, spli
     hyperparameters = {k: v for k, v in hyperparameters.items() if v is not None}
 
     dataset_id = data["hub_id"] or recipe.dataset
+    # A model family that can read several modalities is tagged multimodal only when this model does (ERC fusion with
+    # text alone is a text classifier).
+    single = pipeline_tag in ("text-classification", "audio-classification", "image-classification")
+    tags = [t for t in info.get("tags", []) if not (t == "multimodal" and single)]
     card_data = ModelCardData(
         model_name=model_name,
         language=data.get("language"),
         license=data.get("model_license", "other"),
         library_name="transformers",
         pipeline_tag=pipeline_tag,
-        tags=["emotion-recognition", "emotion-hub", recipe.model_type, *info.get("tags", [])],
+        tags=["emotion-recognition", "emotion-hub", recipe.model_type, *tags],
         datasets=[dataset_id],
         metrics=["accuracy", "f1"],
         eval_results=_eval_results(results, dataset_id, data["pretty_name"], recipe.dataset_config, pipeline_tag),

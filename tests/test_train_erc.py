@@ -56,6 +56,7 @@ def test_multimodal_end_to_end_build_train_save_reload_predict(meld_raw_dir, dat
     assert config["text_config"]["vocab_size"] == 400 and config["vision_config"]["model_name"] == "test_resnet"
     card = ModelCard.load(out / "README.md")
     assert card.data.pipeline_tag == "video-classification" and "emotion-recognition-in-conversation" in card.text
+    assert "multimodal" in card.data.tags
 
     # The clip of a test utterance, decoded in the clean Python as a user would; logits must match this process's.
     clip = os.path.join(meld_raw_dir, "MELD.Raw", "output_repeated_splits_test", "dia1_utt2.mp4")
@@ -110,7 +111,7 @@ def test_text_only_mean_embedding_with_word_vectors_triplet_and_balanced_batches
     config = json.load(open(tmp_path / "text" / "config.json"))
     assert config["triplet_weight"] == 1.0 and config["word_vectors"] == "glove.txt"
     card = ModelCard.load(tmp_path / "text" / "README.md")
-    assert card.data.pipeline_tag == "text-classification"
+    assert card.data.pipeline_tag == "text-classification" and "multimodal" not in card.data.tags
     with pytest.raises(ValueError, match=r"lacks columns \['audio', 'frames'\]"):
         run({**MULTIMODAL_RECIPE, "dataset_config": "text"}, meld_dir, tmp_path / "x", datasets_cache, tmp_path)
 
