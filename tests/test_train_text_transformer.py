@@ -110,7 +110,7 @@ def test_weighted_ce_weighs_the_training_loss_and_keeps_the_folder_stock(checkpo
         loss = original(self, model, batch)
         with torch.no_grad():
             logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
-        seen.append((self.class_weights.clone(), logits, batch["labels"].clone(), loss.detach()))
+        seen.append((torch.tensor(self.options.class_weights), logits, batch["labels"].clone(), loss.detach()))
         return loss
 
     monkeypatch.setattr(TextTransformerTask, "training_loss", spy)

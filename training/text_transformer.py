@@ -8,11 +8,11 @@ CNN's tweet cleaning (`unescape_newlines`, `emoji: words`, `strip_html`) as step
 tokenizer's own normalizer, so the saved `tokenizer.json` cleans every text the same way at inference.
 """
 
-import torch
 from tokenizers import Tokenizer, normalizers
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, PretrainedConfig,
                           PreTrainedTokenizerFast)
 
+from emotion_hub.modeling.losses import classification_loss
 from emotion_hub.processing.tokenization_word_level import _is_symbol, build_normalizer, emoji_to_words
 from emotion_hub.training.samplers import token_length_sampler
 
@@ -107,7 +107,6 @@ class TextTransformerTask:
         if isinstance(weights, list) and len(weights) != len(label_names):
             raise ValueError(f"`model.class_weights` has {len(weights)} values for {len(label_names)} labels "
                              f"{label_names}")
-        self.class_weights = None
         unknown = sorted(set(recipe.tokenizer) - set(CLEANING_OPTIONS))
         if unknown:
             raise ValueError(f"`tokenizer` options {unknown} belong to the word-level tokenizer; with a pretrained "
@@ -132,16 +131,17 @@ class TextTransformerTask:
         return token_length_sampler(self.recipe, dataset)
 
     def training_loss(self, model, batch):
-        """The stock head's loss, or with `weighted_ce` the class-weighted cross-entropy of its logits."""
-        if self.class_weights is None:
+        """The stock head's loss, or with `weighted_ce` the class-weighted cross-entropy of its logits (the package's
+        `classification_loss`, with `self.options` holding the weights)."""
+        if self.options.loss_type != "weighted_ce":
             return model(**batch).loss
         logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
-        return torch.nn.functional.cross_entropy(logits.float(), batch["labels"],
-                                                 weight=self.class_weights.to(logits.device))
+        return classification_loss(self.options, logits, batch["labels"])
 
     def build_model(self, class_weights):
-        if self.options.loss_type == "weighted_ce":
-            self.class_weights = torch.tensor(class_weights, dtype=torch.float32)
+        if self.options.loss_type == "weighted_ce":  # training-only settings: never written to the saved folder
+            self.options.class_weights = list(class_weights)
+            self.options.problem_type = "single_label_classification"
         # A checkpoint without a classification head (a bare encoder such as MiniLM) gets a new one; a fine-tuned
         # checkpoint with another label set gets a new one too (`ignore_mismatched_sizes`).
         return self.model_class.from_pretrained(
