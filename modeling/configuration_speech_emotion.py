@@ -67,6 +67,12 @@ class SpeechEmotionConfig(PretrainedConfig):
         freeze_backbone (`bool`, *optional*, defaults to `False`): keep the whole encoder fixed and train only the head
             (layer weights, projector, pooling attention, classifier); train.py then runs the encoder once per clip
             and trains the head from its cached hidden states.
+        trainable_encoder_layers (`int`, *optional*): fine-tune only the top `trainable_encoder_layers` transformer
+            layers of the encoder (and a final layer norm after them, Whisper's): the front end and the layers below
+            stay fixed and run in inference mode (no dropout, SpecAugment or LayerDrop there), the top layers train
+            with their own dropout. train.py then runs the fixed part once per clip and trains the top layers and the
+            head from its cached hidden states (Whisper, wav2vec2, HuBERT, data2vec-audio). `None`: the whole encoder
+            follows `freeze_backbone`. Needs `freeze_backbone=False`.
         loss_type (`str`, *optional*, defaults to `"ce"`): `"ce"`, `"weighted_ce"`, `"focal"` or `"dice"`.
         class_weights (`list[float]`, *optional*): one weight per label, for `"weighted_ce"` (required) and, when
             given, `"focal"` and `"dice"`.
@@ -95,6 +101,7 @@ class SpeechEmotionConfig(PretrainedConfig):
         attention_hidden_size=128,
         freeze_feature_encoder=True,
         freeze_backbone=False,
+        trainable_encoder_layers=None,
         loss_type="ce",
         class_weights=None,
         focal_gamma=2.0,
@@ -121,6 +128,15 @@ class SpeechEmotionConfig(PretrainedConfig):
                             ("freeze_feature_encoder", freeze_feature_encoder), ("freeze_backbone", freeze_backbone)):
             if not isinstance(value, bool):
                 raise ValueError(f"`{name}` must be True or False, got {value!r}")
+        if trainable_encoder_layers is not None:
+            layers = speech_encoder_num_layers(audio_config)
+            if isinstance(trainable_encoder_layers, bool) or not isinstance(trainable_encoder_layers, int) or not (
+                    1 <= trainable_encoder_layers <= layers):
+                raise ValueError(f"`trainable_encoder_layers` must be an int from 1 to the encoder's {layers} layers, "
+                                 f"or None, got {trainable_encoder_layers!r}")
+            if freeze_backbone:
+                raise ValueError(f"`freeze_backbone=True` trains no encoder layer and `trainable_encoder_layers="
+                                 f"{trainable_encoder_layers}` trains the top ones: set one of them")
         if projector_size is not None and (isinstance(projector_size, bool) or not isinstance(projector_size, int)
                                            or projector_size < 0):
             raise ValueError(f"`projector_size` must be a positive int, or None / 0 for no projector, got {projector_size!r}")
@@ -144,6 +160,7 @@ class SpeechEmotionConfig(PretrainedConfig):
         self.attention_hidden_size = attention_hidden_size
         self.freeze_feature_encoder = freeze_feature_encoder
         self.freeze_backbone = freeze_backbone
+        self.trainable_encoder_layers = trainable_encoder_layers
         self.loss_type = loss_type
         self.class_weights = list(class_weights) if class_weights is not None else None
         self.focal_gamma = focal_gamma
@@ -172,6 +189,14 @@ class SpeechEmotionConfig(PretrainedConfig):
     def num_hidden_states(self) -> int:
         """Hidden states the encoder returns: the input embeddings and one per layer."""
         return speech_encoder_num_layers(self.audio_config) + 1
+
+    @property
+    def num_fixed_hidden_states(self) -> int:
+        """Hidden states that no trained layer changes: all of them with `freeze_backbone`, those below the
+        trained layers with `trainable_encoder_layers` (a frozen-encoder cache keeps these), else 0."""
+        if self.trainable_encoder_layers:
+            return self.num_hidden_states - self.trainable_encoder_layers
+        return self.num_hidden_states if self.freeze_backbone else 0
 
     @property
     def initializer_range(self) -> float:

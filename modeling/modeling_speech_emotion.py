@@ -18,7 +18,8 @@ import torch
 from torch import nn
 from transformers import AutoModelForAudioClassification, PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
-from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.masking_utils import create_bidirectional_mask
+from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 from transformers.utils import logging
 
 from .configuration_speech_emotion import SAMPLING_RATE, SpeechEmotionConfig
@@ -31,6 +32,10 @@ from .speech_encoders import (SPEECH_ENCODER_TYPES, build_speech_encoder, is_whi
 
 
 logger = logging.get_logger(__name__)
+
+# Encoder families whose top layers run on cached lower-layer states (`trainable_encoder_layers`): WavLM's layers
+# need the relative position bias its first layer computes.
+TOP_LAYER_ENCODERS = ("whisper", "wav2vec2", "hubert", "data2vec-audio")
 
 
 def _eager() -> bool:
@@ -167,11 +172,49 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
     def encoder(self) -> nn.Module:
         return getattr(self, self.base_model_prefix)
 
+    @property
+    def encoder_layers(self) -> nn.ModuleList:
+        """The encoder's transformer layers, bottom to top."""
+        return self.encoder.layers if is_whisper(self.config.audio_config) else self.encoder.encoder.layers
+
+    def trained_encoder_modules(self) -> list[nn.Module]:
+        """With `trainable_encoder_layers=N`: the top N layers and the layer norm after them, if any
+        ([`final_encoder_norm`]); empty otherwise."""
+        n = self.config.trainable_encoder_layers
+        if not n:
+            return []
+        modules = list(self.encoder_layers[-n:])
+        final_norm = self.final_encoder_norm()
+        return modules + ([final_norm] if final_norm is not None else [])
+
+    def final_encoder_norm(self) -> Optional[nn.Module]:
+        """The layer norm after the encoder's last layer (Whisper's; the waveform encoders' with
+        `do_stable_layer_norm`), which makes its `last_hidden_state`; None where there is none."""
+        audio = self.config.audio_config
+        if is_whisper(audio):
+            return self.encoder.layer_norm
+        return self.encoder.encoder.layer_norm if getattr(audio, "do_stable_layer_norm", False) else None
+
     def _freeze(self):
-        if self.config.freeze_backbone:
+        if self.config.freeze_backbone or self.config.trainable_encoder_layers:
             self.encoder.requires_grad_(False)
-        if self.config.freeze_backbone or self.config.freeze_feature_encoder:
+        for module in self.trained_encoder_modules():
+            module.requires_grad_(True)
+        if self.config.freeze_backbone or self.config.freeze_feature_encoder or self.config.trainable_encoder_layers:
             self.freeze_feature_encoder()
+
+    def train(self, mode: bool = True):
+        """As `nn.Module.train`; with `trainable_encoder_layers` the encoder's fixed part (front end, lower layers,
+        the encoder's own SpecAugment and LayerDrop) stays in inference mode, so it computes what a frozen-encoder
+        cache stores; the top layers train with their dropout."""
+        super().train(mode)
+        trained = self.trained_encoder_modules()
+        if mode and trained:
+            keep = {id(m) for module in trained for m in module.modules()}
+            for module in self.encoder.modules():
+                if id(module) not in keep:
+                    module.training = False
+        return self
 
     def freeze_feature_encoder(self):
         """Stop the gradient of the convolutional front end (as the stock classes' method of that name)."""
@@ -259,6 +302,35 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
                                                outputs.last_hidden_state.shape[1])
         return outputs, frame_mask
 
+    def encode_top_layers(self, fixed_hidden_states: torch.Tensor,
+                          frame_mask: Optional[torch.Tensor] = None) -> BaseModelOutput:
+        """The encoder's outputs (`last_hidden_state` and every hidden state, as [`encode`] returns them) from the
+        hidden states its fixed part makes: `fixed_hidden_states` `(batch,
+        num_fixed_hidden_states, frames, hidden)` (the input embeddings and the outputs of the layers below the trained
+        ones, as a cache keeps them) go through the top `trainable_encoder_layers` layers. Whisper attends over the
+        whole window (its cached states cover every frame of it); the waveform encoders attend over `frame_mask`."""
+        n, audio = self.config.trainable_encoder_layers, self.config.audio_config
+        if not n:
+            raise ValueError("`encode_top_layers` needs `config.trainable_encoder_layers`")
+        if audio.model_type not in TOP_LAYER_ENCODERS:
+            raise ValueError(f"the top layers of a {audio.model_type!r} encoder cannot run on their own here (WavLM's "
+                             f"relative position bias comes from its first layer); run the whole encoder instead")
+        hidden = fixed_hidden_states[:, -1]
+        attention = None
+        if not is_whisper(audio) and frame_mask is not None:
+            attention = create_bidirectional_mask(config=self.encoder.config, inputs_embeds=hidden,
+                                                  attention_mask=frame_mask)
+        states = list(fixed_hidden_states.unbind(dim=1))
+        for layer in self.encoder_layers[-n:]:
+            hidden = layer(hidden, attention_mask=attention)
+            hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+            states.append(hidden)
+        final_norm = self.final_encoder_norm()
+        last = final_norm(hidden) if final_norm is not None else hidden
+        if is_whisper(audio):
+            states[-1] = last  # Whisper records its last hidden state after the final norm, the others before it
+        return BaseModelOutput(last_hidden_state=last, hidden_states=tuple(states))
+
     def classify_hidden_states(self, hidden_states, frame_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Logits from encoder hidden states: a tuple of `(batch, frames, hidden)` (or a `(batch, layers, frames,
         hidden)` stack, as a frozen-encoder cache keeps them) and the frame mask. This is the trainable head."""
@@ -308,16 +380,27 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
             weights (attention weights need `attn_implementation="eager"`).
         encoder_hidden_states (`torch.FloatTensor` of shape `(batch_size, num_hidden_states, frames, hidden)`,
             *optional*): precomputed hidden states of the (frozen) encoder, every layer stacked (what
-            [`encode`] returns, as a frozen-encoder cache keeps them), instead of audio: only the head runs.
-            `frame_mask` `(batch_size, frames)` (bool) then marks the real frames (None: all).
+            [`encode`] returns, as a frozen-encoder cache keeps them; without the weighted layer sum the last one is
+            the `last_hidden_state` the head reads), instead of audio: only the head runs.
+            With `trainable_encoder_layers` it may hold only the `config.num_fixed_hidden_states` states below the
+            trained layers (for Whisper over every frame of the window): the top layers then run on them
+            ([`encode_top_layers`]). `frame_mask` `(batch_size, frames)` (bool) marks the real frames (None: all).
         """
         return_dict = self.config.return_dict if return_dict is None else return_dict
         if encoder_hidden_states is not None:
             if input_values is not None or input_features is not None:
                 raise ValueError("pass audio (`input_values` / `input_features`) or `encoder_hidden_states`, not both")
-            if encoder_hidden_states.dim() != 4 or encoder_hidden_states.shape[1] != self.config.num_hidden_states:
-                raise ValueError(f"`encoder_hidden_states` must have shape (batch, {self.config.num_hidden_states}, "
-                                 f"frames, {self.config.hidden_size}), got {tuple(encoder_hidden_states.shape)}")
+            counts = [self.config.num_hidden_states]
+            if self.config.trainable_encoder_layers:
+                counts.insert(0, self.config.num_fixed_hidden_states)
+            if encoder_hidden_states.dim() != 4 or encoder_hidden_states.shape[1] not in counts:
+                raise ValueError(f"`encoder_hidden_states` must have shape (batch, "
+                                 f"{' or '.join(map(str, counts))}, frames, {self.config.hidden_size}), got "
+                                 f"{tuple(encoder_hidden_states.shape)}")
+            if encoder_hidden_states.shape[1] < self.config.num_hidden_states:
+                outputs = self.encode_top_layers(encoder_hidden_states, frame_mask)
+                encoder_hidden_states = (outputs.hidden_states if self.layer_sum is not None
+                                         else (outputs.last_hidden_state,))
             logits = self.classify_hidden_states(encoder_hidden_states, frame_mask)
             loss = classification_loss(self.config, logits, labels) if labels is not None else None
             output = SequenceClassifierOutput(loss=loss, logits=logits)

@@ -324,3 +324,76 @@ def test_whisper_pipeline_bad_audio_names_the_input(tmp_path):
     b = classifier({"array": mono.astype(np.float32) / 32768, "sampling_rate": 44100}, top_k=None)
     assert [r["label"] for r in a] == [r["label"] for r in b]
     assert [r["score"] for r in a] == pytest.approx([r["score"] for r in b], abs=1e-5)
+
+
+NO_DROPOUT = dict(hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
+                  layerdrop=0.0)
+
+
+@pytest.mark.parametrize("family", ["wav2vec2", "hubert", "data2vec-audio", "whisper"])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_top_layers_from_fixed_states_equal_the_whole_encoder(family, weighted):
+    """`trainable_encoder_layers=1`: the top layer (and a final norm after it) train, the rest is fixed and in
+    inference mode; running the top layer on the fixed part's hidden states (what the cache stores) gives the logits
+    and the gradients of running the whole encoder."""
+    audio = {**ENCODERS[family], **({} if family == "whisper" else NO_DROPOUT)}
+    model = tiny_model(family, audio_config=audio, trainable_encoder_layers=1, use_weighted_layer_sum=weighted,
+                       classifier_dropout=0.0).train()
+    config = model.config
+    assert config.num_fixed_hidden_states == config.num_hidden_states - 1
+    trained = {n for n, p in model.named_parameters() if p.requires_grad and n.startswith("audio_encoder.")}
+    top = "layers.1." if family == "whisper" else "encoder.layers.1."
+    assert trained and all(n.startswith("audio_encoder." + top) or "layer_norm" in n for n in trained), trained
+    final_norm = model.final_encoder_norm()
+    if family in ("wav2vec2", "hubert", "whisper"):  # stable layer norm / Whisper: the norm after the top layer trains
+        assert final_norm is not None and all(p.requires_grad for p in final_norm.parameters())
+    # The fixed part (front end, lower layer, the encoder's own SpecAugment and LayerDrop) is in inference mode.
+    assert not model.encoder.training and not model.encoder_layers[0].training and model.encoder_layers[1].training
+    assert model.classifier.training
+
+    _, batch = inputs_for(model, [16000, 9000] if family == "whisper" else [5000, 3000])
+    labels = torch.tensor([0, 2])
+    whole = model(**batch, labels=labels)
+    whole.loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    assert set(n for n in grads if n.startswith("audio_encoder.")) <= trained
+    model.zero_grad()
+
+    with torch.no_grad():
+        outputs, frame_mask = model.encode(batch[model.main_input_name], batch["attention_mask"],
+                                           output_hidden_states=True)
+    fixed = torch.stack(outputs.hidden_states[:config.num_fixed_hidden_states], dim=1)
+    from_fixed = model(encoder_hidden_states=fixed, frame_mask=frame_mask, labels=labels)
+    assert (from_fixed.logits - whole.logits).abs().max() < 1e-5
+    from_fixed.loss.backward()
+    for name, grad in grads.items():
+        assert torch.allclose(model.get_parameter(name).grad, grad, atol=1e-5), name
+    # Hidden states of every layer are still accepted (only the head runs); other counts are refused by name.
+    all_states = torch.stack(outputs.hidden_states, dim=1)
+    assert model(encoder_hidden_states=all_states, frame_mask=frame_mask).logits.shape == (2, 3)
+    with pytest.raises(ValueError, match="encoder_hidden_states"):
+        model(encoder_hidden_states=all_states[:, :1], frame_mask=frame_mask)
+
+
+def test_trainable_encoder_layers_settings_and_reload(tmp_path):
+    with pytest.raises(ValueError, match="trainable_encoder_layers"):
+        tiny_config("whisper", trainable_encoder_layers=3)  # the tiny encoder has 2 layers
+    with pytest.raises(ValueError, match="trainable_encoder_layers"):
+        tiny_config("whisper", trainable_encoder_layers=True)
+    with pytest.raises(ValueError, match="freeze_backbone"):
+        tiny_config("whisper", trainable_encoder_layers=1, freeze_backbone=True)
+    assert tiny_config("whisper", freeze_backbone=True).num_fixed_hidden_states == 3
+    assert tiny_config("whisper").num_fixed_hidden_states == 0
+    # WavLM's top layers need its first layer's relative position bias: trained end to end, not from fixed states.
+    wavlm = tiny_model("wavlm", trainable_encoder_layers=1).train()
+    _, batch = inputs_for(wavlm, [3000, 5000])
+    assert torch.isfinite(wavlm(**batch, labels=torch.tensor([0, 1])).loss)
+    states = torch.zeros(2, wavlm.config.num_fixed_hidden_states, 9, 32)
+    with pytest.raises(ValueError, match="relative position bias"):
+        wavlm(encoder_hidden_states=states)
+
+    model = tiny_model("whisper", trainable_encoder_layers=1)
+    model.save_pretrained(tmp_path)
+    reloaded = SpeechEmotionForAudioClassification.from_pretrained(tmp_path)
+    trained = lambda m: sorted(n for n, p in m.named_parameters() if p.requires_grad)
+    assert reloaded.config.trainable_encoder_layers == 1 and trained(reloaded) == trained(model)

@@ -79,6 +79,38 @@ def test_cached_head_training_equals_running_the_encoder(tmp_path, emodb_dir, da
             random_crop=True, max_length_seconds=0.2)
 
 
+def test_top_layer_fine_tuning_from_the_cache_equals_running_the_encoder(tmp_path, emodb_dir, datasets_cache,
+                                                                         whisper_dir):
+    """`trainable_encoder_layers: 1`: the cache keeps the states below the top layer over the whole Whisper window,
+    each step runs the top layer and the head; same weights and metrics as running the whole encoder every step."""
+    model = {"pooling": "mean", "use_weighted_layer_sum": True, "normalize_hidden_states": True, "projector_size": 8,
+             "freeze_backbone": False, "trainable_encoder_layers": 1}
+    cached = run(tmp_path, emodb_dir, datasets_cache, whisper_dir, tmp_path / "top-cached", model=model,
+                 learning_rate=0.003, head_learning_rate=0.01)
+    direct = run(tmp_path, emodb_dir, datasets_cache, whisper_dir, tmp_path / "top-direct", model=model,
+                 learning_rate=0.003, head_learning_rate=0.01, encoder_cache=False)
+    for key in ("eval_accuracy", "eval_uar", "test_accuracy", "test_uar", "test_f1_macro"):
+        assert cached[key] == pytest.approx(direct[key], abs=1e-9), key
+    a, b = load_file(tmp_path / "top-cached" / "model.safetensors"), load_file(tmp_path / "top-direct" / "model.safetensors")
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-4), name
+    # The top layer and the final norm moved away from the pretrained weights, the lower layer did not.
+    start = WhisperModel.from_pretrained(whisper_dir).encoder.state_dict()
+    assert torch.equal(a["audio_encoder.layers.0.fc1.weight"], start["layers.0.fc1.weight"])
+    assert not torch.equal(a["audio_encoder.layers.1.fc1.weight"], start["layers.1.fc1.weight"])
+    assert not torch.equal(a["audio_encoder.layer_norm.weight"], start["layer_norm.weight"])
+    # Entries: the 2 states below the top layer over all 50 frames of the 1 s window, and the clip's real frames.
+    folder = [d for d in os.listdir(tmp_path / "encoder_cache")
+              if any(f.endswith(".safetensors") for f in os.listdir(tmp_path / "encoder_cache" / d))]
+    entries = [load_file(tmp_path / "encoder_cache" / d / f) for d in folder
+               for f in os.listdir(tmp_path / "encoder_cache" / d)]
+    partial = [e for e in entries if e["hidden_states"].shape[0] == 2]
+    assert len(partial) == 4 * 2 * 3 and all(e["hidden_states"].shape[1:] == (50, 16) for e in partial)
+    assert {int(e["num_frames"]) for e in partial} == {20}  # 0.4 s clips
+    config = json.load(open(tmp_path / "top-cached" / "config.json"))
+    assert config["trainable_encoder_layers"] == 1
+
+
 def test_leave_one_speaker_out_and_stock_export(tmp_path, emodb_dir, datasets_cache, whisper_dir):
     out = tmp_path / "loso"
     summary = run(tmp_path, emodb_dir, datasets_cache, whisper_dir, out, folds="loso", fold_group_column="speaker",
@@ -184,3 +216,16 @@ def test_cache_blockers_name_the_reason():
     blockers = cache_blockers(R, model, [16000], 8000)
     assert any("freeze_backbone" in b for b in blockers) and any("noise_snr_db" in b for b in blockers)
     assert any("random_crop" in b for b in blockers)
+
+    class Plain:
+        lora_r, audio_augmentation = 0, {}
+
+    top = SpeechEmotionForAudioClassification(SpeechEmotionConfig(
+        audio_config=dict(model_type="whisper", **TINY_WHISPER), num_labels=2, trainable_encoder_layers=1))
+    assert cache_blockers(Plain, top, [16000], None) == []
+    wavlm = SpeechEmotionForAudioClassification(SpeechEmotionConfig(
+        audio_config=dict(model_type="wavlm", hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                          intermediate_size=32, conv_dim=(8, 8), conv_kernel=(10, 3), conv_stride=(5, 2),
+                          num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2),
+        num_labels=2, trainable_encoder_layers=1))
+    assert any("relative position bias" in b for b in cache_blockers(Plain, wavlm, [16000], None))

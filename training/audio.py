@@ -250,8 +250,12 @@ class AudioClassificationTask:
             rows = [split[i] for i in tqdm(range(len(split)), desc=f"decoding {name}", leave=False)]  # decoded once
             waves = [row["audio"] for row in rows]  # whole clips: `cache_blockers` refused crops shorter than a clip
             labels = [row["labels"] for row in rows]
-            cached[name] = CachedHiddenStates(cache.hidden_states(waves, desc=f"encoder cache {name}"), labels)
-        accelerator.print(f"frozen encoder cached: {cache.computed} clips encoded, "
+            entries = cache.entries(waves, desc=f"encoder cache {name}")
+            cached[name] = CachedHiddenStates([e["hidden_states"] for e in entries], labels,
+                                              [int(e["num_frames"]) for e in entries])
+        fixed = "frozen encoder" if model.config.freeze_backbone else (
+            f"encoder below its top {model.config.trainable_encoder_layers} layer(s)")
+        accelerator.print(f"{fixed} cached: {cache.computed} clips encoded, "
                           f"{sum(len(d) for d in cached.values()) - cache.computed} read back ({cache.dir})")
         self.cached = True
         return cached

@@ -6,6 +6,11 @@ then runs it once per clip (eval mode, no gradient), keeps every layer's hidden 
 trains the head (layer weights, projector, pooling, classifier) on them for every epoch and every fold. The saved
 model is still the whole model.
 
+Fine-tuning only the top layers (`model.trainable_encoder_layers: N`) works the same way: the front end and the
+layers below the top N never change, so the cache keeps their hidden states (`num_fixed_hidden_states` of them; for
+Whisper over every frame of the window, which its trained layers attend to, with the clip's `num_frames`), and every
+step runs only the top N layers and the head on them ([`SpeechEmotionForAudioClassification.encode_top_layers`]).
+
 Cache layout: `<root>/<settings key>/<clip key>.safetensors`, one file per clip holding `hidden_states`
 `(num_hidden_states, frames, hidden)` in float32. The settings key hashes the encoder's weights and config, the
 feature extractor's settings and this file's format version; the clip key hashes the decoded waveform the encoder
@@ -25,7 +30,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-CACHE_FORMAT = 1
+from emotion_hub.modeling.modeling_speech_emotion import TOP_LAYER_ENCODERS
+from emotion_hub.modeling.speech_encoders import is_whisper
+
+CACHE_FORMAT = 1  # entries of format 1 written before `num_frames` existed read back with all frames real
 # In-process copy of the entries of the last settings key used, so the folds of a cross-validation read each clip
 # from disk once.
 _MEMORY: dict = {"key": None, "entries": {}}
@@ -42,8 +50,12 @@ def cache_blockers(recipe, model, clip_lengths, crop_samples) -> list[str]:
     if not callable(getattr(model, "encode", None)):
         blockers.append(f"{type(model).__name__} has no separate encoder")
         return blockers
-    if not model.config.freeze_backbone:
-        blockers.append("the encoder is trained (`model.freeze_backbone: false`)")
+    config = model.config
+    if not getattr(config, "num_fixed_hidden_states", int(bool(config.freeze_backbone))):
+        blockers.append("the encoder is trained (`model.freeze_backbone: false`, no `trainable_encoder_layers`)")
+    elif getattr(config, "trainable_encoder_layers", None) and config.encoder_type not in TOP_LAYER_ENCODERS:
+        blockers.append(f"the top layers of a {config.encoder_type} encoder cannot run from cached states (WavLM's "
+                        f"relative position bias comes from its first layer)")
     if recipe.lora_r:
         blockers.append("LoRA adapters train the encoder")
     augmentation = recipe.audio_augmentation or {}
@@ -63,10 +75,21 @@ def settings_key(model, processor) -> str:
     digest.update(f"format {CACHE_FORMAT}".encode())
     digest.update(model.config.audio_config.to_json_string(use_diff=False).encode())
     digest.update(json.dumps(processor.to_dict(), sort_keys=True, default=str).encode())
+    if getattr(model.config, "trainable_encoder_layers", None):  # the states below the trained layers, every frame
+        digest.update(f"fixed {model.config.num_fixed_hidden_states}".encode())
+    if _head_reads_last_hidden_state(model):
+        digest.update(b"last_hidden_state")
     for name, tensor in sorted(model.encoder.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return digest.hexdigest()[:24]
+
+
+def _head_reads_last_hidden_state(model) -> bool:
+    """A frozen encoder's head without the weighted layer sum reads `last_hidden_state`: the last hidden state after
+    a final layer norm, which `do_stable_layer_norm` encoders record before it. The cache keeps that one."""
+    config = model.config
+    return config.num_fixed_hidden_states == config.num_hidden_states and getattr(model, "layer_sum", None) is None
 
 
 def clip_key(waveform: np.ndarray) -> str:
@@ -101,14 +124,23 @@ class EncoderCache:
         return os.path.join(self.dir, key + ".safetensors")
 
     def hidden_states(self, waveforms: list, desc: str = "encoder cache") -> list:
-        """One `(num_hidden_states, frames, hidden)` float32 tensor per waveform (a clip's real frames only)."""
+        """One `(num_hidden_states, frames, hidden)` float32 tensor per waveform (a clip's real frames only; with
+        `trainable_encoder_layers` the `num_fixed_hidden_states` below the trained layers, and for Whisper every
+        frame of the window: see [`entries`])."""
+        return [entry["hidden_states"] for entry in self.entries(waveforms, desc)]
+
+    def entries(self, waveforms: list, desc: str = "encoder cache") -> list:
+        """One `{"hidden_states": (layers, frames, hidden), "num_frames": (1,)}` dict per waveform; `num_frames`
+        counts the clip's real frames (fewer than `frames` only for Whisper with `trainable_encoder_layers`)."""
         keys = [clip_key(w) for w in waveforms]
         missing = []
         for i, key in enumerate(keys):
             if key in self.memory:
                 continue
             if os.path.isfile(self._path(key)):
-                self.memory[key] = load_file(self._path(key))["hidden_states"]
+                entry = load_file(self._path(key))
+                entry.setdefault("num_frames", torch.tensor([entry["hidden_states"].shape[1]]))
+                self.memory[key] = entry
             else:
                 missing.append(i)
         # Longest first, in batches of similar length: little padding for the waveform encoders. A group-normalised
@@ -119,9 +151,9 @@ class EncoderCache:
         batch_size = 1 if getattr(audio, "feat_extract_norm", None) == "group" else self.batch_size
         for start in tqdm(range(0, len(missing), batch_size), desc=desc, leave=False, disable=not missing):
             batch = missing[start:start + batch_size]
-            for i, states in zip(batch, self._encode([waveforms[i] for i in batch])):
-                _write_atomically(self._path(keys[i]), {"hidden_states": states})
-                self.memory[keys[i]] = states
+            for i, entry in zip(batch, self._encode([waveforms[i] for i in batch])):
+                _write_atomically(self._path(keys[i]), entry)
+                self.memory[keys[i]] = entry
                 self.computed += 1
         return [self.memory[key] for key in keys]
 
@@ -139,10 +171,18 @@ class EncoderCache:
             mask = features.get("attention_mask")
             outputs, frame_mask = model.encode(inputs, mask.to(device) if mask is not None else None,
                                                output_hidden_states=True)
-            stacked = torch.stack(outputs.hidden_states, dim=1).float().cpu()  # (batch, layers, frames, hidden)
+            fixed = model.config.num_fixed_hidden_states  # all of them for a frozen encoder
+            states = list(outputs.hidden_states[:fixed])
+            if _head_reads_last_hidden_state(model):
+                states[-1] = outputs.last_hidden_state  # after a final layer norm the hidden states lack (wav2vec2-large)
+            stacked = torch.stack(states, dim=1).float().cpu()  # (batch, layers, frames, hidden)
             frames = (frame_mask.sum(-1).tolist() if frame_mask is not None
                       else [stacked.shape[2]] * stacked.shape[0])
-            return [stacked[b, :, :n].clone() for b, n in enumerate(frames)]
+            # Trained Whisper layers attend over the whole window, padding frames included: keep them all.
+            attended = (stacked.shape[2] if model.config.trainable_encoder_layers and is_whisper(model.config.audio_config)
+                        else None)
+            return [{"hidden_states": stacked[b, :, :attended or n].clone(), "num_frames": torch.tensor([n])}
+                    for b, n in enumerate(frames)]
         finally:
             model.train(was_training)
 
@@ -150,17 +190,19 @@ class EncoderCache:
 class CachedHiddenStates(torch.utils.data.Dataset):
     """`{"encoder_hidden_states": (layers, frames, hidden), "labels": id}` rows from an encoder cache."""
 
-    def __init__(self, hidden_states: list, labels: list):
+    def __init__(self, hidden_states: list, labels: list, num_frames: list = None):
         self.hidden_states, self.labels = hidden_states, labels
+        self.num_frames = num_frames if num_frames is not None else [h.shape[1] for h in hidden_states]
 
     def __len__(self):
         return len(self.labels)
 
     def __getitem__(self, index):
-        return {"encoder_hidden_states": self.hidden_states[index], "labels": self.labels[index]}
+        return {"encoder_hidden_states": self.hidden_states[index], "num_frames": self.num_frames[index],
+                "labels": self.labels[index]}
 
     def lengths(self, sampling_rate=None) -> list[int]:
-        return [h.shape[1] for h in self.hidden_states]
+        return list(self.num_frames)
 
 
 @dataclass
@@ -175,7 +217,8 @@ class CachedHiddenStatesCollator:
         mask = torch.zeros(len(rows), frames, dtype=torch.bool)
         for i, row in enumerate(rows):
             n = row["encoder_hidden_states"].shape[1]
-            states[i, :, :n], mask[i, :n] = row["encoder_hidden_states"], True
+            states[i, :, :n] = row["encoder_hidden_states"]
+            mask[i, :int(row.get("num_frames", n))] = True  # the real frames (Whisper windows keep padding frames)
         labels = torch.tensor([row["labels"] for row in rows], dtype=torch.long)
         return {"encoder_hidden_states": states, "frame_mask": mask, "labels": labels}
 
