@@ -229,3 +229,27 @@ def test_cache_blockers_name_the_reason():
                           num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2),
         num_labels=2, trainable_encoder_layers=1))
     assert any("relative position bias" in b for b in cache_blockers(Plain, wavlm, [16000], None))
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+def test_cached_states_give_the_logits_of_the_audio_for_a_stable_layer_norm_encoder(tmp_path, weighted):
+    """wav2vec2-large style (`do_stable_layer_norm`): `last_hidden_state` is the last hidden state after a final norm
+    that the recorded hidden states lack; a head without the layer sum reads the former, so the cache keeps it."""
+    from transformers import Wav2Vec2FeatureExtractor
+
+    torch.manual_seed(0)
+    model = SpeechEmotionForAudioClassification(SpeechEmotionConfig(
+        audio_config=dict(model_type="wav2vec2", hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                          intermediate_size=32, conv_dim=(8, 8), conv_kernel=(10, 3), conv_stride=(5, 2),
+                          num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2, do_stable_layer_norm=True,
+                          feat_extract_norm="layer"),
+        num_labels=3, freeze_backbone=True, use_weighted_layer_sum=weighted, projector_size=4)).eval()
+    extractor = Wav2Vec2FeatureExtractor(return_attention_mask=True)
+    rng = np.random.default_rng(0)
+    waves = [(rng.standard_normal(n) * 0.1).astype(np.float32) for n in (3000, 5000)]
+    states = EncoderCache(model, extractor, str(tmp_path / "cache")).hidden_states(waves)
+    with torch.no_grad():
+        for wave, state in zip(waves, states):
+            direct = model(torch.from_numpy(wave)[None]).logits
+            cached = model(encoder_hidden_states=state[None]).logits
+            assert (direct - cached).abs().max() < 1e-5
