@@ -621,8 +621,9 @@ MODEL_INFO["speech_emotion"] = {
     "training_summary": (
         "The encoder starts from the checkpoint named in `pretrained_backbone`, the head from random weights. With "
         "`freeze_backbone` the encoder is run once per clip and the head trains from its cached hidden states "
-        "(the same weights as running the encoder every epoch, since nothing changes a clip between epochs). Early "
-        "stopping on the validation speakers' metric."
+        "(the same weights as running the encoder every epoch, since nothing changes a clip between epochs). With "
+        "`trainable_encoder_layers` only the top layers of the encoder train with the head: the layers below are "
+        "fixed, run once per clip and cached likewise. Early stopping on the validation speakers' metric."
     ),
     "tags": ["speech-emotion-recognition", "audio-classification", "whisper", "wav2vec2"],
     "usage": AUDIO_USAGE,
