@@ -38,6 +38,15 @@ logger = logging.get_logger(__name__)
 TOP_LAYER_ENCODERS = ("whisper", "wav2vec2", "hubert", "data2vec-audio")
 
 
+def top_layers_blocker(config) -> Optional[str]:
+    """Why the top layers of `config`'s encoder cannot run on their own from the states below them (None: they
+    can)."""
+    if config.encoder_type in TOP_LAYER_ENCODERS:
+        return None
+    return (f"the top layers of a {config.encoder_type!r} encoder cannot run from the states below them (WavLM's "
+            f"relative position bias comes from its first layer)")
+
+
 def _eager() -> bool:
     """True outside torch.compile / torch.export / tracing: value checks (NaN, too-short clips) run only then."""
     return not (torch.compiler.is_compiling() or torch.jit.is_tracing())
@@ -312,9 +321,9 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
         n, audio = self.config.trainable_encoder_layers, self.config.audio_config
         if not n:
             raise ValueError("`encode_top_layers` needs `config.trainable_encoder_layers`")
-        if audio.model_type not in TOP_LAYER_ENCODERS:
-            raise ValueError(f"the top layers of a {audio.model_type!r} encoder cannot run on their own here (WavLM's "
-                             f"relative position bias comes from its first layer); run the whole encoder instead")
+        blocker = top_layers_blocker(self.config)
+        if blocker:
+            raise ValueError(f"{blocker}; run the whole encoder instead")
         hidden = fixed_hidden_states[:, -1]
         attention = None
         if not is_whisper(audio) and frame_mask is not None:
@@ -330,6 +339,12 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
         if is_whisper(audio):
             states[-1] = last  # Whisper records its last hidden state after the final norm, the others before it
         return BaseModelOutput(last_hidden_state=last, hidden_states=tuple(states))
+
+    def _head_hidden_states(self, outputs) -> tuple:
+        """What the head reads of the encoder's outputs: every hidden state for the weighted layer sum, else the
+        `last_hidden_state` (after a final layer norm, which the recorded hidden states lack in stable-layer-norm
+        encoders), as the stock heads do."""
+        return outputs.hidden_states if self.layer_sum is not None else (outputs.last_hidden_state,)
 
     def classify_hidden_states(self, hidden_states, frame_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Logits from encoder hidden states: a tuple of `(batch, frames, hidden)` (or a `(batch, layers, frames,
@@ -398,9 +413,8 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
                                  f"{' or '.join(map(str, counts))}, frames, {self.config.hidden_size}), got "
                                  f"{tuple(encoder_hidden_states.shape)}")
             if encoder_hidden_states.shape[1] < self.config.num_hidden_states:
-                outputs = self.encode_top_layers(encoder_hidden_states, frame_mask)
-                encoder_hidden_states = (outputs.hidden_states if self.layer_sum is not None
-                                         else (outputs.last_hidden_state,))
+                encoder_hidden_states = self._head_hidden_states(self.encode_top_layers(encoder_hidden_states,
+                                                                                       frame_mask))
             logits = self.classify_hidden_states(encoder_hidden_states, frame_mask)
             loss = classification_loss(self.config, logits, labels) if labels is not None else None
             output = SequenceClassifierOutput(loss=loss, logits=logits)
@@ -415,7 +429,7 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
 
         outputs, frame_mask = self.encode(inputs, attention_mask, output_attentions=output_attentions,
                                           output_hidden_states=output_hidden_states or self.layer_sum is not None)
-        hidden_states = outputs.hidden_states if self.layer_sum is not None else (outputs.last_hidden_state,)
+        hidden_states = self._head_hidden_states(outputs)
         logits = self.classify_hidden_states(hidden_states, frame_mask)
 
         loss = classification_loss(self.config, logits, labels) if labels is not None else None

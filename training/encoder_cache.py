@@ -30,7 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from emotion_hub.modeling.modeling_speech_emotion import TOP_LAYER_ENCODERS
+from emotion_hub.modeling.modeling_speech_emotion import top_layers_blocker
 from emotion_hub.modeling.speech_encoders import is_whisper
 
 CACHE_FORMAT = 1  # entries of format 1 written before `num_frames` existed read back with all frames real
@@ -51,11 +51,10 @@ def cache_blockers(recipe, model, clip_lengths, crop_samples) -> list[str]:
         blockers.append(f"{type(model).__name__} has no separate encoder")
         return blockers
     config = model.config
-    if not getattr(config, "num_fixed_hidden_states", int(bool(config.freeze_backbone))):
+    if not config.num_fixed_hidden_states:
         blockers.append("the encoder is trained (`model.freeze_backbone: false`, no `trainable_encoder_layers`)")
-    elif getattr(config, "trainable_encoder_layers", None) and config.encoder_type not in TOP_LAYER_ENCODERS:
-        blockers.append(f"the top layers of a {config.encoder_type} encoder cannot run from cached states (WavLM's "
-                        f"relative position bias comes from its first layer)")
+    elif config.trainable_encoder_layers and top_layers_blocker(config):
+        blockers.append(top_layers_blocker(config))
     if recipe.lora_r:
         blockers.append("LoRA adapters train the encoder")
     augmentation = recipe.audio_augmentation or {}
