@@ -11,8 +11,9 @@ The output folder is a Hub model repository: config with `auto_map`, safetensors
 model's code and a model card, plus `all_results.json` (validation metrics of the best epoch and test metrics of the
 best weights) and `classification_report.json` (per-class metrics and confusion matrices). It is written beside
 `OUT` and swapped in whole. Checkpoints go to `OUT/checkpoints/` and resume with `--resume_from_checkpoint latest`.
-A folder holding another run is refused unless `--overwrite_output_dir true` or `--resume_from_checkpoint` is
-given; a second run on the same folder at the same time is refused.
+A folder holding another run is refused unless `--overwrite_output_dir true` (replaced once the new run has
+finished) or `--resume_from_checkpoint` is given; a folder holding files train.py did not write is refused by name;
+a second run on the same folder at the same time is refused.
 
 The code lives in the `training` package (see `training/__init__.py`, the command line in `training/cli.py`);
 this file is its entry point and re-exports the names scripts and tests use.

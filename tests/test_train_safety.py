@@ -188,10 +188,117 @@ def test_output_folder_rules_and_recipe_hash(recipe_file, tweeteval_dir, dataset
     more = train.main(argv(recipe_file(num_epochs=2), tweeteval_dir, out, datasets_cache,
                            "--resume_from_checkpoint", "latest", "--allow_recipe_change", "true"))
     assert more["epoch"] == 2 and more["train_steps"] == 12
+    # A final file an earlier run wrote and the new one does not (a stale processor file) goes with the old run.
+    from emotion_hub.training.output import record_final_files
+
     (out / "stale_processor.json").write_text("{}")
+    record_final_files(str(out), ["stale_processor.json"])
     train.main(argv(recipe, tweeteval_dir, out, datasets_cache, "--overwrite_output_dir", "true"))
     assert not (out / "stale_processor.json").exists()
     assert [p for p in os.listdir(out / "checkpoints")] == ["checkpoint-6"]
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".out.")]  # no lock, staging or replacement left
+
+
+def snapshot(folder):
+    """Every file under `folder` with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run_and_touches_nothing(recipe_file, tweeteval_dir, datasets_cache,
+                                                                          tmp_path, capsys):
+    home = tmp_path / "home"
+    (home / "Documents").mkdir(parents=True)
+    (home / "Documents" / "thesis.tex").write_text("\\chapter{Results}")
+    (home / ".ssh").mkdir()
+    (home / ".ssh" / "id_rsa").write_text("KEY")
+    (home / ".bashrc").write_text("export PATH")
+    before = snapshot(home)
+    for flags in (["--overwrite_output_dir", "true"], ["--resume_from_checkpoint", "latest"], []):
+        with pytest.raises(SystemExit) as exit_info:
+            train.cli(argv(recipe_file(), tweeteval_dir, home, datasets_cache, *flags))
+        assert exit_info.value.code == 2
+        error = capsys.readouterr().err.strip()
+        assert error.startswith(f"error: output_dir {home} is not empty and holds no train.py run") and "\n" not in error
+        assert "choose another --output_dir" in error and "pass --overwrite" not in error
+        assert ".bashrc" in error and "Documents" in error
+        assert snapshot(home) == before
+        assert not [n for n in os.listdir(tmp_path) if n.startswith(".home.")]  # no lock, staging or replacement
+
+
+def test_overwrite_replaces_a_run_only_once_the_new_run_has_finished(recipe_file, tweeteval_dir, datasets_cache,
+                                                                     tmp_path, capsys):
+    out, recipe = tmp_path / "out", recipe_file(num_epochs=1)
+    first = train.main(argv(recipe, tweeteval_dir, out, datasets_cache))
+    before = snapshot(out)
+    # A wrong data folder fails at once: the run it would have replaced is untouched, nothing is left beside it.
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        train.cli(argv(recipe, str(tmp_path / "empty"), out, datasets_cache, "--overwrite_output_dir", "true"))
+    capsys.readouterr()
+    assert snapshot(out) == before
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".out.")]
+    # A user's file in a run folder: --overwrite_output_dir refuses by name, touching nothing.
+    (out / "notes.txt").write_text("my notes")
+    with pytest.raises(SystemExit) as exit_info:
+        train.cli(argv(recipe, tweeteval_dir, out, datasets_cache, "--overwrite_output_dir", "true"))
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert "notes.txt" in error and "did not write" in error and "\n" not in error
+    assert snapshot(out) == {**before, "notes.txt": b"my notes"}
+    (out / "notes.txt").unlink()
+    second = train.main(argv(recipe_file(num_epochs=2), tweeteval_dir, out, datasets_cache,
+                             "--overwrite_output_dir", "true"))
+    assert second["epoch"] == 2 and first["epoch"] == 1
+    assert json.load(open(out / "all_results.json"))["epoch"] == 2
+    assert sorted(os.listdir(out / "checkpoints")) == ["checkpoint-12"]
+
+
+def test_an_overwrite_killed_during_its_run_or_its_swap_loses_neither_run(recipe_file, tweeteval_dir, datasets_cache,
+                                                                          tmp_path):
+    out = tmp_path / "out"
+    train.main(argv(recipe_file(num_epochs=1), tweeteval_dir, out, datasets_cache))
+    before = snapshot(out)
+    two = recipe_file(num_epochs=2)
+    killed_run(argv(two, tweeteval_dir, out, datasets_cache, "--overwrite_output_dir", "true"), "checkpoint:renamed:2")
+    assert snapshot(out) == before  # the replacement trains beside the folder
+    killed_run(argv(two, tweeteval_dir, out, datasets_cache, "--overwrite_output_dir", "true",
+                    "--resume_from_checkpoint", "latest"), "replace:old_moved")
+    assert not out.exists() and (tmp_path / ".out.replaced" / "all_results.json").exists()
+    # The next command on the folder finishes the swap of the finished replacement, then applies its own rules.
+    with pytest.raises(ValueError, match="already holds a run"):
+        train.main(argv(two, tweeteval_dir, out, datasets_cache))
+    assert json.load(open(out / "all_results.json"))["epoch"] == 2
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".out.")]
+
+
+def test_resume_keeps_the_users_files(recipe_file, tweeteval_dir, datasets_cache, tmp_path):
+    out = tmp_path / "out"
+    train.main(argv(recipe_file(num_epochs=1), tweeteval_dir, out, datasets_cache))
+    (out / "notes.txt").write_text("my notes")
+    (out / "plots").mkdir()
+    (out / "plots" / "curve.png").write_bytes(b"png")
+    more = train.main(argv(recipe_file(num_epochs=2), tweeteval_dir, out, datasets_cache,
+                           "--resume_from_checkpoint", "latest", "--allow_recipe_change", "true"))
+    assert more["epoch"] == 2
+    assert (out / "notes.txt").read_text() == "my notes" and (out / "plots" / "curve.png").read_bytes() == b"png"
+
+
+def test_resume_refusals_come_before_the_data_is_read(recipe_file, tweeteval_dir, datasets_cache, tmp_path):
+    """The data folder here is empty: a refusal that came after loading would be the builder's error instead."""
+    (tmp_path / "empty").mkdir()
+    empty, out = str(tmp_path / "empty"), tmp_path / "out"
+    with pytest.raises(FileNotFoundError, match="no checkpoint in"):
+        train.main(argv(recipe_file(), empty, out, datasets_cache, "--resume_from_checkpoint", "latest"))
+    assert not out.exists()
+    train.main(argv(recipe_file(num_epochs=1), tweeteval_dir, out, datasets_cache))
+    with pytest.raises(ValueError, match=r"different recipe \(changed: learning_rate\)"):
+        train.main(argv(recipe_file(num_epochs=1, learning_rate=0.01), empty, out, datasets_cache,
+                        "--resume_from_checkpoint", "latest"))
+    import shutil
+
+    shutil.rmtree(out / "checkpoints")
+    with pytest.raises(FileNotFoundError, match="holds a finished run"):
+        train.main(argv(recipe_file(num_epochs=1), empty, out, datasets_cache, "--resume_from_checkpoint", "latest"))
 
 
 def test_two_concurrent_runs_on_one_folder_one_refused_one_good(recipe_file, tweeteval_dir, datasets_cache,

@@ -7,7 +7,7 @@ import sys
 from emotion_hub.training.cross_validation import cross_validate
 from emotion_hub.training.hub import push_to_hub
 from emotion_hub.training.loop import build_accelerator, flat_recipe, load_splits, train_and_evaluate
-from emotion_hub.training.output import claim_output_dir
+from emotion_hub.training.output import claim_output_dir, finish_run, release
 from emotion_hub.training.recipe import RecipeError, parse_args
 
 
@@ -20,41 +20,58 @@ def main(argv=None, on_evaluate=None):
     recipe = parse_args(argv)
     accelerator = build_accelerator(recipe)
     accelerator.print(f"{accelerator.num_processes} process(es), device {accelerator.device}")
-    lock = _claim(recipe, accelerator)
+    lock, work_dir = _claim(recipe, accelerator)  # every folder refusal comes before any data is read
+    succeeded = False
     try:
+        if work_dir != recipe.output_dir:
+            accelerator.print(f"--overwrite_output_dir: training into {work_dir}; it replaces {recipe.output_dir} "
+                              f"once the run has finished")
+            accelerator.project_configuration.project_dir = work_dir
+            accelerator.project_configuration.logging_dir = work_dir
         if recipe.report_to != "none":
             accelerator.init_trackers(os.path.basename(os.path.normpath(recipe.output_dir)),
                                       config=flat_recipe(recipe))
         with accelerator.main_process_first():
             splits = load_splits(recipe)
         run = cross_validate if recipe.folds else train_and_evaluate
-        results = run(recipe, accelerator, splits, recipe.output_dir, recipe.resume_from_checkpoint,
+        results = run(recipe, accelerator, splits, work_dir, recipe.resume_from_checkpoint,
                       on_evaluate=on_evaluate)
+        accelerator.wait_for_everyone()
+        succeeded = True
+        if accelerator.is_main_process:
+            finish_run(recipe.output_dir, work_dir, succeeded=True)
+        accelerator.wait_for_everyone()
         if accelerator.is_main_process and recipe.push_to_hub:
             push_to_hub(recipe)
         accelerator.wait_for_everyone()
         accelerator.end_training()
     finally:
-        if lock is not None:
-            lock.close()
+        if accelerator.is_main_process and not succeeded and work_dir is not None:
+            finish_run(recipe.output_dir, work_dir, succeeded=False)
+        release(lock)
     return results
 
 
 def _claim(recipe, accelerator):
-    """The output-folder lock and rules on the main process; every process learns whether they refused the run."""
+    """The output-folder lock and rules on the main process; every process learns whether they refused the run,
+    and the folder to train into."""
     from accelerate.utils import broadcast_object_list
 
-    lock, problem = None, [None]
+    lock, work_dir, problem = None, None, None
     if accelerator.is_main_process:
         try:
-            lock = claim_output_dir(recipe)
-        except RecipeError as err:
-            problem = [str(err)]
+            lock, work_dir = claim_output_dir(recipe)
+        except (RecipeError, FileNotFoundError) as err:
+            problem = err
     if accelerator.num_processes > 1:
-        broadcast_object_list(problem)
-    if problem[0]:
-        raise RecipeError(problem[0])
-    return lock
+        answer = [str(problem) if problem else None, work_dir]
+        broadcast_object_list(answer)
+        if answer[0] and problem is None:
+            raise RecipeError(answer[0])
+        work_dir = answer[1]
+    if problem is not None:
+        raise problem
+    return lock, work_dir
 
 
 def cli(argv=None):

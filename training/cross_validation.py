@@ -11,6 +11,7 @@ import numpy as np
 from emotion_hub.training.checkpoints import list_checkpoints, write_json
 from emotion_hub.training.loop import train_and_evaluate
 from emotion_hub.training.metrics import plot_confusion_matrix
+from emotion_hub.training.output import record_final_files
 
 CV_METRICS = ("accuracy", "f1_macro", "f1_weighted", "uar", "roc_auc_macro")
 
@@ -173,6 +174,7 @@ def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoi
         write_json(os.path.join(output_dir, "cv_report.json"), report)
         plot_confusion_matrix(report, os.path.join(output_dir, "confusion_matrix.png"),
                               f"{recipe.dataset}: {num_folds}-fold out-of-fold predictions")
+        record_final_files(output_dir, ["all_results.json", "cv_report.json", "confusion_matrix.png"])
     accelerator.wait_for_everyone()
     return summary
 

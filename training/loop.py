@@ -35,7 +35,7 @@ from emotion_hub.training.checkpoints import LoopState, best_weights, kill_point
 from emotion_hub.training.metrics import METRICS, evaluate, plot_confusion_matrix
 from emotion_hub.training.optim import apply_lora, build_optimizer, build_scheduler
 from emotion_hub.training.output import publish, recover
-from emotion_hub.training.recipe import recipe_dict, recipe_hash
+from emotion_hub.training.recipe import recipe_dict, recipe_hash, training_recipe
 from emotion_hub.training.registry import task_class_of
 from emotion_hub.training.samplers import ClassBalancedBatchSampler
 
@@ -274,7 +274,8 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        publish(output_dir, write)
+        publish(output_dir, write, marker={"recipe_hash": recipe_hash(recipe),
+                                           "recipe": json.loads(json.dumps(training_recipe(recipe), default=str))})
     accelerator.wait_for_everyone()
     return results
 
