@@ -303,4 +303,6 @@ def test_compute_metrics_against_hand_computed_values():
     # class b: positives 0.7, 0.3, 0.4 vs negatives 0.1, 0.2 -> all 6 pairs ordered -> 1.0
     assert report["per_class"]["b"]["roc_auc"] == pytest.approx(1.0)
     missing, _ = train.compute_metrics(probabilities[:3], np.array([0, 0, 1]), ["a", "b", "c"])
-    assert np.isnan(_["per_class"]["c"]["roc_auc"]) and not np.isnan(missing["roc_auc_macro"])
+    assert _["per_class"]["c"]["roc_auc"] is None and not np.isnan(missing["roc_auc_macro"])
+    alone, report = train.compute_metrics(probabilities[:3], np.array([0, 0, 0]), ["a", "b", "c"])
+    assert "roc_auc_macro" not in alone and all(c["roc_auc"] is None for c in report["per_class"].values())

@@ -168,3 +168,35 @@ def test_bad_image_recipes(tmp_path, fer_dir, datasets_cache):
         run(tmp_path, fer_dir, datasets_cache, tmp_path / "x", image_processor={"size": {"height": 64, "width": 64}})
     with pytest.raises(ValueError, match=r"column 'text' is not in fer2013"):
         run(tmp_path, fer_dir, datasets_cache, tmp_path / "x", input_column="text")
+
+
+def test_sample_limits_draw_every_class_of_a_label_sorted_folder(tmp_path, fer_dir, datasets_cache, caplog):
+    """The image folder lists one emotion after another: the first 7 rows are all `angry`. The limits draw a seeded,
+    stratified subset instead, and a metric that cannot be computed is left out, never NaN."""
+    out = tmp_path / "out"
+    results = run(tmp_path, fer_dir, datasets_cache, out, "--max_train_samples", "7", "--max_eval_samples", "7")
+    report = json.load(open(out / "classification_report.json"))
+    assert results["train_samples"] == 7 and results["test_samples"] == 7
+    assert [report["test"]["per_class"][name]["support"] for name in FER_LABELS] == [1] * 7
+    card = ModelCard.load(out / "README.md").text
+    assert "nan" not in card.replace("|", " ").lower().split()  # no NaN in the card's tables
+    assert all(not isinstance(v, float) or v == v for v in results.values())  # nor in the results
+    again = run(tmp_path, fer_dir, datasets_cache, tmp_path / "again", "--max_train_samples", "7",
+                "--max_eval_samples", "7")
+    assert again["test_accuracy"] == results["test_accuracy"]  # the same rows for the same seed
+
+
+def test_representative_subset_is_seeded_stratified_and_in_order():
+    import datasets
+
+    from emotion_hub.training.loop import representative_subset
+
+    labels = [0] * 60 + [1] * 30 + [2] * 10  # sorted by label
+    split = datasets.Dataset.from_dict({"x": list(range(100)), "label": labels})
+    subset = representative_subset(split, 20, "label", seed=1)
+    assert np.bincount(subset["label"]).tolist() == [12, 6, 2] and subset["x"] == sorted(subset["x"])
+    assert representative_subset(split, 20, "label", seed=1)["x"] == subset["x"]
+    assert representative_subset(split, 20, "label", seed=2)["x"] != subset["x"]
+    assert sorted(representative_subset(split, 2, "label", seed=0)["label"]) == [0, 1]  # fewer rows than classes
+    assert np.bincount(representative_subset(split, 3, "label", seed=0)["label"]).tolist() == [1, 1, 1]
+    assert len(representative_subset(split, 500, "label", seed=0)) == 100

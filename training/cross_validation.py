@@ -7,11 +7,14 @@ import math
 import os
 
 import numpy as np
+from transformers.utils import logging
 
 from emotion_hub.training.checkpoints import list_checkpoints, write_json
 from emotion_hub.training.loop import train_and_evaluate
 from emotion_hub.training.metrics import plot_confusion_matrix
 from emotion_hub.training.output import record_final_files
+
+logger = logging.get_logger(__name__)
 
 CV_METRICS = ("accuracy", "f1_macro", "f1_weighted", "uar", "roc_auc_macro")
 
@@ -143,9 +146,15 @@ def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoi
                ("group k-fold" if recipe.fold_group_column else "stratified k-fold"),
                "cv_group_column": recipe.fold_group_column}
     for metric in CV_METRICS + tuple(f"f1_{name}" for name in label_names):
-        values = np.array([r[f"test_{metric}"] for r in fold_results], dtype=float)
-        summary[f"cv_{metric}_mean"] = float(np.mean(values))
-        summary[f"cv_{metric}_std"] = float(np.std(values))
+        values = np.array([r[f"test_{metric}"] for r in fold_results if f"test_{metric}" in r], dtype=float)
+        if len(values) < len(fold_results):  # e.g. ROC AUC of a fold whose test speaker has one class
+            logger.warning(f"cross-validation: test_{metric} could not be computed on {len(fold_results) - len(values)}"
+                           f" of {len(fold_results)} folds; cv_{metric}_* " + ("cover the others" if len(values)
+                                                                                else "are left out"))
+            summary[f"cv_{metric}_folds"] = int(len(values))
+        if len(values):
+            summary[f"cv_{metric}_mean"] = float(np.mean(values))
+            summary[f"cv_{metric}_std"] = float(np.std(values))
     for metric in ("accuracy", "f1_macro"):
         summary[f"cv_eval_{metric}_mean"] = float(np.mean([r[f"eval_{metric}"] for r in fold_results]))
     # The validation curve averaged over folds (epochs every fold ran): choosing the number of epochs on it is far

@@ -32,7 +32,7 @@ from emotion_hub.datasets_scripts import load_builder_dataset
 from emotion_hub.model_cards import render_model_card
 from emotion_hub.modeling.losses import class_weights_from_counts
 from emotion_hub.training.checkpoints import LoopState, best_weights, kill_point, load_checkpoint, save_checkpoint, write_json
-from emotion_hub.training.metrics import METRICS, evaluate, plot_confusion_matrix
+from emotion_hub.training.metrics import METRICS, evaluate, plot_confusion_matrix, warn_missing_classes
 from emotion_hub.training.optim import apply_lora, build_optimizer, build_scheduler
 from emotion_hub.training.output import publish, recover
 from emotion_hub.training.recipe import recipe_dict, recipe_hash, training_recipe
@@ -66,8 +66,30 @@ def load_splits(recipe):
     limits = {"train": recipe.max_train_samples, "validation": recipe.max_eval_samples, "test": recipe.max_eval_samples}
     for split, limit in limits.items():
         if limit is not None:
-            raw[split] = raw[split].select(range(min(limit, len(raw[split]))))
+            raw[split] = representative_subset(raw[split], limit, recipe.label_column, recipe.seed)
     return raw
+
+
+def representative_subset(split, limit: int, label_column: str, seed: int):
+    """`limit` rows of `split` drawn at random with `seed`, stratified by `label_column` (each class keeps its share,
+    at least one row while there is room), in their original order: never the first rows, which a label-sorted
+    corpus (FER2013's folders, a builder that reads class by class) fills with one class."""
+    if limit >= len(split):
+        return split
+    labels = np.asarray(split[label_column])
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    share = counts * limit / len(labels)
+    take = np.floor(share).astype(int)
+    if limit >= len(classes):
+        take = np.maximum(take, 1)
+    while take.sum() > limit:  # the floor of one per class overshot: take back from the largest shares
+        take[np.argmax(take - share)] -= 1
+    order = np.argsort(-(share - take), kind="stable")  # largest remainders first
+    for i in order[:limit - take.sum()]:
+        take[i] += 1
+    chosen = [rng.choice(np.flatnonzero(labels == c), size=n, replace=False) for c, n in zip(classes, take) if n]
+    return split.select(np.sort(np.concatenate(chosen)))
 
 
 def make_dataloaders(recipe, task, data, train_labels):
@@ -101,6 +123,8 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
         recover(output_dir)
     set_seed(recipe.seed)
     label_names = splits["train"].features[recipe.label_column].names
+    if accelerator.is_main_process:
+        warn_missing_classes(splits, recipe.label_column, label_names)
     task = task_class_of(recipe.model_type)(recipe, splits["train"], label_names)
     if recipe.group_by_length and not hasattr(task, "train_sampler"):
         raise ValueError(f"`group_by_length` is not available for model_type {recipe.model_type} (its inputs have "
@@ -197,6 +221,10 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
         state.train_seconds += time.perf_counter() - started
 
         metrics, _ = evaluate(model, eval_dataloader, accelerator, label_names, "validation")
+        if recipe.metric_for_best_model not in metrics:
+            raise ValueError(f"`metric_for_best_model` {recipe.metric_for_best_model} cannot be computed on the "
+                             f"validation split (it needs every class present and not alone; see the warning "
+                             f"above): choose another metric")
         value = metrics[recipe.metric_for_best_model]
         state.history.append({"epoch": epoch + 1, "step": state.completed_steps,
                               "learning_rate": optimizer.param_groups[0]["lr"],
@@ -302,4 +330,4 @@ def flat_recipe(recipe) -> dict:
 
 
 __all__ = ["EvaluateHook", "build_accelerator", "flat_recipe", "load_splits", "make_dataloaders",
-           "train_and_evaluate", "write_eval_history"]
+           "representative_subset", "train_and_evaluate", "write_eval_history"]
