@@ -62,9 +62,16 @@ class SearchSpace:
     Optional `overrides` maps recipe keys to values given to every trial (e.g. fewer epochs for a sweep).
     """
 
+    MAX_GRID_POINTS = 100_000  # the grid sampler lists every point: a space beyond this is refused
+
     def __init__(self, path):
-        with open(path, encoding="utf-8") as f:
-            spec = yaml.safe_load(f) or {}
+        if not os.path.isfile(path):
+            raise ValueError(f"--space {path}: no such file")
+        try:
+            with open(path, encoding="utf-8") as f:
+                spec = yaml.safe_load(f) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}: not a YAML file ({' '.join(str(err).split())})") from None
         if not isinstance(spec, dict) or not isinstance(spec.get("parameters"), dict) or not spec["parameters"]:
             raise ValueError(f"{path}: a space file is a mapping with a non-empty `parameters` mapping")
         unknown = set(spec) - {"parameters", "overrides"}
@@ -98,11 +105,29 @@ class SearchSpace:
             raise ValueError(f"{self.path}: parameter {name!r} ({kind}) needs numeric `low` and `high`") from None
         if not spec["low"] < spec["high"] or (spec["log"] and spec["low"] <= 0):
             raise ValueError(f"{self.path}: parameter {name!r}: need low < high (and low > 0 with log)")
+        if spec["step"] is not None and spec["step"] <= 0:
+            raise ValueError(f"{self.path}: parameter {name!r}: `step` must be > 0, got {spec['step']!r}")
         if "grid" in value:
-            spec["grid"] = [cast(v) for v in value["grid"]]
-        elif kind == "int" and not spec["log"]:
-            spec["grid"] = list(range(spec["low"], spec["high"] + 1, spec["step"] or 1))
+            if not isinstance(value["grid"], list) or not value["grid"]:
+                raise ValueError(f"{self.path}: parameter {name!r}: `grid` must be a non-empty list of {kind} values, "
+                                 f"got {value['grid']!r}")
+            try:
+                spec["grid"] = [cast(v) for v in value["grid"]]
+            except (TypeError, ValueError):
+                raise ValueError(f"{self.path}: parameter {name!r}: `grid` values must be {kind}s, got "
+                                 f"{value['grid']!r}") from None
         return spec
+
+    def _grid_values(self, name, spec) -> list:
+        """A parameter's grid values; an integer range's every step, counted before it is listed."""
+        if spec["type"] == "categorical":
+            return spec["choices"]
+        if "grid" in spec:
+            return spec["grid"]
+        if self._range_size(spec) is not None:
+            self._check_range_size(name, spec)
+            return list(range(spec["low"], spec["high"] + 1, spec["step"] or 1))
+        raise ValueError(f"{self.path}: --sampler grid needs `grid: [...]` values for parameter {name!r}")
 
     @staticmethod
     def encode(choice):
@@ -118,18 +143,36 @@ class SearchSpace:
                     return choice
         return stored
 
+    @staticmethod
+    def _range_size(spec):
+        """The number of grid values of an integer range without `grid` (None for other parameters)."""
+        if spec["type"] == "int" and "grid" not in spec and not spec["log"]:
+            return (spec["high"] - spec["low"]) // (spec["step"] or 1) + 1
+        return None
+
+    def _check_range_size(self, name, spec):
+        count = self._range_size(spec)
+        if count is not None and count > self.MAX_GRID_POINTS:
+            raise ValueError(f"{self.path}: parameter {name!r} is {count} integers ({spec['low']} to {spec['high']} by "
+                             f"{spec['step'] or 1}): too many for --sampler grid; give `grid: [...]` or a larger `step`")
+
     def grid(self):
-        """`GridSampler` search space: every parameter's grid values (encoded)."""
-        grid = {}
-        for name, spec in self.parameters.items():
-            values = spec["choices"] if spec["type"] == "categorical" else spec.get("grid")
-            if not values:
-                raise ValueError(f"{self.path}: --sampler grid needs `grid: [...]` values for parameter {name!r}")
-            grid[name] = [self.encode(v) for v in values]
-        return grid
+        """`GridSampler` search space: every parameter's grid values (encoded). Refuses a grid of more than
+        `MAX_GRID_POINTS` points, counted before anything is listed."""
+        for name, spec in self.parameters.items():  # a parameter too large on its own is named
+            self._check_range_size(name, spec)
+        size = self.grid_size()
+        if size > self.MAX_GRID_POINTS:
+            raise ValueError(f"{self.path}: the grid has {size} points (the product of every parameter's values): too "
+                             f"many for --sampler grid; give fewer `grid` values, or use --sampler tpe / random")
+        if not hasattr(self, "_grid"):
+            self._grid = {name: [self.encode(v) for v in self._grid_values(name, spec)]
+                          for name, spec in self.parameters.items()}
+        return self._grid
 
     def grid_size(self):
-        return math.prod(len(values) for values in self.grid().values())
+        return math.prod(self._range_size(spec) or len(self._grid_values(name, spec))
+                         for name, spec in self.parameters.items())
 
     def suggest(self, trial, sampler):
         """The trial's values, decoded (lists back to lists), by recipe key."""
@@ -351,9 +394,14 @@ def write_tables(study, space, metric, output_dir):
         f.write("\n".join(lines) + "\n")
 
 
-def write_plots(study, output_dir):
-    """PNG plots with optuna.visualization.matplotlib; a plot the study cannot have yet (e.g. importances with one
-    trial) is skipped with a note. Returns the files written."""
+MIN_TRIALS_FOR_IMPORTANCE = 10  # fANOVA importances from fewer completed trials say more about noise than the space
+
+
+def write_plots(study, output_dir, space=None):
+    """PNG plots: the optimisation history and parallel coordinates (optuna.visualization.matplotlib), the
+    validation metric against each parameter (`slice.png`: one panel per parameter, a log axis for log-scale and
+    learning-rate-like values, readable tick labels), and the parameter importances once there are at least
+    `MIN_TRIALS_FOR_IMPORTANCE` completed trials (fewer: not drawn, and said so). Returns the files written."""
     import warnings
 
     import matplotlib
@@ -364,10 +412,17 @@ def write_plots(study, output_dir):
 
     written = []
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-    for name, make, needed in (("history.png", plots.plot_optimization_history, 1),
-                               ("importances.png", plots.plot_param_importances, 2),
-                               ("parallel_coordinate.png", plots.plot_parallel_coordinate, 2),
-                               ("slice.png", plots.plot_slice, 1)):
+    makers = [("history.png", plots.plot_optimization_history, 1),
+              ("parallel_coordinate.png", plots.plot_parallel_coordinate, 2)]
+    if len(complete) >= MIN_TRIALS_FOR_IMPORTANCE:
+        makers.insert(1, ("importances.png", plots.plot_param_importances, MIN_TRIALS_FOR_IMPORTANCE))
+    elif complete:
+        tqdm.write(f"importances.png not drawn: parameter importances need at least {MIN_TRIALS_FOR_IMPORTANCE} "
+                   f"completed trials ({len(complete)} so far)")
+    stale = os.path.join(output_dir, "importances.png")
+    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE and os.path.exists(stale):
+        os.remove(stale)  # written by this sweep's code before the rule: it would be read as meaningful
+    for name, make, needed in makers:
         if len(complete) < needed:
             continue
         try:
@@ -381,7 +436,44 @@ def write_plots(study, output_dir):
             written.append(name)
         except Exception as error:  # e.g. importances when every completed trial has the same parameters
             tqdm.write(f"plot {name} skipped: {type(error).__name__}: {error}")
+    if complete and space is not None:
+        write_slice_plot(study, space, complete, os.path.join(output_dir, "slice.png"))
+        written.append("slice.png")
     return written
+
+
+def write_slice_plot(study, space, complete, path):
+    """The validation metric of every completed trial against each parameter, one panel per parameter."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    names = list(space.parameters)
+    figure, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
+    values = [t.value for t in complete]
+    for ax, name in zip(axes[0], names):
+        spec = space.parameters[name]
+        decoded = [space.decode(name, t.params.get(name)) for t in complete]
+        numeric = spec["type"] != "categorical" and all(isinstance(v, (int, float)) for v in decoded)
+        if numeric:
+            ax.scatter(decoded, values, c=range(len(values)), cmap="Blues", edgecolors="black", s=36)
+            if spec.get("log") or (min(decoded) > 0 and max(decoded) / min(decoded) >= 50):
+                ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.3g}"))
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: ""))
+        else:
+            seen = {str(v) for v in decoded}
+            labels = [c for c in dict.fromkeys(str(c) for c in spec.get("choices", [])) if c in seen] or sorted(seen)
+            position = {label: i for i, label in enumerate(labels)}
+            ax.scatter([position[str(v)] for v in decoded], values, c=range(len(values)), cmap="Blues",
+                       edgecolors="black", s=36)
+            ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+        ax.set_xlabel(name)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"validation {study.user_attrs.get('metric', 'objective')}")
+    figure.suptitle(f"{len(complete)} completed trials (darker: later)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def write_best(study, space, metric, output_dir):
@@ -442,12 +534,33 @@ def requeue_interrupted(study, retry):
             tqdm.write(f"trial {trial.number} was interrupted: marked failed, its parameters queued again")
 
 
+def _file_digest(path) -> str:
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
+def study_identity(args, train_overrides, metric) -> dict:
+    """Everything that decides what a trial means: the recipe and space files (their content), the train.py overrides
+    and data given to every trial, the sampler (and the grid's seed) and the objective. A resumed sweep must match."""
+    identity = {"config": os.path.abspath(args.config), "config_sha256": _file_digest(args.config),
+                "space": os.path.abspath(args.space), "space_sha256": _file_digest(args.space),
+                "sampler": args.sampler, "metric": metric, "train_overrides": " ".join(train_overrides),
+                "data_dir": os.path.abspath(args.data_dir) if args.data_dir else None}
+    if args.sampler == "grid":
+        identity["seed"] = args.seed
+    return identity
+
+
 def make_sampler(args, space, n_existing):
     import optuna
 
-    seed = args.seed + n_existing  # a resumed random/TPE sweep must not replay the first run's draws
     if args.sampler == "grid":
-        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+        # The grid's order comes from the seed and a grid trial's point from its number: a resumed sweep must keep the
+        # seed, or its trials would map to other points (repeating some, never running others).
+        return optuna.samplers.GridSampler(space.grid(), seed=args.seed)
+    seed = args.seed + n_existing  # a resumed random/TPE sweep must not replay the first run's draws
     if args.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=args.n_startup_trials)
@@ -466,9 +579,12 @@ def run(args, train_overrides):
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeat, plots
     space = SearchSpace(args.space)
+    if args.sampler == "grid":
+        space.grid()  # an impossible grid is refused before the study exists
     metric, direction = objective_metric(args.config, train_overrides)
     os.makedirs(args.output_dir, exist_ok=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna logs every caught trial failure with its traceback: the sweep prints one line per trial instead.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     with output_lock(args.output_dir):
         retry = RetryCallback(max_retry=2)
         storage = RDBStorage(f"sqlite:///{os.path.abspath(os.path.join(args.output_dir, 'study.db'))}",
@@ -480,12 +596,14 @@ def run(args, train_overrides):
                   if args.pruner == "median" else optuna.pruners.NopPruner())
         study = optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True,
                                     pruner=pruner)
-        identity = {"config": os.path.abspath(args.config), "space": os.path.abspath(args.space),
-                    "sampler": args.sampler, "metric": metric}
+        identity = study_identity(args, train_overrides, metric)
         known = {k: study.user_attrs[k] for k in identity if k in study.user_attrs}
-        if known and known != {k: identity[k] for k in known}:
-            raise SystemExit(f"error: {args.output_dir} holds a study of {known}; this command is {identity}. Use "
-                             f"another --output_dir for a different recipe, space, sampler or metric")
+        changed = sorted(k for k in known if known[k] != identity[k])
+        if changed:
+            detail = "; ".join(f"{k}: {known[k]!r} then, {identity[k]!r} now" for k in changed)
+            raise SystemExit(f"error: {args.output_dir} holds a study whose trials mean something else ({detail}); "
+                             f"its finished trials would be ranked with the new ones. Resume with the same command, "
+                             f"or use another --output_dir")
         for key, value in identity.items():
             study.set_user_attr(key, value)
         if study.direction.name.lower() != direction:
@@ -507,7 +625,8 @@ def run(args, train_overrides):
                 trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None)
             progress.write(f"trial {trial.number} {trial.state.name.lower()}: eval_{metric} "
                            f"{'-' if value is None else f'{value:.4f}'} "
-                           f"{ {k: space.decode(k, v) for k, v in trial.params.items()} }")
+                           f"{ {k: space.decode(k, v) for k, v in trial.params.items()} }"
+                           + (f" (log: {trial.user_attrs.get('log')})" if trial.state.name == "FAIL" else ""))
             if len(finished_trials(study)) >= total or failures[0] >= args.max_failures:
                 study.stop()
 
@@ -524,15 +643,21 @@ def run(args, train_overrides):
             objective.stop_all()
         finally:
             progress.close()
+        stopped = None
         if failures[0] >= args.max_failures:
             last = [t for t in study.get_trials(deepcopy=False) if t.state.name == "FAIL"][-1]
-            print(f"stopping: {failures[0]} trials failed in a row; last log: {last.user_attrs.get('log')}",
-                  file=sys.stderr)
+            stopped = f"stopped after {failures[0]} failed trials in a row; last log: {last.user_attrs.get('log')}"
         write_tables(study, space, metric, args.output_dir)
-        plots = [] if args.skip_plots else write_plots(study, args.output_dir)
+        plots = [] if args.skip_plots else write_plots(study, args.output_dir, space)
         best = write_best(study, space, metric, args.output_dir)
     print(f"{len(finished_trials(study))} finished trials; table {os.path.join(args.output_dir, 'trials.md')}; "
           f"plots {', '.join(plots) or 'none yet'}")
+    if stopped:
+        raise SystemExit(f"error: {stopped}")
+    if not finished_trials(study) and not interrupted:
+        failed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "FAIL"]
+        log = failed[-1].user_attrs.get("log") if failed else None
+        raise SystemExit(f"error: no trial finished ({len(failed)} failed" + (f"; last log: {log})" if log else ")"))
     if best:
         print(f"best: trial {best['trial']} eval_{metric} {best['value']:.4f} {best['params']}; test "
               + ", ".join(f"{k} {v:.4f}" for k, v in best["test"].items()

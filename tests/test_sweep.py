@@ -25,6 +25,8 @@ import json, math, os, sys, time
 argv = sys.argv[1:]
 args = {argv[i][2:]: argv[i + 1] for i in range(0, len(argv), 2)}
 out = args["output_dir"]
+if os.environ.get("SWEEP_TEST_FAIL"):
+    sys.exit(3)
 os.makedirs(out, exist_ok=True)
 with open(os.environ["SWEEP_TEST_RUNS"], "a") as f:
     f.write(json.dumps({"output_dir": out, "pid": os.getpid(), "args": args}) + "\n")
@@ -114,8 +116,10 @@ def test_grid_sweep_tables_plots_and_best_on_validation(sweep_env, tmp_path):
     assert best["test"]["test_accuracy"] == pytest.approx(best["value"] - 0.05)
     assert best["validation"]["eval_accuracy"] == pytest.approx(best["value"])
     assert "|" in (out / "trials.md").read_text() and "best: trial" in (out / "trials.md").read_text()
-    for plot in ("history.png", "importances.png", "parallel_coordinate.png", "slice.png"):
+    for plot in ("history.png", "parallel_coordinate.png", "slice.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
+    # importances from 4 trials would be noise: not drawn, and the sweep says why
+    assert not (out / "importances.png").exists() and "importances need at least 10" in result.stdout + result.stderr
     # every trial ran exactly the user's command: --config, OUT/trial_K, the space's overrides, the sampled values
     args = runs(sweep_env)[0]["args"]
     assert args["config"] == sweep_env["recipe"] and args["num_epochs"] == "3"
@@ -222,3 +226,84 @@ def test_trial_command_is_the_train_py_command_line(tmp_path):
     assert command[1:] == ["train.py", "--config", "configs/x.yaml", "--output_dir", "OUT/trial_3", "--data_dir",
                            "data", "--num_epochs", "5", "--max_train_samples", "64", "--learning_rate", "0.0003",
                            "--model.kernel_sizes", "[1, 2]"]
+
+
+def kill_when(env, process, finished_wanted):
+    """SIGKILL the sweep once `finished_wanted` trials have finished and the next one runs."""
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        finished = [r for r in runs(env) if os.path.exists(os.path.join(r["output_dir"], "all_results.json"))]
+        if len(finished) >= finished_wanted and len(runs(env)) > len(finished):
+            break
+        time.sleep(0.1)
+    process.kill()
+    process.wait()
+
+
+def test_a_killed_grid_sweep_resumes_to_run_every_point_once(sweep_env, tmp_path):
+    space = write_space(tmp_path / "space.yaml", {
+        "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True, "grid": [1e-4, 1e-3]},
+        "per_device_train_batch_size": [16, 32],
+    })
+    out = tmp_path / "out"
+    process = sweep(sweep_env, space, out, "--pruner", "none", "--skip_plots", wait=False, epoch_seconds="0.3")
+    kill_when(sweep_env, process, 1)
+    sweep(sweep_env, space, out, "--pruner", "none", "--skip_plots")
+    study = load_study(out)
+    complete = [(float(t.params["learning_rate"]), int(t.params["per_device_train_batch_size"]))
+                for t in study.trials if t.state.name == "COMPLETE"]
+    assert sorted(complete) == [(1e-4, 16), (1e-4, 32), (1e-3, 16), (1e-3, 32)]  # every point, once
+    finished_runs = [r for r in runs(sweep_env) if os.path.exists(os.path.join(r["output_dir"], "all_results.json"))]
+    points = [(float(r["args"]["learning_rate"]), int(r["args"]["per_device_train_batch_size"])) for r in finished_runs]
+    assert sorted(points) == sorted(complete)
+
+
+def sweep_error(env, space, out, *extra, sampler="grid", n_trials=4, process_env=None):
+    command = [sys.executable, os.path.join(REPO, "sweep.py"), "--config", env["recipe"], "--space", space,
+               "--sampler", sampler, "--n_trials", str(n_trials), "--output_dir", str(out), "--train_script",
+               env["script"], "--metric_for_best_model", "accuracy", "--skip_plots", *extra]
+    result = subprocess.run(command, env={**env["env"], **(process_env or {})}, cwd=str(env["tmp"]),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0, result.stdout[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    return errors[0]
+
+
+def test_a_resumed_sweep_with_other_trial_settings_is_refused(sweep_env, tmp_path):
+    space = write_space(tmp_path / "space.yaml", {"learning_rate": [1e-3, 1e-4]})
+    out = tmp_path / "out"
+    sweep(sweep_env, space, out, "--num_epochs", "2", "--skip_plots", n_trials=1)
+    error = sweep_error(sweep_env, space, out, "--num_epochs", "4", n_trials=2)
+    assert "train_overrides" in error and "--num_epochs 2" in error and "--num_epochs 4" in error
+    error = sweep_error(sweep_env, space, out, "--num_epochs", "2", "--data_dir", str(tmp_path), n_trials=2)
+    assert "data_dir" in error
+    write_space(tmp_path / "space.yaml", {"learning_rate": [1e-3, 1e-4]}, overrides={"max_train_samples": 100})
+    assert "space_sha256" in sweep_error(sweep_env, space, out, "--num_epochs", "2", n_trials=2)
+    assert len(runs(sweep_env)) == 1  # nothing ran
+
+
+def test_impossible_spaces_and_bad_space_files_are_one_line_before_any_trial(sweep_env, tmp_path):
+    huge = write_space(tmp_path / "huge.yaml", {"model.num_filters": {"type": "int", "low": 1, "high": 1e9}})
+    started = time.time()
+    error = sweep_error(sweep_env, huge, tmp_path / "a")
+    assert "huge.yaml" in error and "'model.num_filters' is 1000000000 integers" in error and time.time() - started < 60
+    product = write_space(tmp_path / "product.yaml", {f"p{i}": list(range(20)) for i in range(5)})
+    assert "the grid has 3200000 points" in sweep_error(sweep_env, product, tmp_path / "b")
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("parameters:\n  learning_rate: [1e-3, 1e-4\n")
+    assert sweep_error(sweep_env, str(bad_yaml), tmp_path / "c").startswith(f"error: {bad_yaml}: not a YAML file")
+    bad_value = write_space(tmp_path / "value.yaml", {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2,
+                                                                          "grid": ["fast", 1e-3]}})
+    error = sweep_error(sweep_env, bad_value, tmp_path / "d")
+    assert "value.yaml" in error and "'learning_rate'" in error and "fast" in error
+    assert "no such file" in sweep_error(sweep_env, str(tmp_path / "missing.yaml"), tmp_path / "e")
+    assert not runs(sweep_env)
+    # Under TPE an integer range is sampled, never listed: the same space runs.
+    sweep(sweep_env, huge, tmp_path / "f", "--skip_plots", sampler="tpe", n_trials=1)
+
+
+def test_a_sweep_whose_every_trial_fails_exits_non_zero(sweep_env, tmp_path):
+    space = write_space(tmp_path / "space.yaml", {"learning_rate": [1e-3, 1e-4]})
+    error = sweep_error(sweep_env, space, tmp_path / "out", "--max_failures", "2", process_env={"SWEEP_TEST_FAIL": "1"})
+    assert "2 failed trials in a row" in error and "trial_1.log" in error
