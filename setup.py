@@ -47,10 +47,12 @@ setup(
     ],
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3", "gradio>=5.0", "playwright>=1.40",
                              "onnx>=1.16", "onnxruntime>=1.18", "onnxscript",
-                             "opencv-python-headless>=4.8,<5", "scikit-image>=0.22"],
+                             "opencv-python-headless>=4.8,<5", "facenet-pytorch>=2.5.3,<2.6",
+                             "scikit-image>=0.22"],
                     "space": ["gradio>=5.0", "playwright>=1.40"],
-                    # Face detection in photos (Haar cascades: OpenCV 5 dropped them from its main module).
-                    "faces": ["opencv-python-headless>=4.8,<5"],
+                    # Face detection in photos: MTCNN, its weights inside the package (2.6 pins torch<2.3: not it), and
+                    # the Haar cascades (OpenCV 5 dropped them from its main module).
+                    "faces": ["facenet-pytorch>=2.5.3,<2.6", "opencv-python-headless>=4.8,<5"],
                     "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript"]},
     entry_points={"console_scripts": ["emotion-hub-train=emotion_hub.training.cli:cli"]},
 )

@@ -1,7 +1,10 @@
-"""Photos in: faces found (OpenCV's Haar cascade) and cropped at the place they were pasted, no face gives the no-face
-result, and every kind of bad image through the image pipeline gives a clear error or a defined behaviour."""
+"""Photos in: faces found (MTCNN by default, OpenCV's Haar cascade on request) and cropped at the place they were
+pasted, boxes in the photo's own pixels at any size, no face gives the no-face result and a failing detector an
+error, the face step in front of a stock timm folder, and every kind of bad image through the image pipeline gives a
+clear error or a defined behaviour."""
 
 import io
+import json
 import os
 import sys
 
@@ -14,11 +17,17 @@ from skimage.data import astronaut
 from emotion_hub.modeling import FERTimmConfig, FERTimmForImageClassification
 from emotion_hub.modeling.pipeline_image_classification import EmotionImageClassificationPipeline, load_photo
 from emotion_hub.processing import FERImageProcessor, crop_faces, detect_faces
+from emotion_hub.processing import face_detection
+from emotion_hub.processing.face_detection import FaceDetectionError, classify_faces, find_faces
 from tests.utils import run_clean_python
 
 
 LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 FACE_AT = (420, 250)  # (left, top) where the 150x150 face patch is pasted in the 640x480 photo
+# Eileen Collins' face in astronaut(), hand-labelled (hairline to chin, cheek to cheek): (x0, y0, x1, y1); the patch
+# below is astronaut()[40:190, 150:300], so the face is at (24, 24, 126, 136) of its 150x150 pixels.
+ASTRONAUT_FACE = (174, 64, 276, 176)
+PATCH_FACE = (24, 24, 126, 136)
 
 
 def face_patch(side=150) -> Image.Image:
@@ -42,6 +51,20 @@ def photo_with_face(at=FACE_AT, side=150) -> Image.Image:
 
 def inside(box, left, top, side):
     return left <= box["xmin"] < box["xmax"] <= left + side and top <= box["ymin"] < box["ymax"] <= top + side
+
+
+def pasted_face(left, top, side):
+    """The face's box in a photo where the patch was pasted at (left, top), `side` pixels wide."""
+    scale = side / 150
+    return {"xmin": left + PATCH_FACE[0] * scale, "ymin": top + PATCH_FACE[1] * scale,
+            "xmax": left + PATCH_FACE[2] * scale, "ymax": top + PATCH_FACE[3] * scale}
+
+
+def iou(a, b):
+    ix = max(0, min(a["xmax"], b["xmax"]) - max(a["xmin"], b["xmin"]))
+    iy = max(0, min(a["ymax"], b["ymax"]) - max(a["ymin"], b["ymin"]))
+    area = lambda box: (box["xmax"] - box["xmin"]) * (box["ymax"] - box["ymin"])  # noqa: E731
+    return ix * iy / (area(a) + area(b) - ix * iy)
 
 
 @pytest.fixture(scope="module")
@@ -102,12 +125,126 @@ def test_pipeline_classifies_the_largest_face_or_every_face(classifier, tmp_path
         classifier(photo, detect_faces="biggest")
 
 
-def test_face_step_without_opencv_names_the_extra(monkeypatch):
-    import emotion_hub.processing.face_detection as face_detection
+# -- boxes in the photo's own pixels; no face is not a failed detector (issue 26, item 5) -----------------------------
+BIG_FACE_AT, BIG_FACE_SIDE = (2400, 1100), 600  # where the face patch is pasted in the 4000x3000 photo
 
+
+def big_photo() -> Image.Image:
+    """A 4000x3000 photo, larger than the pipeline's 2048-pixel load, with the face patch at BIG_FACE_AT."""
+    rng = np.random.default_rng(7)
+    photo = Image.fromarray(rng.integers(40, 200, (300, 400, 3), dtype=np.uint8)).resize((4000, 3000), Image.BILINEAR)
+    photo.paste(face_patch(BIG_FACE_SIDE), BIG_FACE_AT)
+    return photo
+
+
+def assert_at(box, expected, width, height):
+    """Each edge within 2 % of the photo's side of the known face box, and the same region (IoU >= 0.6)."""
+    for edge, side in (("xmin", width), ("xmax", width), ("ymin", height), ("ymax", height)):
+        assert abs(box[edge] - expected[edge]) <= 0.02 * side, (edge, box, expected)
+    assert iou(box, expected) >= 0.6, (box, expected)
+
+
+def test_boxes_of_a_large_photo_are_in_its_own_pixels(classifier, tmp_path):
+    photo, expected = big_photo(), pasted_face(*BIG_FACE_AT, BIG_FACE_SIDE)  # the face at x 2496-2904, y 1196-1644
+    path = tmp_path / "big.jpg"
+    photo.save(path, quality=90)
+    assert max(load_photo(str(path)).size) <= 2048  # searched reduced...
+    for source in (str(path), photo):  # a JPEG decoded at 1/2 scale (draft); a PIL image reduced once loaded
+        faces = classifier(source, detect_faces="all")
+        assert len(faces) == 1
+        assert_at(faces[0]["box"], expected, 4000, 3000)  # ... and answered in the photo's pixels
+    assert classifier(str(path), detect_faces=True, top_k=1)[0]["box"] == faces[0]["box"]
+    assert_at(detect_faces(photo)[0], expected, 4000, 3000)  # the function alike, at any size
+    # Stored on its side with EXIF orientation 6 (viewers turn it upright): boxes in the upright photo's pixels.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated = tmp_path / "rotated.jpg"
+    photo.transpose(Image.Transpose.ROTATE_90).save(rotated, exif=exif, quality=90)
+    assert_at(classifier(str(rotated), detect_faces="all")[0]["box"], expected, 4000, 3000)
+
+
+def test_a_failing_detector_is_not_no_face(classifier, monkeypatch, tmp_path):
+    assert classifier(background(1), detect_faces="all") == []  # looked, found none
+    path = tmp_path / "photo.jpg"
+    photo_with_face().save(path)
+
+    def broken(image, min_face_size, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setitem(face_detection._DETECT, "mtcnn", broken)
+    with pytest.raises(FaceDetectionError, match=r"photo\.jpg.*mtcnn face detector failed on this 640x480 image "
+                                                 r"\(RuntimeError: out of memory\)"):
+        classifier(str(path), detect_faces="all")
+    with pytest.raises(FaceDetectionError, match="PIL image: the mtcnn face detector failed"):
+        find_faces(photo_with_face())
+    # Smaller than the smallest face looked for: the detector cannot look, which is not "no face" either.
+    with pytest.raises(ValueError, match=r"20x20 pixels, smaller than the smallest face looked for \(24 px"):
+        find_faces(Image.new("L", (20, 20)), detector="haar")
+
+
+# -- the face step in front of any classifier (issue 27, item 2) -------------------------------------------------
+def head_and_shoulders(side=400) -> tuple[Image.Image, dict]:
+    """astronaut() from the top of her hair to below the suit's collar, 380x380 scaled to `side` in the 640x480 photo
+    at (100, 40), and where her face is."""
+    photo, scale = background(), side / 380
+    photo.paste(Image.fromarray(astronaut()).crop((40, 0, 420, 380)).resize((side, side), Image.BICUBIC), (100, 40))
+    x0, y0, x1, y1 = ASTRONAUT_FACE
+    return photo, {"xmin": 100 + (x0 - 40) * scale, "ymin": 40 + y0 * scale, "xmax": 100 + (x1 - 40) * scale,
+                   "ymax": 40 + y1 * scale}
+
+
+def test_head_and_shoulders_give_the_face_not_a_larger_false_box(classifier):
+    """OpenCV's cascade puts a box larger than the face on the suit here, and kept it as "the largest face"."""
+    photo, face = head_and_shoulders()
+    faces = classifier(photo, detect_faces="all")
+    assert len(faces) == 1 and iou(faces[0]["box"], face) >= 0.6
+    assert 0.9 <= faces[0]["face_score"] <= 1
+    assert iou(classifier(photo, detect_faces=True)[0]["box"], face) >= 0.6
+    haar = find_faces(photo, detector="haar")  # the cascade, on request: its boxes, no score
+    assert haar and all(f["score"] is None for f in haar)
+
+
+def test_every_face_through_a_stock_timm_folder(tmp_path):
+    from transformers import ImageClassificationPipeline, TimmWrapperForImageClassification, pipeline
+
+    torch.manual_seed(0)
+    config = FERTimmConfig(backbone="test_efficientnet", image_size=48, id2label=dict(enumerate(LABELS)),
+                           label2id={name: i for i, name in enumerate(LABELS)})
+    folder = str(tmp_path / "stock")
+    FERTimmForImageClassification(config).eval().save_stock_pretrained(folder)
+    assert sorted(os.listdir(folder)) == ["config.json", "model.safetensors"]  # no code to trust
+    assert "auto_map" not in json.load(open(os.path.join(folder, "config.json")))
+    stock = pipeline("image-classification", model=folder)  # plain transformers, no remote code
+    assert type(stock) is ImageClassificationPipeline and type(stock.model) is TimmWrapperForImageClassification
+    photo = photo_with_face()
+    photo.paste(face_patch(100), (40, 60))
+    truth = [pasted_face(*FACE_AT, 150), pasted_face(40, 60, 100)]  # largest first
+    # The function: every face, its box, the stock classifier's scores on its crop.
+    faces = classify_faces(photo, stock, top_k=7)
+    assert len(faces) == 2 and all(iou(face["box"], box) >= 0.6 for face, box in zip(faces, truth))
+    for face, crop in zip(faces, crop_faces(photo)):
+        assert face["box"] == crop["box"] and face["face_score"] == crop["score"]
+        assert_same_scores(face["predictions"], stock(crop["image"].convert("RGB"), top_k=7))
+    # The pipeline on the same stock folder: the same faces and scores; no face says so; no face step stays stock.
+    faces_pipeline = pipeline("image-classification", model=folder, pipeline_class=EmotionImageClassificationPipeline)
+    assert type(faces_pipeline.model) is TimmWrapperForImageClassification
+    found = faces_pipeline(photo, detect_faces="all", top_k=7)
+    assert [face["box"] for face in found] == [face["box"] for face in faces]
+    for a, b in zip(found, faces):
+        assert a["face_score"] == b["face_score"]
+        assert_same_scores(a["predictions"], b["predictions"])
+    assert faces_pipeline(background(1), detect_faces="all") == [] and classify_faces(background(1), stock) == []
+    assert_same_scores(faces_pipeline(photo, top_k=7), stock(photo, top_k=7))
+
+
+def test_face_step_without_its_detector_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", None)
     monkeypatch.setattr(face_detection, "_CASCADES", {})
     with pytest.raises(ImportError, match=r"emotion-hub\[faces\]"):
+        detect_faces(photo_with_face(), detector="haar")
+    monkeypatch.setitem(sys.modules, "facenet_pytorch", None)
+    monkeypatch.setattr(face_detection, "_MTCNN", {})
+    with pytest.raises(ImportError, match=r"emotion-hub\[faces\].*facenet-pytorch"):
         detect_faces(photo_with_face())
 
 
