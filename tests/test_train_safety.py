@@ -338,6 +338,9 @@ def test_on_evaluate_hook_sees_every_epoch_and_can_stop(recipe_file, tweeteval_d
 
 BAD = [  # (recipe overrides written to the YAML, command-line words, expected piece of the one-line error)
     ({}, ["--model.num_filter", "8"], "unknown recipe key 'model.num_filter'; did you mean ['num_filters']"),
+    ({}, ["--export_stock", "true"], "`export_stock: true` cannot be honoured: model_type text_cnn has no stock"),
+    ({"model_type": "speech_emotion", "input_column": "audio", "model": {"normalize_hidden_states": True}},
+     ["--export_stock", "true"], "cannot be honoured: normalize_hidden_states=True (the stock heads"),
     ({"keep_best_weights": "false"}, [], "'keep_best_weights': cannot read 'false' as true or false"),
     ({}, ["--num_epochs", "2.5"], "'num_epochs': cannot read 2.5 as an int"),
     ({}, ["--model.num_filters", "abc"], "'model.num_filters': cannot read 'abc' as an int"),

@@ -324,7 +324,11 @@ class AudioClassificationTask:
         if backbone:
             raise ValueError(f"`pretrained_backbone` starts speech_emotion / wav2vec2_emotion or spectrogram_vit "
                              f"(timm) models, not {self.recipe.model_type}")
-        return self.model_class(self.config_class(**kwargs))
+        model = self.model_class(self.config_class(**kwargs))
+        reasons = getattr(model.config, "stock_exportable", None) if self.recipe.export_stock else None
+        if reasons:  # what cannot be exported fails now, not after training
+            raise ValueError("`export_stock: true` cannot be honoured: " + "; ".join(reasons))
+        return model
 
     def train_sampler(self, dataset):
         if not self.recipe.group_by_length:

@@ -346,6 +346,13 @@ def validate_blocks(recipe: Recipe):
             model(**values)
         except ValidationError as err:
             raise RecipeError(describe(err, prefix=f"{block}.", values=values)) from None
+    from emotion_hub.training.registry import export_stock_blockers
+
+    if recipe.export_stock:
+        blockers = export_stock_blockers(recipe)
+        if blockers:
+            raise RecipeError("`export_stock: true` cannot be honoured: " + "; ".join(blockers) + " (drop "
+                              "--export_stock, or change the model settings named)")
     from emotion_hub.training.audio import AudioAugmentation
     from emotion_hub.training.image import ImageAugmentation
 

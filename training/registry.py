@@ -33,4 +33,28 @@ def config_class_of(model_type: str):
     return AUDIO_MODELS[model_type][0] if task is AudioClassificationTask else task.config_class
 
 
-__all__ = ["MODEL_TYPES", "config_class_of", "task_class_of"]
+def model_class_of(model_type: str):
+    """The model class a recipe of `model_type` trains (None for stock transformers classes)."""
+    task = MODEL_TYPES[model_type]
+    return AUDIO_MODELS[model_type][1] if task is AudioClassificationTask else getattr(task, "model_class", None)
+
+
+def export_stock_blockers(recipe) -> list[str]:
+    """Why `export_stock: true` cannot be honoured for this recipe, from the command line alone (before any data is
+    read or any model trained). Blockers that depend on the data or the processor are checked when the model is
+    built."""
+    model_class = model_class_of(recipe.model_type)
+    if model_class is None:
+        return []  # auto_sequence_classification: the folder is a stock transformers folder anyway
+    if not hasattr(model_class, "save_stock_pretrained"):
+        return [f"model_type {recipe.model_type} has no stock transformers class (its folder needs its own code); the "
+                f"stock exports are speech_emotion / wav2vec2_emotion (pooling mean), spectrogram_vit (AST) and "
+                f"fer_timm (TimmWrapper)"]
+    config_class = config_class_of(recipe.model_type)
+    checks = getattr(config_class, "stock_export_checks", ())
+    values = {key: recipe.model.get(key, default) for key, default in checks}
+    blockers = getattr(config_class, "stock_export_blockers_of", None)
+    return blockers(**values) if blockers is not None else []
+
+
+__all__ = ["MODEL_TYPES", "config_class_of", "export_stock_blockers", "model_class_of", "task_class_of"]
