@@ -14,6 +14,7 @@ from .configuration_text_cnn import TextCNNConfig
 from .initialization_utils import FreezeAfterLoadingMixin, pytorch_default_init_
 from .losses import classification_loss
 from .pipeline_text_classification import EmotionTextClassificationPipeline  # noqa: F401  (copied with the code)
+from .tracing_utils import is_tracing
 
 
 logger = logging.get_logger(__name__)
@@ -123,16 +124,22 @@ class TextCNNModel(TextCNNPreTrainedModel):
             raise ValueError(f"`input_ids` must have shape (batch, sequence), got {tuple(input_ids.shape)}")
         if attention_mask is None:
             attention_mask = input_ids.ne(config.pad_token_id).long()
-        if input_ids.shape[1] > config.max_sequence_length:
+        if not is_tracing() and input_ids.shape[1] > config.max_sequence_length:
             logger.warning_once(
                 f"input of {input_ids.shape[1]} tokens truncated to the model's `max_sequence_length` of {config.max_sequence_length}"
             )
-            input_ids, attention_mask = input_ids[:, : config.max_sequence_length], attention_mask[:, : config.max_sequence_length]
-        # Right-pad to the widest kernel so every text, even an empty one, has at least one window per kernel.
-        shortfall = max(config.kernel_sizes) - input_ids.shape[1]
-        if shortfall > 0:
-            input_ids = nn.functional.pad(input_ids, (0, shortfall), value=config.pad_token_id)
-            attention_mask = nn.functional.pad(attention_mask, (0, shortfall), value=0)
+            input_ids = input_ids[:, : config.max_sequence_length]
+            attention_mask = attention_mask[:, : config.max_sequence_length]
+        # No branch on the length below, so that one traced graph takes every length the tokenizer gives (one-word texts
+        # included): tokens past `max_sequence_length` are masked rather than cut (the same logits: masked tokens are
+        # zero, as the padding that follows a cut text), and `widest` masked pad tokens on the right give every text,
+        # even an empty one, at least one window per kernel without adding a window that counts (the pooling reads only
+        # windows within the text).
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        attention_mask = attention_mask * (positions < config.max_sequence_length)[None, :]
+        widest = max(config.kernel_sizes)
+        input_ids = nn.functional.pad(input_ids, (0, widest), value=config.pad_token_id)
+        attention_mask = nn.functional.pad(attention_mask, (0, widest), value=0)
         lengths = attention_mask.sum(dim=1)  # (batch,)
 
         mask = attention_mask[:, :, None].to(self.embeddings.weight.dtype)
