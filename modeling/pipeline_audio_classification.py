@@ -9,12 +9,17 @@ its code, so `pipeline("audio-classification", model=repo, trust_remote_code=Tru
   turns it into a `[channels, samples]` tensor and then refuses it), or a `{"array", "sampling_rate"}` dict;
 - multi-channel audio (`(channels, samples)` or `(samples, channels)` arrays or tensors), mixed down to mono;
 - integer PCM arrays (int16/int32), scaled to [-1, 1];
-- `window_seconds` (and `hop_seconds`): score overlapping windows of a long recording and average them.
+- `window_seconds` (and `hop_seconds`): score overlapping windows of a long recording and average them. A model
+  that reads a fixed window (Whisper; a feature extractor that pads / cuts every clip to one length) scores a longer
+  recording in windows of that length by itself, so every part of it is heard; a `window_seconds` longer than that
+  window, shorter than 0.1 s, or giving more than 100000 windows is refused (`windowed_audio.py`).
 - `threshold`: keep the labels scoring at least this much. A multi-label model (`problem_type=
   "multi_label_classification"`) gets independent per-label sigmoid scores (as in the stock pipeline), so
   `threshold=0.5` returns the labels it predicts, possibly none; a regression model returns its values.
 
 Audio at another sampling rate is resampled to the feature extractor's (torchaudio when installed, else librosa).
+Empty and NaN / infinite audio is refused by name, whatever the model (also a stock folder run through this class:
+`pipeline("audio-classification", model=stock_folder, pipeline_class=EmotionAudioClassificationPipeline)`).
 """
 
 import sys
@@ -22,6 +27,8 @@ from typing import Any
 
 import numpy as np
 from transformers import AudioClassificationPipeline
+
+from .windowed_audio import check_window_arguments, classify_windows, feature_extractor_kwargs, model_window_seconds
 
 
 AUDIO_TASK = "audio-classification"
@@ -97,10 +104,14 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
             if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
                 raise ValueError(f"`threshold` must be a number (a score), got {threshold!r}")
             postprocess["threshold"] = float(threshold)
-        if window_seconds is not None:
-            if not window_seconds > 0 or (hop_seconds is not None and not 0 < hop_seconds <= window_seconds):
-                raise ValueError(f"`window_seconds` must be > 0 and `hop_seconds` in (0, window_seconds], got "
-                                 f"{window_seconds} and {hop_seconds}")
+        if window_seconds is not None or hop_seconds is not None:
+            check_window_arguments(window_seconds, hop_seconds)
+            model_window = model_window_seconds(self.model, self.feature_extractor)
+            if model_window is not None and window_seconds > model_window + 1e-9:
+                raise ValueError(f"`window_seconds` ({window_seconds:g}) is longer than the {model_window:g} s this "
+                                 f"model reads in one forward: each window would be cut to its first {model_window:g} "
+                                 f"s and the rest never heard; use window_seconds <= {model_window:g} (or leave it "
+                                 f"unset: longer recordings are then scored in {model_window:g} s windows)")
             preprocess.update(window_seconds=window_seconds, hop_seconds=hop_seconds,
                               window_batch_size=window_batch_size)
         return preprocess, forward, postprocess
@@ -154,17 +165,24 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
 
     def preprocess(self, inputs, window_seconds=None, hop_seconds=None, window_batch_size=8):
         waveform, rate = self._waveform(inputs)
-        # A model with a fixed window (Whisper on `window_seconds` of audio) scores a longer recording in windows.
-        model_window = getattr(self.model.config, "window_seconds", None)
-        if window_seconds is None and model_window is not None and len(waveform) > model_window * rate:
+        name = inputs if isinstance(inputs, str) else "audio"
+        # Refused here rather than left to the model: a stock model (e.g. the stock Whisper export run through this
+        # pipeline) would score NaN audio as NaN, and an empty one as the silence its feature extractor pads it with.
+        if waveform.size == 0:
+            raise ValueError(f"{name}: the waveform is empty (0 samples): there is no audio frame to classify")
+        if not (np.isfinite(waveform.min()) and np.isfinite(waveform.max())):
+            raise ValueError(f"{name}: the waveform holds NaN or infinite values; expected finite samples")
+        # A model that reads a fixed window (Whisper; a feature extractor that pads / cuts every clip to one length)
+        # scores a longer recording in windows of that length, so that every part of it is heard.
+        model_window = model_window_seconds(self.model, self.feature_extractor)
+        if window_seconds is None and model_window is not None and len(waveform) > round(model_window * rate):
             window_seconds = model_window
         if window_seconds is not None:
             # The windows are scored in `_forward`; `preprocess` only hands the waveform on.
             return {"waveform": waveform, "sampling_rate": rate, "window_seconds": window_seconds,
                     "hop_seconds": hop_seconds, "window_batch_size": window_batch_size}
-        extra = {}
-        if model_window is not None and hasattr(self.feature_extractor, "chunk_length"):
-            extra["return_attention_mask"] = True  # Whisper: pool only the clip's frames, not the window's padding
+        # Whisper: pool only the clip's frames, not the window's padding (models that take the mask).
+        extra = feature_extractor_kwargs(self.model, self.feature_extractor)
         processed = self.feature_extractor(waveform, sampling_rate=rate, return_tensors="pt", **extra)
         if self.dtype is not None:
             processed = processed.to(dtype=self.dtype)
@@ -172,8 +190,6 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
 
     def _forward(self, model_inputs):
         if "waveform" in model_inputs:
-            from .windowed_audio import classify_windows
-
             result = classify_windows(self.model, self.feature_extractor, model_inputs["waveform"],
                                       model_inputs["sampling_rate"], model_inputs["window_seconds"],
                                       hop_seconds=model_inputs["hop_seconds"],

@@ -137,7 +137,8 @@ def test_bad_arguments(model, extractor):
         ({"window_seconds": 1.0, "hop_seconds": 0}, "`hop_seconds` must be a positive number"),
         ({"window_seconds": 1.0, "hop_seconds": 1.5}, r"`hop_seconds` \(1.5\) must not exceed `window_seconds` \(1.0\)"),
         ({"window_seconds": 1.0, "batch_size": 0}, "`batch_size` must be a positive int"),
-        ({"window_seconds": 1e-5}, "at least one sample"),
+        ({"window_seconds": 0.001}, r"`window_seconds` \(0.001\) must be at least 0.1 s"),
+        ({"window_seconds": 1.0, "hop_seconds": 1e-5}, "at least one sample"),
     ]:
         with pytest.raises(ValueError, match=message):
             classify_windows(model, extractor, waveform, SR, **kwargs)
@@ -147,6 +148,154 @@ def test_bad_arguments(model, extractor):
         classify_windows(model, extractor, waveform.reshape(2, -1), SR, window_seconds=1.0)
     with pytest.raises(ValueError, match="`waveform` is empty"):
         classify_windows(model, extractor, waveform[:0], SR, window_seconds=1.0)
+    with pytest.raises(ValueError, match="`waveform` holds NaN or infinite values"):
+        classify_windows(model, extractor, np.where(np.arange(16000) == 7, np.inf, waveform), SR, window_seconds=1.0)
     # The feature extractor refuses a sampling rate it was not made for.
     with pytest.raises(ValueError, match="sampling rate"):
         classify_windows(model, extractor, waveform, 8000, window_seconds=1.0)
+
+
+class NoForward:
+    """A feature extractor that fails the test when any window is computed: refusals come before the first window."""
+
+    def __call__(self, *args, **kwargs):
+        raise AssertionError("a window was computed")
+
+
+def test_absurd_windows_are_refused_before_any_window():
+    recording = np.zeros(3600 * 100, dtype=np.float32)  # an hour at 100 Hz
+    with pytest.raises(ValueError, match=r"`window_seconds` \(0.001\) must be at least 0.1 s"):
+        classify_windows(EnergyModel(), NoForward(), recording, 100, window_seconds=0.001)
+    with pytest.raises(ValueError, match=r"3600 s of audio in windows of 0.1 s every 0.01 s gives 359991 windows "
+                                         r"\(more than 100000\)"):
+        classify_windows(EnergyModel(), NoForward(), recording, 100, window_seconds=0.1, hop_seconds=0.01)
+
+
+# -- Whisper: a fixed window --------------------------------------------------------------------------------------------
+# 8 mel bins, a 2 s window (100 positions, 200 mel frames).
+WHISPER = dict(model_type="whisper", d_model=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=32,
+               num_mel_bins=8, max_source_positions=100, decoder_layers=1, decoder_attention_heads=2,
+               decoder_ffn_dim=16, vocab_size=100, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+               decoder_start_token_id=1)
+EMOTIONS = ["angry", "happy", "neutral"]
+
+
+def signal(seconds, seed=0):
+    """Stationary 'speech': a tone with noise, the same statistics in every window."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    return (0.3 * np.sin(2 * np.pi * 220 * t) + 0.1 * rng.standard_normal(t.shape)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def whisper():
+    """A tiny random Whisper classifier (2 s window) whose head is set so that silence reads 'neutral' and the signal
+    'angry' (a linear classifier on the pooled vectors of the two, margin 10 logits), and its feature extractor."""
+    from transformers import WhisperFeatureExtractor
+
+    from emotion_hub.modeling import SpeechEmotionConfig, SpeechEmotionForAudioClassification
+
+    torch.manual_seed(0)
+    model = SpeechEmotionForAudioClassification(SpeechEmotionConfig(
+        audio_config=dict(WHISPER), projector_size=8, id2label=dict(enumerate(EMOTIONS)),
+        label2id={n: i for i, n in enumerate(EMOTIONS)})).eval()
+    extractor = WhisperFeatureExtractor(feature_size=8, chunk_length=2)
+    pooled = []
+    hook = model.classifier.register_forward_hook(lambda module, args, output: pooled.append(args[0][0].detach()))
+    with torch.no_grad():
+        for wave in (np.zeros(2 * SR, dtype=np.float32), signal(2.0, seed=99)):
+            model(**extractor(wave, sampling_rate=SR, return_attention_mask=True, return_tensors="pt"))
+    hook.remove()
+    silence, speech = pooled
+    direction = (speech - silence) / (speech - silence).norm()
+    middle = (speech + silence) / 2
+    scale = 10.0 / float(direction @ (speech - middle))
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.weight[0] = direction * scale
+        model.classifier.weight[2] = -direction * scale
+        model.classifier.bias.copy_(torch.tensor([-1.0, 0.0, 1.0]) * float(direction @ middle) * scale)
+        model.classifier.bias[1] = -5.0
+    return model, extractor
+
+
+def top(result):
+    return max(result, key=lambda r: r["score"])["label"]
+
+
+def test_a_long_recording_is_scored_from_every_part_and_a_longer_window_is_refused(whisper):
+    """2 s of silence, then 58 s of 'speech': the answer is the speech's. A `window_seconds` longer than the model's
+    2 s window used to be cut to its first 2 s (the silence's answer); it is refused by name."""
+    from transformers import pipeline
+
+    from emotion_hub.modeling.pipeline_audio_classification import EmotionAudioClassificationPipeline
+
+    model, extractor = whisper
+    classifier = pipeline("audio-classification", model=model, feature_extractor=extractor,
+                          pipeline_class=EmotionAudioClassificationPipeline)
+    recording = np.concatenate([np.zeros(2 * SR, dtype=np.float32), signal(58.0)])
+    assert top(classifier(recording[:2 * SR])) == "neutral"  # the silence alone
+    assert top(classifier(recording[2 * SR:4 * SR])) == "angry"  # the speech alone
+    message = r"`window_seconds` \(60\) is longer than the 2 s this model reads in one forward"
+    with pytest.raises(ValueError, match=message):
+        classifier(recording, window_seconds=60)
+    with pytest.raises(ValueError, match=message):
+        classify_windows(model, extractor, recording, SR, window_seconds=60)
+    # Unset (the model's window), or given as it: every part heard, the speech's answer.
+    for kwargs in ({}, {"window_seconds": 2.0}, {"window_seconds": 2.0, "hop_seconds": 2.0}):
+        result = classifier(recording, top_k=None, **kwargs)
+        assert top(result) == "angry", kwargs
+        assert {r["label"]: r["score"] for r in result}["angry"] > 0.9, kwargs
+    windows = classify_windows(model, extractor, recording, SR, window_seconds=2.0)
+    assert windows["window_ends"][-1] == 60.0 and len(windows["window_starts"]) == 59  # 0, 1, ..., 58 s
+    assert windows["window_probabilities"][0].argmax() == 2 and (windows["window_probabilities"][2:].argmax(1) == 0).all()
+
+
+def test_windows_shorter_than_whisper_window_are_pooled_over_their_own_audio(whisper):
+    """1 s windows of a 2 s Whisper model: each is padded to the window and pooled over its own frames only, as the
+    pipeline pools a 1 s clip (the feature extractor's mask is asked for)."""
+    model, extractor = whisper
+    recording = np.concatenate([signal(1.0, seed=3), np.zeros(SR // 2, dtype=np.float32), signal(1.5, seed=4)])
+    result = classify_windows(model, extractor, recording, SR, window_seconds=1.0, hop_seconds=0.5)
+    with torch.no_grad():
+        for start, probabilities in zip(result["window_starts"], result["window_probabilities"]):
+            window = recording[int(round(start * SR)):int(round(start * SR)) + SR]
+            inputs = extractor(window, sampling_rate=SR, return_attention_mask=True, return_tensors="pt")
+            np.testing.assert_allclose(probabilities, model(**inputs).logits[0].softmax(-1).numpy(), atol=1e-5)
+
+
+def test_stock_whisper_export_exact_behaviour_and_the_safe_paths(whisper, tmp_path):
+    """What the README states of the stock `WhisperForAudioClassification` folder (`export_stock`) under the stock
+    pipeline (the Hub widget's), and that our pipeline class / `classify_windows` on the same folder refuse NaN and
+    empty audio and hear every part of a long recording."""
+    from transformers import pipeline
+
+    from emotion_hub.modeling.pipeline_audio_classification import EmotionAudioClassificationPipeline
+
+    model, extractor = whisper
+    model.save_stock_pretrained(tmp_path / "stock", feature_extractor=extractor)
+    stock = pipeline("audio-classification", model=str(tmp_path / "stock"), top_k=None)
+    assert type(stock.model).__name__ == "WhisperForAudioClassification"
+    recording = np.concatenate([np.zeros(2 * SR, dtype=np.float32), signal(58.0)])
+    silence_scores = {r["label"]: r["score"] for r in stock(np.zeros(2 * SR, dtype=np.float32))}
+    # The stock pipeline checks nothing: NaN audio gets NaN scores, an empty array the answer of 2 s of silence (the
+    # window the extractor pads it to), a long recording the answer of its first 2 s only.
+    assert all(np.isnan(r["score"]) for r in stock(np.full(SR, np.nan, dtype=np.float32)))
+    assert {r["label"]: r["score"] for r in stock(np.zeros(0, dtype=np.float32))} == pytest.approx(silence_scores)
+    assert top(stock(recording)) == "neutral"
+    # A bare array carries no rate: it is taken to be at the extractor's 16 kHz (as in our pipeline; pass
+    # {"raw", "sampling_rate"} to have it resampled); the stock extractor itself refuses another rate.
+    with pytest.raises(ValueError, match="sampling rate"):
+        stock.feature_extractor(signal(1.0), sampling_rate=8000)
+    # The same folder through our pipeline class, or classify_windows: refused, or every part heard.
+    ours = pipeline("audio-classification", model=str(tmp_path / "stock"),
+                    pipeline_class=EmotionAudioClassificationPipeline)
+    with pytest.raises(ValueError, match="audio: the waveform holds NaN or infinite values"):
+        ours(np.full(SR, np.nan, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"audio: the waveform is empty \(0 samples\)"):
+        ours(np.zeros(0, dtype=np.float32))
+    assert top(ours(recording)) == "angry"
+    windows = classify_windows(stock.model, stock.feature_extractor, recording, SR, window_seconds=2.0)
+    assert windows["probabilities"].argmax() == 0
+    with pytest.raises(ValueError, match=r"`window_seconds` \(60\) is longer than the 2 s"):
+        classify_windows(stock.model, stock.feature_extractor, recording, SR, window_seconds=60)
