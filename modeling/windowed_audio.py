@@ -89,7 +89,8 @@ def model_window_seconds(model=None, feature_extractor=None) -> Optional[float]:
     """Seconds of audio one forward of `model` reads through `feature_extractor`, or None when any length is read
     whole: a Whisper encoder's window (ours: `config.window_seconds`; the stock `WhisperForAudioClassification`:
     `max_source_positions / 50`), a `WhisperFeatureExtractor`'s `chunk_length` (it pads and cuts every clip to it),
-    a feature extractor with a fixed `max_length_seconds` (ours: longer clips are cropped). The shortest of them."""
+    an `ASTFeatureExtractor`'s `max_length` frames (10.255 s for 1024), a feature extractor with a fixed
+    `max_length_seconds` (ours: longer clips are cropped). The shortest of them."""
     windows = []
     config = getattr(model, "config", None)
     if config is not None:
@@ -101,6 +102,9 @@ def model_window_seconds(model=None, feature_extractor=None) -> Optional[float]:
         rate = getattr(feature_extractor, "sampling_rate", None)
         if type(feature_extractor).__name__ == "WhisperFeatureExtractor" and rate:
             windows.append(feature_extractor.n_samples / rate)
+        elif type(feature_extractor).__name__ == "ASTFeatureExtractor":
+            # Kaldi fbank frames of 25 ms every 10 ms, padded / cut to `max_length` frames.
+            windows.append((feature_extractor.max_length - 1) * 0.010 + 0.025)
         elif getattr(feature_extractor, "max_length_seconds", None):
             windows.append(float(feature_extractor.max_length_seconds))
     return min(windows) if windows else None

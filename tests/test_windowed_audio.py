@@ -299,3 +299,52 @@ def test_stock_whisper_export_exact_behaviour_and_the_safe_paths(whisper, tmp_pa
     assert windows["probabilities"].argmax() == 0
     with pytest.raises(ValueError, match=r"`window_seconds` \(60\) is longer than the 2 s"):
         classify_windows(stock.model, stock.feature_extractor, recording, SR, window_seconds=60)
+
+
+def test_recipe_stock_export_checks_the_window_first_and_states_the_stock_behaviour(whisper, tmp_path):
+    """train.py's `export_stock` (AudioClassificationTask.save_model) with a Whisper model: an extractor of another
+    window is refused before anything is written; otherwise the warning states what the stock pipeline does with the
+    inputs ours refuses (as measured in the test above)."""
+    from types import SimpleNamespace
+
+    from transformers import WhisperFeatureExtractor
+    from transformers.testing_utils import CaptureLogger
+
+    from emotion_hub.training import audio
+
+    model, extractor = whisper
+    task = SimpleNamespace(recipe=SimpleNamespace(export_stock=True),
+                           processor=WhisperFeatureExtractor(feature_size=8, chunk_length=3))
+    with pytest.raises(ValueError, match=r"chunk_length \(3\) must be the model's Whisper window \(2 s\)"):
+        audio.AudioClassificationTask.save_model(task, model, str(tmp_path / "bad"))
+    assert not (tmp_path / "bad").exists()
+    task.processor = extractor
+    with CaptureLogger(audio.logger) as captured:
+        audio.AudioClassificationTask.save_model(task, model, str(tmp_path / "stock"))
+    assert (tmp_path / "stock" / "preprocessor_config.json").is_file()
+    for behaviour in ("NaN audio gets NaN scores", "an empty array the answer of 2 s of silence",
+                      "a recording longer than 2 s the answer of its first 2 s only",
+                      "pipeline_class=EmotionAudioClassificationPipeline"):
+        assert behaviour in captured.out
+
+
+def test_model_window_is_what_one_forward_reads(whisper):
+    """The window the pipeline scores long recordings in: the Whisper model's, a Whisper extractor's chunk, an AST
+    extractor's `max_length` frames (exactly that many frames, one sample less is one frame less), a fixed-length
+    extractor of ours; None for models that read any length."""
+    from transformers import ASTFeatureExtractor
+
+    from emotion_hub.modeling.windowed_audio import model_window_seconds
+    from emotion_hub.processing import EmotionAudioFeatureExtractor
+
+    model, extractor = whisper
+    assert model_window_seconds(model, None) == model_window_seconds(None, extractor) == 2.0
+    ast = ASTFeatureExtractor(max_length=100, num_mel_bins=16, do_normalize=False)  # padded frames stay 0
+    window = model_window_seconds(None, ast)
+    assert window == pytest.approx(1.015)
+    samples = int(round(window * SR))
+    frames = [int(np.abs(ast(np.full(n, 0.1, np.float32), sampling_rate=SR, return_tensors="np")["input_values"][0])
+                  .sum(-1).astype(bool).sum()) for n in (samples, samples - 1)]
+    assert frames == [100, 99]
+    assert model_window_seconds(None, EmotionAudioFeatureExtractor(max_length_seconds=1.5)) == 1.5
+    assert model_window_seconds(tiny_model(norm=GROUP_NORM), Wav2Vec2FeatureExtractor()) is None

@@ -185,6 +185,26 @@ def features_of(processor, waveforms, **kwargs) -> dict:
     return dict(processor(waveforms, sampling_rate=processor.sampling_rate, return_tensors="pt", **kwargs))
 
 
+def stock_pipeline_behaviour(model, processor) -> str:
+    """What the stock audio pipeline does with the inputs our pipeline refuses, for `model`'s stock export (as measured
+    in tests/test_windowed_audio.py and README "Which folder to pick")."""
+    from emotion_hub.modeling.windowed_audio import model_window_seconds
+
+    window = model_window_seconds(model, processor)
+    parts = ["NaN audio gets NaN scores"]
+    if getattr(model.config, "window_seconds", None):  # Whisper
+        parts += [f"an empty array the answer of {window:g} s of silence",
+                  "a clip shorter than the window is pooled with the window's padding"]
+    elif getattr(model.config, "model_type", None) in SPEECH_ENCODER_MODELS:
+        parts.append("an empty clip or one shorter than the encoder's receptive field a PyTorch convolution error")
+    else:  # AST
+        parts.append("an empty clip or one under 25 ms a torchaudio assertion error")
+    if window:
+        parts.append(f"a recording longer than {window:g} s the answer of its first {window:g} s only")
+    parts.append("a bare array is taken to be at the extractor's sampling rate")
+    return ", ".join(parts)
+
+
 class AudioClassificationTask:
     """Voice models (`spectrogram_vit`, `mfcc_cnn`, `waveform_mlp`) over an Audio column.
 
@@ -339,9 +359,23 @@ class AudioClassificationTask:
         return LengthGroupedSampler(lengths, self.recipe.per_device_train_batch_size, seed=self.recipe.seed)
 
     def save_model(self, model, output_dir):
-        """`export_stock`: the stock transformers class instead of ours (no custom code in the folder)."""
+        """`export_stock`: the stock transformers class instead of ours (no custom code in the folder).
+
+        A stock feature extractor goes to `save_stock_pretrained` too, so that a Whisper folder whose extractor's
+        `chunk_length` is not the model's window is refused before anything is written. The stock pipeline (the Hub
+        widget's) checks none of what ours refuses: the warning states what it does instead (README, "Which folder to
+        pick")."""
         if self.recipe.export_stock:
-            model.save_stock_pretrained(output_dir, safe_serialization=True)
+            stock_extractor = self.processor if type(self.processor).__module__.startswith("transformers.") else None
+            if hasattr(model, "stock_class_name"):  # the speech encoders' classifier: Whisper's window is checked
+                model.save_stock_pretrained(output_dir, feature_extractor=stock_extractor, safe_serialization=True)
+            else:
+                model.save_stock_pretrained(output_dir, safe_serialization=True)
+            logger.warning(f"export_stock: {output_dir} is a stock folder; the stock pipeline (and the Hub widget) "
+                           f"runs it without any check: {stock_pipeline_behaviour(model, self.processor)}; "
+                           f"pipeline(..., pipeline_class=EmotionAudioClassificationPipeline) or "
+                           f"emotion_hub.modeling.classify_windows on this folder refuse those inputs by name and "
+                           f"score long recordings in windows")
             if isinstance(self.processor, EmotionAudioFeatureExtractor):
                 logger.warning("export_stock: the model is a stock class but EmotionAudioFeatureExtractor is our code "
                                "(trust_remote_code); for a folder the hosted widget runs, train with a stock feature "
@@ -354,4 +388,4 @@ class AudioClassificationTask:
 
 
 __all__ = ["AUDIO_MODELS", "AudioAugmentation", "AudioClassificationTask", "AudioCollator", "AudioDataset",
-           "build_feature_extractor", "crop_waveforms", "features_of"]
+           "build_feature_extractor", "crop_waveforms", "features_of", "stock_pipeline_behaviour"]
