@@ -533,6 +533,11 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
         """Write [`to_stock_model`] to `save_directory` (a plain encoder `model_type`, no `auto_map`, no code: it loads
         without `trust_remote_code` and runs in the Hub's hosted audio-classification widget).
 
+        The stock pipeline checks none of what ours refuses: NaN audio gets NaN scores; a Whisper folder scores an
+        empty array as a window of silence, a longer recording by its first window only, and pools a shorter clip
+        with the window's padding. `pipeline(..., pipeline_class=EmotionAudioClassificationPipeline)` and
+        `classify_windows` on the stock folder refuse such input and score long recordings in windows.
+
         Args:
             feature_extractor (*optional*): a stock transformers feature extractor (`Wav2Vec2FeatureExtractor`, or
                 `WhisperFeatureExtractor` whose `chunk_length` is the window) to save beside it, so that
