@@ -6,8 +6,8 @@ Two detectors, both optional extras imported only when a face is looked for:
 
 - `"mtcnn"` (the default): facenet-pytorch's MTCNN, whose weights (2 MB) ship inside its pip package
   (`pip install "emotion-hub[faces]"`, i.e. `facenet-pytorch>=2.5.3,<2.6`: 2.6 pins torch<2.3). On composed scenes
-  (`bench/bench_face_detection.py`) it finds the faces the Haar cascade finds, without the cascade's false
-  head-and-shoulders boxes.
+  (`bench/bench_face_detection.py`, 122 faces in 80 photos up to 4000x3000) it has precision 0.975 and recall 0.943
+  at IoU 0.5, against the cascade's 0.524 / 0.721, and no false head-and-shoulders box.
 - `"haar"`: OpenCV's bundled frontal-face Haar cascade (`opencv-python-headless>=4.8,<5`: OpenCV 5 dropped the
   cascades from its main module), kept as the light fallback.
 
@@ -35,7 +35,7 @@ DETECTOR_MIN_FACE = {"mtcnn": 12, "haar": 24}
 DEFAULT_MIN_FACE = 24
 # Margin per side that makes a detector's box the crop FER2013's faces were cut as (crop side = the box's larger side
 # times 1 + 2m). Haar: its box is nearly the crop (a median 1.06 times smaller on 400 training faces). MTCNN: its box
-# is 0.81 of the crop wide and 1.06 high, centred on it (`bench/bench_face_detection.py --calibrate`, 200 training
+# is 0.83 of the crop wide and 1.06 high, centred on it (`bench/bench_face_detection.py --calibrate`, 200 training
 # faces), so its larger side already is the crop.
 FACE_MARGINS = {"mtcnn": 0.0, "haar": 0.03}
 _CASCADES = {}
