@@ -103,8 +103,9 @@ class FERImageProcessor(TorchvisionBackend):
 
     def crop_faces(self, image, **kwargs) -> list:
         """The faces of a photo as training crops (grey 48x48 by default; this processor then resizes them to `size`),
-        largest first, `[]` when there is none: see `face_detection.crop_faces` (needs the `faces` extra, OpenCV).
-        The package's image-classification pipeline calls it for `detect_faces=True`."""
+        largest first, `[]` when there is none: see `face_detection.crop_faces` (needs the `faces` extra: MTCNN from
+        facenet-pytorch, or OpenCV for `detector="haar"`). The package's image-classification pipeline calls it for
+        `detect_faces`."""
         return crop_faces(image, **kwargs)
 
 
