@@ -105,13 +105,7 @@ class EmotionAudioClassificationPipeline(AudioClassificationPipeline):
                 raise ValueError(f"`threshold` must be a number (a score), got {threshold!r}")
             postprocess["threshold"] = float(threshold)
         if window_seconds is not None or hop_seconds is not None:
-            check_window_arguments(window_seconds, hop_seconds)
-            model_window = model_window_seconds(self.model, self.feature_extractor)
-            if model_window is not None and window_seconds > model_window + 1e-9:
-                raise ValueError(f"`window_seconds` ({window_seconds:g}) is longer than the {model_window:g} s this "
-                                 f"model reads in one forward: each window would be cut to its first {model_window:g} "
-                                 f"s and the rest never heard; use window_seconds <= {model_window:g} (or leave it "
-                                 f"unset: longer recordings are then scored in {model_window:g} s windows)")
+            check_window_arguments(window_seconds, hop_seconds, model_window_seconds(self.model, self.feature_extractor))
             preprocess.update(window_seconds=window_seconds, hop_seconds=hop_seconds,
                               window_batch_size=window_batch_size)
         return preprocess, forward, postprocess

@@ -40,7 +40,7 @@ def window_starts(num_samples: int, window_length: int, hop_length: int) -> list
     return starts
 
 
-def _check_arguments(waveform, sampling_rate, window_seconds, hop_seconds, batch_size):
+def _check_arguments(waveform, sampling_rate, window_seconds, hop_seconds, batch_size, model_window=None):
     if waveform.ndim != 1:
         raise ValueError(f"`waveform` must be 1-D (samples,), got shape {tuple(waveform.shape)}; mix stereo to mono")
     if waveform.shape[0] == 0:
@@ -49,23 +49,31 @@ def _check_arguments(waveform, sampling_rate, window_seconds, hop_seconds, batch
         raise ValueError("`waveform` holds NaN or infinite values; the audio must be finite")
     if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, (int, np.integer)) or sampling_rate <= 0:
         raise ValueError(f"`sampling_rate` must be a positive int (Hz), got {sampling_rate!r}")
-    check_window_arguments(window_seconds, hop_seconds)
+    check_window_arguments(window_seconds, hop_seconds, model_window)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
 
 
-def check_window_arguments(window_seconds, hop_seconds=None) -> None:
-    """Refuse a window or hop that is not a positive number of seconds, a window shorter than `MIN_WINDOW_SECONDS`, and
-    a hop longer than the window (the audio between windows would never be heard)."""
+def check_window_arguments(window_seconds, hop_seconds=None, model_window=None) -> None:
+    """Refuse a window or hop that is not a positive number of seconds; a window shorter than `MIN_WINDOW_SECONDS`
+    (or than the model's own window, where that is shorter), or longer than `model_window` (the seconds one forward
+    reads: [`model_window_seconds`]; the rest of the window would never be heard); a hop longer than the window (the
+    audio between windows would never be heard)."""
     for name, value in (("window_seconds", window_seconds), ("hop_seconds", hop_seconds)):
         if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
                                       and math.isfinite(value) and value > 0):
             raise ValueError(f"`{name}` must be a positive number of seconds, got {value!r}")
     if window_seconds is None:
         raise ValueError("`window_seconds` must be a positive number of seconds, got None")
-    if window_seconds < MIN_WINDOW_SECONDS:
-        raise ValueError(f"`window_seconds` ({window_seconds:g}) must be at least {MIN_WINDOW_SECONDS:g} s: a shorter "
-                         f"window holds no emotion to classify")
+    smallest = min(MIN_WINDOW_SECONDS, model_window) if model_window else MIN_WINDOW_SECONDS
+    if window_seconds < smallest - 1e-9:
+        raise ValueError(f"`window_seconds` ({window_seconds:g}) must be at least {smallest:g} s: a shorter window holds "
+                         f"no emotion to classify")
+    if model_window is not None and window_seconds > model_window + 1e-9:
+        raise ValueError(f"`window_seconds` ({window_seconds:g}) is longer than the {model_window:g} s this model reads "
+                         f"in one forward: each window would be cut to its first {model_window:g} s and the rest never "
+                         f"heard; use window_seconds <= {model_window:g} (unset in the pipeline: windows of "
+                         f"{model_window:g} s)")
     if hop_seconds is not None and hop_seconds > window_seconds:
         raise ValueError(f"`hop_seconds` ({hop_seconds}) must not exceed `window_seconds` ({window_seconds}): the audio "
                          f"between windows would be skipped")
@@ -160,12 +168,8 @@ def classify_windows(model, feature_extractor, waveform, sampling_rate: int, win
         waveform = waveform.detach().cpu().numpy()  # a view of a CPU tensor, no copy
     elif not isinstance(waveform, np.ndarray):
         waveform = np.asarray(waveform, dtype=np.float32)
-    _check_arguments(waveform, sampling_rate, window_seconds, hop_seconds, batch_size)
-    model_window = model_window_seconds(model, feature_extractor)
-    if model_window is not None and window_seconds > model_window + 1e-9:
-        raise ValueError(f"`window_seconds` ({window_seconds:g}) is longer than the {model_window:g} s this model reads "
-                         f"in one forward: each window would be cut to its first {model_window:g} s and the rest never "
-                         f"heard; use window_seconds <= {model_window:g}")
+    _check_arguments(waveform, sampling_rate, window_seconds, hop_seconds, batch_size,
+                     model_window_seconds(model, feature_extractor))
     window_length = int(round(window_seconds * sampling_rate))
     hop_length = int(round(hop_seconds * sampling_rate)) if hop_seconds is not None else window_length // 2
     if window_length < 1 or hop_length < 1:

@@ -348,3 +348,23 @@ def test_model_window_is_what_one_forward_reads(whisper):
     assert frames == [100, 99]
     assert model_window_seconds(None, EmotionAudioFeatureExtractor(max_length_seconds=1.5)) == 1.5
     assert model_window_seconds(tiny_model(norm=GROUP_NORM), Wav2Vec2FeatureExtractor()) is None
+
+
+def test_a_model_window_under_the_minimum_is_its_own_minimum():
+    """A fixed-length model shorter than `MIN_WINDOW_SECONDS` (a 50 ms extractor) is still scored in windows of its
+    own length; shorter ones are refused."""
+    from emotion_hub.processing import EmotionAudioFeatureExtractor
+
+    class FixedLength(EnergyModel):
+        def forward(self, input_values, attention_mask=None):
+            return super().forward(input_values)
+
+    extractor = EmotionAudioFeatureExtractor(feature_type="waveform", sampling_rate=1000, max_length_seconds=0.05)
+    wave = synthetic_recording(1.0, sampling_rate=1000)
+    model = FixedLength()
+    result = classify_windows(model, extractor, wave, 1000, window_seconds=0.05)
+    assert len(result["window_starts"]) == 39
+    with pytest.raises(ValueError, match=r"`window_seconds` \(0.04\) must be at least 0.05 s"):
+        classify_windows(model, extractor, wave, 1000, window_seconds=0.04)
+    with pytest.raises(ValueError, match=r"`window_seconds` \(0.06\) is longer than the 0.05 s this model reads"):
+        classify_windows(model, extractor, wave, 1000, window_seconds=0.06)
