@@ -4,6 +4,7 @@ recipe; `cli()` turns every failure into one line `error: ...` with exit status 
 import os
 import sys
 
+from emotion_hub.training.cross_corpus import cross_corpus
 from emotion_hub.training.cross_validation import cross_validate
 from emotion_hub.training.hub import push_to_hub
 from emotion_hub.training.loop import build_accelerator, flat_recipe, load_splits, train_and_evaluate
@@ -33,7 +34,7 @@ def main(argv=None, on_evaluate=None):
                                       config=flat_recipe(recipe))
         with accelerator.main_process_first():
             splits = load_splits(recipe)
-        run = cross_validate if recipe.folds else train_and_evaluate
+        run = cross_corpus if recipe.cross_corpus else cross_validate if recipe.folds else train_and_evaluate
         results = run(recipe, accelerator, splits, work_dir, recipe.resume_from_checkpoint,
                       on_evaluate=on_evaluate)
         accelerator.wait_for_everyone()

@@ -73,7 +73,7 @@ def fold_assignment(recipe, full) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_once(recipe, accelerator, splits, output_dir, resume_from_checkpoint, on_evaluate, banner,
-             results_override=None) -> dict:
+             results_override=None, evaluate_hook=None) -> dict:
     """`train_and_evaluate` into `output_dir`, or, resuming, the results of a run that finished there earlier."""
     done = os.path.join(output_dir, "all_results.json")
     if resume_from_checkpoint and os.path.isfile(done):
@@ -84,7 +84,7 @@ def run_once(recipe, accelerator, splits, output_dir, resume_from_checkpoint, on
     accelerator.print(banner)
     resume = resume_from_checkpoint if resume_from_checkpoint and list_checkpoints(output_dir) else None
     return train_and_evaluate(recipe, accelerator, splits, output_dir, resume, on_evaluate=on_evaluate,
-                              results_override=results_override)
+                              results_override=results_override, evaluate_hook=evaluate_hook)
 
 
 def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoint=None, on_evaluate=None):

@@ -111,9 +111,15 @@ def make_dataloaders(recipe, task, data, train_labels):
 
 
 def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_checkpoint=None,
-                       on_evaluate: Optional[EvaluateHook] = None, results_override: Optional[dict] = None):
+                       on_evaluate: Optional[EvaluateHook] = None, results_override: Optional[dict] = None,
+                       evaluate_hook: Optional[Callable] = None):
     """Train a fresh model on `splits["train"]`, select it on `validation`, evaluate it on `test`, and save it with
     its processor, results and model card as a Hub-ready folder `output_dir`. Returns the results dict.
+
+    `evaluate_hook(model, dataloaders, accelerator, label_names) -> (results, reports)` runs on the final weights
+    (`dataloaders`: `{"validation", "test"}`); its results join the saved ones (e.g. cross-corpus figures with
+    adapted statistics), each of its per-class reports goes into `classification_report.json` and a
+    `confusion_matrix_<name>.png`.
 
     `results_override` replaces entries of the results before they are saved (a refit model's `eval_*` figures are
     its selection run's: it has trained on the validation rows)."""
@@ -273,6 +279,11 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
         "num_processes": accelerator.num_processes,
     })
     results.update(task.extra_results())
+    hook_reports = {}
+    if evaluate_hook is not None:
+        hook_results, hook_reports = evaluate_hook(unwrapped, {"validation": eval_dataloader, "test": test_dataloader},
+                                                   accelerator, label_names)
+        results.update(hook_results)
     results.update(results_override or {})
     accelerator.print(json.dumps({k: v for k, v in results.items() if not k.startswith(("eval_f1_", "test_f1_"))
                                   or k.endswith(("macro", "weighted"))}, indent=2))
@@ -289,7 +300,11 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
         else:
             task.processor.save_pretrained(out)
         write_json(os.path.join(out, "classification_report.json"),
-                   {"validation": eval_report, "test": test_report, "history": state.history})
+                   {"validation": eval_report, "test": test_report, "history": state.history,
+                    **{f"test_{name}": report for name, report in hook_reports.items()}})
+        for name, report in hook_reports.items():
+            plot_confusion_matrix(report, os.path.join(out, f"confusion_matrix_{name}.png"),
+                                  f"{recipe.dataset} test ({name.replace('_', ' ')})")
         write_eval_history(os.path.join(out, "eval_history.jsonl"), state.history)
         with open(os.path.join(out, "recipe.yaml"), "w", encoding="utf-8") as f:
             yaml.safe_dump(recipe_dict(recipe), f, sort_keys=False)

@@ -177,6 +177,18 @@ class Recipe:
         "after each fold's model is chosen on its validation groups (its best epoch), train a fresh one on the "
         "training + validation groups for that many epochs and test that one (OUT/fold_{k}; the selection run in "
         "OUT/fold_{k}-selection)"))
+    # cross-corpus evaluation (training/cross_corpus.py)
+    cross_corpus: Union[Literal["loco"], list[StrictStr], None] = Field(None, description=(
+        "train on some corpora of a multi-corpus dataset, test on another's clips, unadapted and with the "
+        "standardisation statistics re-estimated on its unlabelled audio: 'loco' (leave-one-corpus-out: every "
+        "corpus in turn) or a list of target corpora; OUT/cross_corpus_<target>/ per target, cross_corpus_* in "
+        "all_results.json"))
+    cross_corpus_train: Optional[list[StrictStr]] = Field(None, description=(
+        "cross_corpus: the training corpora (default: every corpus but the target)"))
+    corpus_column: StrictStr = Field("source", description="cross_corpus: the column naming each row's corpus")
+    cross_corpus_final_model: StrictBool = Field(False, description=(
+        "cross_corpus: then train a model on every corpus (the builder's speaker-disjoint splits) into OUT, its card "
+        "stating the cross-corpus figures"))
     class_balanced_sampler: StrictBool = Field(False, description=(
         "train batches of samples_per_class examples of each of batch_size // samples_per_class classes"))
     samples_per_class: StrictInt = Field(4, description="class_balanced_sampler: examples per class")
@@ -213,6 +225,15 @@ class Recipe:
             (not (self.folds and self.push_to_hub), "push_to_hub", "false with `folds` (push a fold's folder, "
              "OUT/fold_k, yourself)"),
             (self.max_length_seconds is None or self.max_length_seconds > 0, "max_length_seconds", "> 0"),
+            (not (self.cross_corpus and self.folds), "cross_corpus", "null with `folds` (one protocol per run)"),
+            (not self.cross_corpus or self.fold_group_column, "fold_group_column", "set with `cross_corpus` (the "
+             "speaker column: validation speakers and speaker-adapted statistics)"),
+            (self.cross_corpus is None or self.cross_corpus == "loco" or len(self.cross_corpus) >= 1, "cross_corpus",
+             "'loco' or a non-empty list of target corpora"),
+            (not (self.cross_corpus and self.push_to_hub and not self.cross_corpus_final_model), "push_to_hub",
+             "false with `cross_corpus` unless `cross_corpus_final_model` (push a target's folder yourself)"),
+            (not (self.cross_corpus_train or self.cross_corpus_final_model) or self.cross_corpus, "cross_corpus",
+             "set with `cross_corpus_train` / `cross_corpus_final_model`"),
             (self.lora_r >= 0, "lora_r", "an int >= 0"),
             (not self.lora_r or self.lora_target_modules, "lora_target_modules", "the modules to adapt"),
             (self.logging_steps >= 1, "logging_steps", ">= 1"),
