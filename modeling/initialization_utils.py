@@ -16,6 +16,13 @@ def pytorch_default_init_(module: nn.Module):
         init.uniform_(module.bias, -bound, bound)
 
 
+def lacks_own_tensors(module: nn.Module) -> bool:
+    """True when some of `module`'s own parameters or buffers (not its children's) are not set yet: none is in a
+    freshly built model, those a checkpoint lacks while `from_pretrained` loads (it marks what it loaded)."""
+    own = itertools.chain(module.parameters(recurse=False), module.buffers(recurse=False))
+    return any(not getattr(tensor, "_is_hf_initialized", False) for tensor in own if tensor is not None)
+
+
 def init_from_reference_(module: nn.Module, reference: nn.Module):
     """Set `module`'s own parameters and buffers (not its children's) from `reference`'s, a freshly initialised module
     of the same architecture (e.g. a newly created timm model: timm's own initialisation, BatchNorm running statistics
@@ -23,6 +30,23 @@ def init_from_reference_(module: nn.Module, reference: nn.Module):
     for name, tensor in itertools.chain(module.named_parameters(recurse=False), module.named_buffers(recurse=False)):
         if tensor is not None:
             init.copy_(tensor, getattr(reference, name))
+
+
+class NestedModelInitMixin:
+    """For models that nest transformers models (speech encoders, text models): initialise what a checkpoint lacks as
+    transformers initialises its own classes, every module by its own model's rule.
+
+    transformers 5 treats a model class defined outside it as custom code, and when it initialises the tensors a
+    checkpoint lacks it skips every module whose own tensors are all set, so every module that holds none of its own.
+    That guard protects custom `_init_weights` that write in place; it also skips the rules nested models set on such
+    modules (Whisper's sinusoidal position table at `WhisperEncoder`, wav2vec2's positional convolution and feature
+    projection, GPT-2's scaled output projections at its attention and MLP blocks), which then keep PyTorch's default
+    initialisation. Our `_init_weights` set tensors only through `transformers.initialization`, whose functions leave
+    loaded tensors be, so the guard is not needed."""
+
+    @classmethod
+    def is_custom_code(cls) -> bool:
+        return False
 
 
 class FreezeAfterLoadingMixin:
@@ -36,4 +60,5 @@ class FreezeAfterLoadingMixin:
         return loaded
 
 
-__all__ = ["FreezeAfterLoadingMixin", "init_from_reference_", "pytorch_default_init_"]
+__all__ = ["FreezeAfterLoadingMixin", "NestedModelInitMixin", "init_from_reference_", "lacks_own_tensors",
+           "pytorch_default_init_"]

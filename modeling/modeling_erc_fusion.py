@@ -20,7 +20,8 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput, logging
 
 from .configuration_erc_fusion import ERCFusionConfig
-from .initialization_utils import FreezeAfterLoadingMixin, init_from_reference_
+from .initialization_utils import (FreezeAfterLoadingMixin, NestedModelInitMixin, init_from_reference_,
+                                   lacks_own_tensors)
 from .losses import classification_loss, triplet_loss
 from .pipeline_erc import EmotionRecognitionInConversationPipeline  # noqa: F401  (copied with the model code)
 from .speech_encoders import (build_speech_encoder, is_whisper, load_pretrained_speech_encoder, minimum_input_length,
@@ -313,7 +314,7 @@ class ERCFrameEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------------
 # Models
 # ---------------------------------------------------------------------------------------------------------------------
-class ERCFusionPreTrainedModel(FreezeAfterLoadingMixin, PreTrainedModel):
+class ERCFusionPreTrainedModel(NestedModelInitMixin, FreezeAfterLoadingMixin, PreTrainedModel):
     config_class = ERCFusionConfig
     config: ERCFusionConfig
     base_model_prefix = "erc_fusion"
@@ -350,8 +351,9 @@ class ERCFusionPreTrainedModel(FreezeAfterLoadingMixin, PreTrainedModel):
         timm_path = getattr(module, "_timm_path", None)
         if timm_path is not None:
             # A module of the timm backbone: timm's own initialisation for whatever a checkpoint did not set, copied
-            # from a freshly created timm model; `init.copy_` leaves loaded tensors be.
-            if not getattr(self, "_timm_just_created", False):  # timm has just initialised all of it in __init__
+            # from a freshly created timm model (made here, not taken from `__init__`, so that a new model and a
+            # loaded one draw it alike); `init.copy_` leaves loaded tensors be.
+            if lacks_own_tensors(module):
                 init_from_reference_(module, self._timm_reference_model().get_submodule(timm_path))
             return
         std = self.config.initializer_range
@@ -406,9 +408,7 @@ class ERCFusionModel(ERCFusionPreTrainedModel):
             width = size
         self.feed_forward = nn.Sequential(*layers)
         self.hidden_size = width
-        self._timm_just_created = "vision" in encoders  # timm initialised its model: post_init leaves it be
         self.post_init()
-        self._timm_just_created = False
         self._freeze()
 
     def _freeze(self):

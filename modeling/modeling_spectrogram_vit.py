@@ -19,7 +19,7 @@ from transformers.utils import can_return_tuple, logging
 from .configuration_spectrogram_vit import SpectrogramViTConfig
 from .losses import classification_loss
 from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
-from .initialization_utils import init_from_reference_
+from .initialization_utils import init_from_reference_, lacks_own_tensors
 from .pooling_utils import weighted_statistics_pooling
 from .tracing_utils import check_finite
 
@@ -165,8 +165,9 @@ class SpectrogramViTPreTrainedModel(PreTrainedModel):
         timm_path = getattr(module, "_timm_path", None)
         if timm_path is not None:
             # A module of the timm backbone: timm's own initialisation (BatchNorm buffers included) for whatever a
-            # checkpoint did not set, copied from a freshly created timm model; `init.copy_` leaves loaded tensors be.
-            if not getattr(self, "_timm_just_created", False):  # timm has just initialised all of it in __init__
+            # checkpoint did not set, copied from a freshly created timm model (made here, not taken from `__init__`,
+            # so that a new model and a loaded one draw it alike); `init.copy_` leaves loaded tensors be.
+            if lacks_own_tensors(module):
                 init_from_reference_(module, self._timm_reference_model().get_submodule(timm_path))
             return
         if isinstance(module, (nn.Linear, nn.Conv2d)):
@@ -297,9 +298,7 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
             self.timm_model = create_timm_model(config)
             for path, module in self.timm_model.named_modules():  # `_init_weights` initialises them the timm way
                 module._timm_path = path
-        self._timm_just_created = config.backbone == "timm"  # timm initialised its model: post_init leaves it be
         self.post_init()
-        self._timm_just_created = False
 
     def _timm_reference_model(self) -> nn.Module:
         """A freshly created (timm-initialised) model of the backbone's architecture, made once per
