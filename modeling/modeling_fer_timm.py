@@ -15,6 +15,7 @@ from transformers.utils import can_return_tuple, logging
 
 from .configuration_fer_timm import FERTimmConfig
 from .image_utils import BT601_LUMA, check_pixel_values
+from .initialization_utils import lacks_own_tensors
 from .losses import classification_loss
 from .pipeline_image_classification import EmotionImageClassificationPipeline  # noqa: F401  (copied with the code)
 
@@ -42,6 +43,25 @@ def _foldable_stems(timm_model) -> list[str]:
     return names if names and plain and all(conv.weight.shape[1] == 1 for conv in convs) else []
 
 
+class FERTimmNetwork(torch.nn.Module):
+    """The timm model's features (or its stages' feature maps and features) and head, as one module call, so that
+    `forward` can run it with the grey stem's weights replaced (`torch.func.functional_call`) without calling the
+    whole classifier again (transformers' exporters swap `forward` for one that takes keyword inputs only)."""
+
+    def __init__(self, timm_model: torch.nn.Module):
+        super().__init__()
+        self.timm_model = timm_model
+
+    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool = False):
+        hidden_states = None
+        if output_hidden_states:
+            features, intermediates = self.timm_model.forward_intermediates(pixel_values)
+            hidden_states = tuple(intermediates)
+        else:
+            features = self.timm_model.forward_features(pixel_values)
+        return self.timm_model.forward_head(features), hidden_states  # (batch, num_labels), stage maps
+
+
 class FERTimmPreTrainedModel(PreTrainedModel):
     config_class = FERTimmConfig
     config: FERTimmConfig
@@ -60,6 +80,8 @@ class FERTimmPreTrainedModel(PreTrainedModel):
         # always visits it); the timm submodules themselves are left to it.
         if isinstance(module, FERTimmForImageClassification):
             init.copy_(module.luma_weights, torch.tensor(BT601_LUMA).view(1, 3, 1, 1))
+            if not any(lacks_own_tensors(m) for m in module.timm_model.modules()):
+                return  # a checkpoint set all of it
             reference = module._create_timm_model()
             ours = {**dict(module.timm_model.named_parameters()), **dict(module.timm_model.named_buffers())}
             theirs = {**dict(reference.named_parameters()), **dict(reference.named_buffers())}
@@ -93,6 +115,8 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
         self._stem_convs = _foldable_stems(self.timm_model) if config.in_chans == 1 else []
         # A constant, not a parameter: RGB -> luminance for a grey model given RGB input.
         self.register_buffer("luma_weights", torch.tensor(BT601_LUMA).view(1, 3, 1, 1), persistent=False)
+        # The timm network as `forward` runs it; kept out of the module tree (the weights are `timm_model`'s).
+        object.__setattr__(self, "_network", FERTimmNetwork(self.timm_model))
         self.post_init()
 
     def _create_timm_model(self, **kwargs):
@@ -174,7 +198,6 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
         labels: Optional[torch.Tensor] = None,
         output_hidden_states: Optional[bool] = None,
         return_dict: Optional[bool] = None,
-        _stem_folded: bool = False,
         **kwargs,
     ) -> ImageClassifierOutput:
         r"""
@@ -187,26 +210,20 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
         """
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
-        if self._stem_convs and not _stem_folded:
-            # Run again with the stem's grey weight W (out, 1, k, k) replaced by W * luma (out, 3, k, k); gradients
+        output_hidden_states = bool(output_hidden_states)  # an index or a list of them selects among all stages
+        if output_hidden_states and not hasattr(self.timm_model, "forward_intermediates"):
+            raise ValueError(f"timm's {self.config.backbone} has no `forward_intermediates`: it cannot return hidden "
+                             f"states")
+        pixel_values = self.to_model_channels(pixel_values)
+        if self._stem_convs:
+            # The stem's grey weight W (out, 1, k, k) replaced by W * luma (out, 3, k, k) for this call; gradients
             # reach W through the product.
             folded = {f"timm_model.{name}.weight": self.timm_model.get_submodule(name).weight * self.luma_weights
                       for name in self._stem_convs}
-            return torch.func.functional_call(self, folded, (self.to_model_channels(pixel_values),), {
-                "labels": labels, "output_hidden_states": output_hidden_states, "return_dict": True,
-                "_stem_folded": True, **kwargs})
-        if not _stem_folded:
-            pixel_values = self.to_model_channels(pixel_values)
-        hidden_states = None
-        if output_hidden_states:
-            if not hasattr(self.timm_model, "forward_intermediates"):
-                raise ValueError(f"timm's {self.config.backbone} has no `forward_intermediates`: it cannot return "
-                                 f"hidden states")
-            features, intermediates = self.timm_model.forward_intermediates(pixel_values)
-            hidden_states = tuple(intermediates)
+            logits, hidden_states = torch.func.functional_call(self._network, folded,
+                                                               (pixel_values, output_hidden_states))
         else:
-            features = self.timm_model.forward_features(pixel_values)
-        logits = self.timm_model.forward_head(features)  # (batch, num_labels)
+            logits, hidden_states = self._network(pixel_values, output_hidden_states)
         loss = None
         if labels is not None:
             config = self.config
@@ -296,4 +313,4 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
         return stock
 
 
-__all__ = ["FERTimmForImageClassification", "FERTimmPreTrainedModel"]
+__all__ = ["FERTimmForImageClassification", "FERTimmNetwork", "FERTimmPreTrainedModel"]
