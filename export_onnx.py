@@ -403,8 +403,12 @@ def export_onnx(model_or_dir, output: str, opset: int = 18, check: bool = True, 
     names = list(inputs)
     items = real_items(model, processor) if processor is not None else None
     batch = complete(processor_batch(model, processor, items), names) if items is not None else None
-    if batch is not None:  # the graph takes the dtypes the processor gives (a feature extractor's int32 mask...)
-        inputs = {name: inputs[name].to(real.dtype) for name, real in zip(names, batch)}
+    if batch is not None:
+        # The graph takes what the processor gives: its dtypes (a feature extractor's int32 mask...) and, on inputs of a
+        # fixed size, its shape (FERImageProcessor's 3 channels for a grey model, which takes their luminance).
+        fixed = {name for name in names if set((dynamic_shapes or {}).get(name, {})) <= {0}}
+        inputs = {name: real[:EXAMPLE_BATCH].clone() if name in fixed and real.shape[0] >= EXAMPLE_BATCH
+                  else inputs[name].to(real.dtype) for name, real in zip(names, batch)}
     wrapper = LogitsOnly(model, names).eval()
     args = tuple(inputs[name] for name in names)
     shapes = tuple(dynamic_shapes[name] for name in names) if dynamic_shapes else None

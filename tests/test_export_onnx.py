@@ -170,6 +170,29 @@ def test_wav2vec2_graph_takes_clips_of_any_length(tmp_path):
         assert np.abs(run(session, {k: v.numpy() for k, v in inputs.items()}) - expected).max() < 1e-4
 
 
+def test_grey_face_model_graph_takes_the_processor_pixels(tmp_path):
+    """A grey FER CNN takes FERImageProcessor's 3 channels (their luminance inside the model): so does its graph, and a
+    photo larger than the processor's size gives the pipeline's answer through it."""
+    from PIL import Image
+
+    from emotion_hub.modeling import FERCNNConfig, FERCNNForImageClassification
+    from emotion_hub.processing import FERImageProcessor
+
+    torch.manual_seed(0)
+    model = FERCNNForImageClassification(FERCNNConfig(image_size=48, block_channels=[4, 8], fc_sizes=[8],
+                                                      **labels())).eval()
+    assert model.config.num_channels == 1
+    model.save_pretrained(tmp_path / "fer")
+    FERImageProcessor(size={"height": 48, "width": 48}).save_pretrained(tmp_path / "fer")
+    report = export_onnx(str(tmp_path / "fer"), str(tmp_path / "fer.onnx"))
+    session = session_for(tmp_path / "fer.onnx")
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 200), dtype=np.uint8))
+    classifier = pipeline("image-classification", model=str(tmp_path / "fer"), trust_remote_code=True)
+    got = softmax(run(session, classifier.preprocess(photo))[0])
+    assert np.abs(got - pipeline_scores(classifier, photo)).max() < 1e-4
+    assert report["pipeline_max_abs_diff"] < 1e-4
+
+
 # -- stock folders (issue 27) ----------------------------------------------------------------------------------------
 def test_stock_whisper_folder_exports_with_the_pipeline_check(tmp_path):
     model = speech_model(WHISPER)
