@@ -47,6 +47,11 @@ class SpeechEmotionConfig(PretrainedConfig):
             ECAPA-TDNN).
         use_weighted_layer_sum (`bool`, *optional*, defaults to `False`): pool a learned softmax-weighted sum of all
             hidden states (input embeddings and every layer) instead of the last layer, as the stock heads do.
+        concatenate_layers (`bool`, *optional*, defaults to `False`): instead of the weighted layer sum, put every
+            hidden state side by side (`num_hidden_states * hidden_size` channels per frame): each layer is pooled
+            (and, with `standardize_pooled`, standardised) on its own and the classifier weighs every layer's channels
+            itself, as a linear probe on the concatenated layers does. Chosen on validation speakers for the
+            cross-corpus voice model (README). Not a stock head: such models do not export as stock classes.
         normalize_hidden_states (`bool`, *optional*, defaults to `False`): normalise every frame of every hidden
             state to zero mean and unit variance over its channels (a layer norm without weights) before the layer
             sum, as SUPERB's featurizer does. Whisper's middle layers carry a few channels hundreds of times larger
@@ -94,6 +99,7 @@ class SpeechEmotionConfig(PretrainedConfig):
         window_seconds=None,
         pooling="mean",
         use_weighted_layer_sum=False,
+        concatenate_layers=False,
         normalize_hidden_states=False,
         projector_size=256,
         classifier_dropout=0.0,
@@ -122,7 +128,11 @@ class SpeechEmotionConfig(PretrainedConfig):
                 audio_config.max_source_positions = positions
         if pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}, got {pooling!r}")
+        if use_weighted_layer_sum is True and concatenate_layers is True:
+            raise ValueError("`use_weighted_layer_sum` and `concatenate_layers` are two ways to combine the layers: "
+                             "set one of them")
         for name, value in (("use_weighted_layer_sum", use_weighted_layer_sum),
+                            ("concatenate_layers", concatenate_layers),
                             ("normalize_hidden_states", normalize_hidden_states),
                             ("standardize_pooled", standardize_pooled),
                             ("freeze_feature_encoder", freeze_feature_encoder), ("freeze_backbone", freeze_backbone)):
@@ -153,6 +163,7 @@ class SpeechEmotionConfig(PretrainedConfig):
         validate_loss_arguments(loss_type, class_weights, focal_gamma, dice_smooth, self.num_labels)
         self.pooling = pooling
         self.use_weighted_layer_sum = use_weighted_layer_sum
+        self.concatenate_layers = concatenate_layers
         self.normalize_hidden_states = normalize_hidden_states
         self.projector_size = projector_size or None
         self.classifier_dropout = float(classifier_dropout)
@@ -216,9 +227,15 @@ class SpeechEmotionConfig(PretrainedConfig):
         return getattr(self.audio_config, "initializer_range", None) or getattr(self.audio_config, "init_std", 0.02)
 
     @property
+    def layer_output_size(self) -> int:
+        """Width of a frame after the layers are combined: the hidden size, or every layer's with
+        `concatenate_layers`."""
+        return self.hidden_size * (self.num_hidden_states if getattr(self, "concatenate_layers", False) else 1)
+
+    @property
     def frame_size(self) -> int:
-        """Width of the frame vectors that are pooled (the projector's, else the encoder's hidden size)."""
-        return self.projector_size or self.hidden_size
+        """Width of the frame vectors that are pooled (the projector's, else the combined layers')."""
+        return self.projector_size or self.layer_output_size
 
     @property
     def pooled_size(self) -> int:

@@ -20,18 +20,22 @@ from transformers import AutoModelForAudioClassification, PretrainedConfig, PreT
 from transformers import initialization as init
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
+from transformers.models.whisper.modeling_whisper import sinusoids
 from transformers.utils import logging
 
 from .configuration_speech_emotion import SAMPLING_RATE, SpeechEmotionConfig
-from .initialization_utils import FreezeAfterLoadingMixin
+from .initialization_utils import FreezeAfterLoadingMixin, NestedModelInitMixin
 from .losses import classification_loss
 from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
 from .pooling_utils import weighted_statistics_pooling
 from .speech_encoders import (SPEECH_ENCODER_TYPES, build_speech_encoder, is_whisper, load_pretrained_speech_encoder,
-                              speech_encoder_frame_mask)
+                              speech_encoder_config_from_dict, speech_encoder_frame_mask, whisper_window_positions)
 
 
 logger = logging.get_logger(__name__)
+
+# `from_pretrained` keywords that say where a checkpoint is (they also read a plain encoder checkpoint).
+HUB_KEYS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
 
 # Encoder families whose top layers run on cached lower-layer states (`trainable_encoder_layers`): WavLM's layers
 # need the relative position bias its first layer computes.
@@ -45,6 +49,19 @@ def top_layers_blocker(config) -> Optional[str]:
         return None
     return (f"the top layers of a {config.encoder_type!r} encoder cannot run from the states below them (WavLM's "
             f"relative position bias comes from its first layer)")
+
+
+def _select_hidden_states(hidden_states, output_hidden_states):
+    """`hidden_states` as `output_hidden_states` asks for them: all (`True`), none (`False` / `None`), or those at an
+    index or a list of indices, negative ones from the end, the others `None` (as transformers 5's models give them)."""
+    if not output_hidden_states or hidden_states is None:
+        return None
+    if output_hidden_states is True:
+        return hidden_states
+    count = len(hidden_states)
+    selected = [output_hidden_states] if isinstance(output_hidden_states, int) else list(output_hidden_states)
+    keep = {index % count for index in selected if -count <= index < count}
+    return tuple(state if index in keep else None for index, state in enumerate(hidden_states))
 
 
 def _eager() -> bool:
@@ -107,7 +124,7 @@ class SpeechEmotionPooling(nn.Module):
         return weighted_statistics_pooling(hidden, weights, dim=1)
 
 
-class SpeechEmotionPreTrainedModel(FreezeAfterLoadingMixin, PreTrainedModel):
+class SpeechEmotionPreTrainedModel(NestedModelInitMixin, FreezeAfterLoadingMixin, PreTrainedModel):
     config_class = SpeechEmotionConfig
     config: SpeechEmotionConfig
     base_model_prefix = "audio_encoder"
@@ -135,20 +152,80 @@ class SpeechEmotionPreTrainedModel(FreezeAfterLoadingMixin, PreTrainedModel):
             init.constant_(module.weight, 1.0 / module.weight.numel())
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """Our own checkpoints as usual; a plain encoder checkpoint (`facebook/wav2vec2-base`, `openai/whisper-base`,
-        a `Wav2Vec2Model` folder...) becomes a new classifier on that encoder, as the stock classes load it: its
-        weights and config fill the encoder, the head is new (`num_labels`, `id2label`... from `kwargs`)."""
-        if isinstance(pretrained_model_name_or_path, (str, bytes)) or hasattr(pretrained_model_name_or_path, "__fspath__"):
-            hub_keys = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
-            config_dict, _ = PretrainedConfig.get_config_dict(pretrained_model_name_or_path,
-                                                              **{k: kwargs[k] for k in hub_keys if k in kwargs})
-            if config_dict.get("model_type") in SPEECH_ENCODER_TYPES:
-                config_kwargs = {k: v for k, v in kwargs.items() if k not in hub_keys + ("dtype", "torch_dtype")}
-                model = cls.from_pretrained_backbone(pretrained_model_name_or_path, **config_kwargs)
-                dtype = kwargs.get("dtype", kwargs.get("torch_dtype"))
-                return model.to(dtype) if isinstance(dtype, torch.dtype) else model
-        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, every loader keyword included (`output_loading_info`, `dtype`,
+        `device_map`...), for our own checkpoints and for a plain encoder checkpoint (`facebook/wav2vec2-base`,
+        `openai/whisper-base`, a `Wav2Vec2Model` folder...). The latter becomes a new classifier on that encoder, as the
+        stock classes load it: its weights and config fill the encoder, the head is new (and reported missing), config
+        overrides (`num_labels`, `pooling`, `window_seconds`...) make the rest of the config.
+
+        A Whisper model loads on another window (`window_seconds=N`, or a `config` of another window): its position
+        table is made for that window by Whisper's own rule (the fixed sinusoids), the rows the checkpoint has kept."""
+        path = pretrained_model_name_or_path
+        if not (isinstance(path, (str, bytes)) or hasattr(path, "__fspath__")):
+            return super().from_pretrained(path, *model_args, **kwargs)
+        saved, _ = PretrainedConfig.get_config_dict(path, **{k: kwargs[k] for k in HUB_KEYS if k in kwargs})
+        if saved.get("model_type") in SPEECH_ENCODER_TYPES:
+            return cls._from_encoder_checkpoint(path, *model_args, **kwargs)
+        saved_audio = saved.get("audio_config") or saved.get("wav2vec2_config") or {}
+        positions = None  # the Whisper window to load on, where it differs from the checkpoint's
+        if saved_audio.get("model_type") == "whisper":
+            saved_positions = speech_encoder_config_from_dict(saved_audio, "audio_config").max_source_positions
+            config = kwargs.get("config")
+            if kwargs.get("window_seconds") is not None:
+                positions = whisper_window_positions(kwargs.pop("window_seconds"))
+            elif isinstance(getattr(config, "audio_config", None), PretrainedConfig):
+                positions = config.audio_config.max_source_positions if is_whisper(config.audio_config) else None
+            if positions == saved_positions:
+                positions = None
+            elif positions is not None and config is not None:
+                # Built on the checkpoint's window, so that its table loads; it is made for the new one below.
+                config = kwargs["config"] = copy.deepcopy(config)
+                config.audio_config.max_source_positions = saved_positions
+        loaded = super().from_pretrained(path, *model_args, **kwargs)
+        if positions is not None:
+            (loaded[0] if isinstance(loaded, tuple) else loaded)._set_whisper_positions(positions)
+        return loaded
+
+    @classmethod
+    def _from_encoder_checkpoint(cls, path, *model_args, config=None, **kwargs):
+        """A new classifier over the encoder checkpoint at `path`, through the loader (its keywords apply)."""
+        hub = {k: kwargs.pop(k) for k in HUB_KEYS if k in kwargs}
+        if config is not None and not isinstance(config, cls.config_class):
+            raise ValueError(f"`config` must be a {cls.config_class.__name__} to load the plain encoder checkpoint "
+                             f"{path!s} into a {cls.__name__}, got {type(config).__name__}")
+        for key in ("audio_config", "wav2vec2_config"):
+            if key in kwargs:
+                raise ValueError(f"`{key}` comes from the encoder checkpoint {path!s}; change its fine-tuning settings "
+                                 f"with `backbone_config_overrides`")
+        window = config.window_seconds if config is not None else kwargs.get("window_seconds")
+        encoder_config, encoder = load_pretrained_speech_encoder(path, window, kwargs.pop("backbone_config_overrides",
+                                                                                          None), **hub)
+        encoder_config._name_or_path = str(path)
+        if config is None:
+            # The config overrides (labels, head settings, the Whisper window) make the config around the
+            # encoder's; what is left are the loader's keywords, as in `PreTrainedModel.from_pretrained`.
+            config, kwargs = cls.config_class.from_dict({"audio_config": encoder_config}, return_unused_kwargs=True,
+                                                        **kwargs)
+        state = {f"{cls.base_model_prefix}.{name}": tensor for name, tensor in encoder.state_dict().items()}
+        loaded = super().from_pretrained(None, *model_args, config=config, state_dict=state, **kwargs)
+        (loaded[0] if isinstance(loaded, tuple) else loaded).config._name_or_path = str(path)
+        return loaded
+
+    @torch.no_grad()
+    def _set_whisper_positions(self, positions: int):
+        """Make the Whisper encoder's position table `positions` frames long: Whisper's fixed sinusoids (the rule of
+        its `_init_weights`), keeping the rows the current table has."""
+        encoder = getattr(self, self.base_model_prefix)
+        old = encoder.embed_positions.weight
+        table = nn.Embedding(positions, old.shape[1], device=old.device, dtype=old.dtype)
+        table.weight.copy_(sinusoids(positions, old.shape[1]))
+        rows = min(positions, old.shape[0])
+        table.weight[:rows] = old[:rows]
+        table.requires_grad_(old.requires_grad)
+        encoder.embed_positions = table
+        encoder.max_source_positions = encoder.config.max_source_positions = positions
+        self.config.audio_config.max_source_positions = positions
 
 
 class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
@@ -427,14 +504,17 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
         output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
 
+        # The weighted layer sum reads every hidden state, whichever of them `output_hidden_states` selects.
+        encoded_states = True if self.layer_sum is not None else output_hidden_states
         outputs, frame_mask = self.encode(inputs, attention_mask, output_attentions=output_attentions,
-                                          output_hidden_states=output_hidden_states or self.layer_sum is not None)
+                                          output_hidden_states=encoded_states)
         hidden_states = self._head_hidden_states(outputs)
         logits = self.classify_hidden_states(hidden_states, frame_mask)
 
         loss = classification_loss(self.config, logits, labels) if labels is not None else None
         output = SequenceClassifierOutput(loss=loss, logits=logits,
-                                          hidden_states=outputs.hidden_states if output_hidden_states else None,
+                                          hidden_states=_select_hidden_states(outputs.hidden_states,
+                                                                              output_hidden_states),
                                           attentions=outputs.attentions if output_attentions else None)
         return output if return_dict else output.to_tuple()
 

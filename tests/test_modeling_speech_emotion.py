@@ -397,3 +397,40 @@ def test_trainable_encoder_layers_settings_and_reload(tmp_path):
     reloaded = SpeechEmotionForAudioClassification.from_pretrained(tmp_path)
     trained = lambda m: sorted(n for n, p in m.named_parameters() if p.requires_grad)
     assert reloaded.config.trainable_encoder_layers == 1 and trained(reloaded) == trained(model)
+
+
+@pytest.mark.parametrize("family", ["whisper", "wav2vec2"])
+@pytest.mark.parametrize("pooling", ["mean", "mean_max"])
+def test_concatenate_layers_pools_every_layer_on_its_own(family, pooling, tmp_path):
+    """Each hidden state normalised per frame and pooled over the clip's frames, side by side: what a probe on the
+    concatenated layers reads; cached layer means and frames give the same logits; no stock export."""
+    model = tiny_model(family, concatenate_layers=True, normalize_hidden_states=True, projector_size=0,
+                       standardize_pooled=True, pooling=pooling, freeze_backbone=True)
+    config = model.config
+    assert config.pooled_size == config.num_hidden_states * config.hidden_size * (2 if pooling == "mean_max" else 1)
+    with torch.no_grad():
+        model.pooled_norm.running_mean.normal_()
+        model.pooled_norm.running_var.uniform_(0.5, 2.0)
+    _, inputs = inputs_for(model, [16000, 9000])
+    with torch.no_grad():
+        logits = model(**inputs).logits
+        outputs, frame_mask = model.encode(inputs[config.input_name], inputs["attention_mask"], output_hidden_states=True)
+        per_layer = []
+        for state in outputs.hidden_states:
+            normed = torch.nn.functional.layer_norm(state, state.shape[-1:])
+            per_layer.append(model.pooler(normed, frame_mask))
+        expected = model.classify_pooled(torch.cat(per_layer, dim=-1)) if pooling == "mean" else None
+        cached = model(encoder_hidden_states=torch.stack(outputs.hidden_states, 1), frame_mask=frame_mask).logits
+    if expected is not None:  # mean_max interleaves differently; the cached path covers it
+        assert (logits - expected).abs().max() < 1e-5
+        with torch.no_grad():  # the cache of a mean-pooled head: every layer's normalised mean
+            from_means = model(pooled_hidden_states=torch.stack(per_layer, dim=1)).logits
+        assert (logits - from_means).abs().max() < 1e-5
+    assert (logits - cached).abs().max() < 1e-5
+    assert model.stock_export_blockers() and "concatenate_layers" in " ".join(model.stock_export_blockers())
+    model.save_pretrained(tmp_path)
+    reloaded = SpeechEmotionForAudioClassification.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        assert torch.equal(reloaded(**inputs).logits, logits)
+    with pytest.raises(ValueError, match="set one of them"):
+        tiny_config(family, concatenate_layers=True, use_weighted_layer_sum=True)
