@@ -296,6 +296,15 @@ def _tone(seconds: float, rate: int, seed: int) -> np.ndarray:
             + 0.05 * rng.standard_normal(t.shape)).astype(np.float32)
 
 
+def _windowed_audio(model):
+    """`windowed_audio`: ours, or the copy beside a remote-code model's files (a Python without our package)."""
+    try:
+        from emotion_hub.modeling import windowed_audio
+    except ImportError:
+        windowed_audio = importlib.import_module(type(model).__module__.rsplit(".", 1)[0] + ".windowed_audio")
+    return windowed_audio
+
+
 def real_items(model, processor) -> list:
     """Inputs as users have them: texts (one word, a sentence, a long one), clips (shorter than the model's window,
     and as long as it; any-length models: 0.6 to 1.4 s), photos larger than any processor size (RGB and grey)."""
@@ -315,9 +324,7 @@ def real_items(model, processor) -> list:
         rng = np.random.default_rng(0)
         return [Image.fromarray(rng.integers(0, 256, (311, 257, 3), dtype=np.uint8)),
                 Image.fromarray(rng.integers(0, 256, (240, 300), dtype=np.uint8), mode="L")]
-    from emotion_hub.modeling.windowed_audio import model_window_seconds
-
-    window = model_window_seconds(model, processor)
+    window = _windowed_audio(model).model_window_seconds(model, processor)
     seconds = [0.5 * window, 0.37 * window, window] if window else [0.6, 1.37, 1.0]
     return [_tone(s, processor.sampling_rate, seed) for seed, s in enumerate(seconds)]
 
@@ -331,11 +338,9 @@ def processor_batch(model, processor, items) -> Mapping:
         if type(processor).__module__.startswith("transformers."):  # the stock pipeline hands it RGB images
             items = [item.convert("RGB") for item in items]
         return processor(items, return_tensors="pt")
-    from emotion_hub.modeling.windowed_audio import feature_extractor_kwargs
-
     kwargs = {}
     if type(processor).__name__ == "WhisperFeatureExtractor":
-        kwargs = {"padding": "max_length", **feature_extractor_kwargs(model, processor)}
+        kwargs = {"padding": "max_length", **_windowed_audio(model).feature_extractor_kwargs(model, processor)}
     elif type(processor).__module__.startswith("transformers."):  # stock: pad to the longest clip, with its mask
         kwargs = {"padding": True, "return_attention_mask": True}
     return processor(items, sampling_rate=processor.sampling_rate, return_tensors="pt", **kwargs)
