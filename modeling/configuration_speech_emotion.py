@@ -2,6 +2,7 @@
 optional weighted layer sum and per-frame projector, a pooling over the real frames and a linear emotion classifier."""
 
 import copy
+import inspect
 import math
 
 from transformers import AutoConfig, PretrainedConfig
@@ -189,6 +190,16 @@ class SpeechEmotionConfig(PretrainedConfig):
         if normalize_hidden_states:
             blockers.append("normalize_hidden_states=True (the stock heads use the hidden states as they are)")
         return blockers
+
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs):
+        """`PretrainedConfig.from_dict`; overrides of this config's own arguments (`from_pretrained(dir,
+        window_seconds=2)`, `pooling=...`) go through `__init__`, which checks them and fits the encoder to them (a
+        Whisper window sets its position count). Other keywords are transformers' own."""
+        own = {name for klass in cls.__mro__ if issubclass(klass, SpeechEmotionConfig)
+               for name in inspect.signature(klass.__init__).parameters} - {"self", "kwargs"}
+        config_dict = {**config_dict, **{name: kwargs.pop(name) for name in own & set(kwargs)}}
+        return super().from_dict(config_dict, **kwargs)
 
     @property
     def encoder_type(self) -> str:
