@@ -10,6 +10,7 @@ model type, an inputs factory) to `FAMILIES`.
 
 import dataclasses
 import functools
+import re
 from typing import Callable, Optional
 
 import pytest
@@ -415,3 +416,246 @@ def test_multi_label_face_model_in_the_image_pipeline():
     predicted = [r["label"] for r in classifier(image, threshold=0.5)]
     assert predicted == [label for label, p in sorted(expected.items(), key=lambda kv: -kv[1]) if p >= 0.5]
     assert model.config.id2label[0] in predicted and model.config.id2label[1] not in predicted
+
+
+# -- transformers' own model contract (issue 27): what its common tests check, for our classes -----------------------
+# Tiny configs of every speech encoder family, for the classes that nest one (SpeechEmotion, Wav2Vec2Emotion).
+_WAVEFORM = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, conv_dim=(8, 8),
+                 conv_kernel=(10, 3), conv_stride=(5, 2), num_feat_extract_layers=2, num_conv_pos_embeddings=16,
+                 num_conv_pos_embedding_groups=2)
+SPEECH_ENCODERS = {
+    "wav2vec2": dict(model_type="wav2vec2", feat_extract_norm="layer", do_stable_layer_norm=True, **_WAVEFORM),
+    "hubert": dict(model_type="hubert", feat_extract_norm="layer", do_stable_layer_norm=True, **_WAVEFORM),
+    "wavlm": dict(model_type="wavlm", feat_extract_norm="layer", do_stable_layer_norm=True, num_buckets=8,
+                  max_bucket_distance=20, **_WAVEFORM),
+    "data2vec-audio": dict(model_type="data2vec-audio", **_WAVEFORM),
+    # 8 mel bins, a 1 s window (50 positions, 100 mel frames)
+    "whisper": dict(model_type="whisper", d_model=16, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=16,
+                    num_mel_bins=8, max_source_positions=50, decoder_layers=1, decoder_attention_heads=2,
+                    decoder_ffn_dim=16, vocab_size=100, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                    decoder_start_token_id=1),
+}
+
+
+def _speech_over(encoder: str, config_class: str = "SpeechEmotionConfig", **kwargs):
+    from emotion_hub import modeling
+
+    return getattr(modeling, config_class)(**{**dict(audio_config=dict(SPEECH_ENCODERS[encoder]), projector_size=8,
+                                                     use_weighted_layer_sum=True, num_labels=3), **kwargs})
+
+
+def _erc_bert():
+    from tests.erc_utils import TINY_BERT_CONFIG
+
+    return TINY_BERT_CONFIG
+
+
+def _erc_whisper():
+    from tests.erc_utils import TINY_WHISPER_CONFIG
+
+    return TINY_WHISPER_CONFIG
+
+
+SPEECH_CLASSES = {"SpeechEmotionForAudioClassification": "SpeechEmotionConfig",
+                  "Wav2Vec2EmotionForAudioClassification": "Wav2Vec2EmotionConfig"}
+# (model class name, config factory): every model class of the package, the base models too, over each branch choice
+# that builds other modules (backbones, encoder families).
+def _class_name(family: Family) -> str:
+    return family.model_class.name if isinstance(family.model_class, _Lazy) else family.model_class.__name__
+
+
+INIT_CASES = {
+    **{f"{name}-{_class_name(family)}": (_class_name(family), family.config) for name, family in FAMILIES.items()},
+    "text_cnn-TextCNNModel": ("TextCNNModel", _text_cnn),
+    "fer_cnn-FERCNNModel": ("FERCNNModel", _fer_cnn),
+    "mfcc_cnn-MFCCCNNModel": ("MFCCCNNModel", _mfcc_cnn),
+    "spectrogram_vit-SpectrogramViTModel": ("SpectrogramViTModel", _spectrogram_vit),
+    "erc_fusion-ERCFusionModel": ("ERCFusionModel", _erc),
+    "erc_fusion_bert_whisper-ERCFusionForEmotionRecognition": ("ERCFusionForEmotionRecognition", lambda **kw: _erc(
+        text_config=_erc_bert(), audio_config=_erc_whisper(), **kw)),
+    **{f"speech_{encoder}-{model_class}": (model_class, functools.partial(_speech_over, encoder, config_class))
+       for model_class, config_class in SPEECH_CLASSES.items() for encoder in SPEECH_ENCODERS},
+}
+
+
+@pytest.mark.parametrize("case", list(INIT_CASES))
+def test_weights_a_checkpoint_lacks_get_the_init_of_a_fresh_model(case, monkeypatch):
+    """Loading from a checkpoint that holds nothing (`state_dict={}`) initialises every tensor as the constructor does,
+    by each module's own rule, the nested transformers encoders' included (Whisper's sinusoidal position table,
+    wav2vec2's positional convolution and feature projection, GPT-2's scaled output projections). As transformers' own
+    check does, every module's initialisation starts from the same seed, so random draws compare exactly."""
+    from transformers import PreTrainedModel, set_seed
+
+    model_class, config_factory = INIT_CASES[case]
+    model_class = _model_class(model_class)
+    initialize = PreTrainedModel._initialize_weights
+
+    def seeded(self, module, *args, **kwargs):
+        set_seed(0)
+        return initialize(self, module, *args, **kwargs)
+
+    monkeypatch.setattr(PreTrainedModel, "_initialize_weights", seeded)
+    config = config_factory()
+    torch.manual_seed(1)  # what is drawn outside `_init_weights` differs between the two
+    fresh = model_class(config)
+    torch.manual_seed(2)
+    loaded = model_class.from_pretrained(None, config=config, state_dict={})
+    fresh_state, loaded_state = fresh.state_dict(), loaded.state_dict()
+    assert list(fresh_state) == list(loaded_state)
+    # Left out, as transformers' own check leaves them: the two halves of a weight-normed convolution (wav2vec2's
+    # positional convolution), which torch derives from the weight when the parametrization is registered, in
+    # `__init__`; no `_init_weights` rule reaches them (the stock classes load them as whatever memory held).
+    differ = [key for key, tensor in fresh_state.items() if not torch.equal(tensor, loaded_state[key])
+              and not re.search(r"\.parametrizations\.\w+\.original[01]$", key)]
+    assert not differ, f"{model_class.__name__}: initialised unlike a fresh model: {differ}"
+
+
+@pytest.mark.parametrize("model_class", list(SPEECH_CLASSES))
+def test_rewindowed_whisper_model_keeps_whisper_position_table(model_class, tmp_path):
+    """A saved Whisper-based model reloads on another window (`window_seconds`, or a config with that window and
+    `ignore_mismatched_sizes=True` as for the stock class): the position table is Whisper's fixed sinusoids for the new
+    window, the other weights are the saved ones."""
+    from transformers.models.whisper.modeling_whisper import sinusoids
+
+    cls = _model_class(model_class)
+    torch.manual_seed(0)
+    model = cls(_speech_over("whisper", SPEECH_CLASSES[model_class])).eval()
+    model.save_pretrained(tmp_path)
+    config = type(model.config).from_pretrained(tmp_path, window_seconds=2)  # a config override, as for any setting
+    assert config.window_seconds == 2 and config.audio_config.max_source_positions == 100
+    from transformers import AutoModelForAudioClassification
+
+    for reloaded in (cls.from_pretrained(tmp_path, window_seconds=2),
+                     cls.from_pretrained(tmp_path, config=config, ignore_mismatched_sizes=True),
+                     AutoModelForAudioClassification.from_pretrained(tmp_path, window_seconds=2)):
+        assert type(reloaded) is cls
+        table = reloaded.encoder.embed_positions.weight
+        assert reloaded.config.window_seconds == 2 and table.shape == (100, 16)
+        torch.testing.assert_close(table, sinusoids(100, 16), atol=0, rtol=0)
+        saved = model.state_dict()
+        for key, tensor in reloaded.state_dict().items():
+            if not key.endswith("embed_positions.weight"):
+                assert torch.equal(tensor, saved[key]), key
+        with torch.no_grad():  # it runs on 2 s of log-mel frames
+            assert reloaded(input_features=torch.randn(2, 8, 200)).logits.shape == (2, 3)
+    shorter = cls.from_pretrained(tmp_path, window_seconds=1)  # the saved window: nothing changes
+    assert torch.equal(shorter.encoder.embed_positions.weight, model.encoder.embed_positions.weight)
+    with pytest.raises(ValueError, match="whole number of seconds"):
+        cls.from_pretrained(tmp_path, window_seconds=0.5)
+
+
+
+def _save_plain_encoder(encoder: str, path):
+    """A checkpoint of the bare stock encoder (`Wav2Vec2Model`, ..., `WhisperModel`): what the Hub's
+    `facebook/wav2vec2-base` or `openai/whisper-base` hold."""
+    from transformers import AutoConfig, AutoModel
+
+    settings = dict(SPEECH_ENCODERS[encoder])
+    if encoder == "whisper":
+        settings["max_source_positions"] = 100  # a 2 s checkpoint, loaded on a 1 s window
+    torch.manual_seed(0)
+    encoder_model = AutoModel.from_config(AutoConfig.for_model(settings.pop("model_type"), **settings))
+    encoder_model.save_pretrained(path)
+    return encoder_model
+
+
+@pytest.mark.parametrize("encoder", list(SPEECH_ENCODERS))
+@pytest.mark.parametrize("model_class", list(SPEECH_CLASSES))
+def test_plain_encoder_checkpoint_honours_the_loader_keywords(model_class, encoder, tmp_path):
+    """`from_pretrained` of a plain encoder checkpoint treats the loader's keywords as the stock classes do: the
+    loading info comes back with `output_loading_info`, `dtype` and `device_map` are applied, config overrides
+    (`num_labels`, `window_seconds`, head settings) reach the config, and nothing of the loader lands in config.json."""
+    cls = _model_class(model_class)
+    plain = _save_plain_encoder(encoder, tmp_path / "encoder")
+    overrides = dict(num_labels=4, pooling="mean_max", **({"window_seconds": 1} if encoder == "whisper" else {}))
+    loaded = cls.from_pretrained(tmp_path / "encoder", output_loading_info=True, device_map="cpu",
+                                 low_cpu_mem_usage=True, dtype=torch.float64, **overrides)
+    assert isinstance(loaded, tuple) and len(loaded) == 2, "output_loading_info=True returns (model, loading_info)"
+    model, info = loaded
+    head = {name for name, _ in model.named_parameters() if not name.startswith(model.base_model_prefix + ".")}
+    assert set(info["missing_keys"]) == head and not info["mismatched_keys"] and not info["error_msgs"]
+    assert model.config.num_labels == 4 and model.config.pooling == "mean_max"
+    assert {p.dtype for p in model.parameters()} == {torch.float64}
+    assert {p.device.type for p in model.parameters()} == {"cpu"}
+    plain_state = plain.encoder.state_dict() if encoder == "whisper" else plain.state_dict()
+    if encoder == "whisper":  # the window's first rows of the position table
+        assert model.config.window_seconds == 1
+        plain_state["embed_positions.weight"] = plain_state["embed_positions.weight"][:50]
+    for name, tensor in plain_state.items():
+        torch.testing.assert_close(model.encoder.state_dict()[name], tensor.double(), atol=0, rtol=0, msg=name)
+    model.save_pretrained(tmp_path / "classifier")
+    with open(tmp_path / "classifier" / "config.json", encoding="utf-8") as f:
+        saved = f.read()
+    for loader_keyword in ("output_loading_info", "device_map", "low_cpu_mem_usage"):
+        assert loader_keyword not in saved and not hasattr(model.config, loader_keyword), loader_keyword
+    # device_map is the loader's: where the device does not exist, it refuses it as for the stock class
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError):
+            cls.from_pretrained(tmp_path / "encoder", device_map="cuda", **overrides)
+    else:
+        on_gpu = cls.from_pretrained(tmp_path / "encoder", device_map="cuda", **overrides)
+        assert {p.device.type for p in on_gpu.parameters()} == {"cuda"}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_transformers_exporters_static_and_dynamic(name):
+    """transformers' own exporters (torch.export through `DynamoExporter`, ONNX through `OnnxExporter`, which call
+    `forward` with keyword arguments only), with static shapes and with the family's dynamic axes, give the model's
+    logits."""
+    from transformers.exporters import DynamoConfig, DynamoExporter, OnnxConfig, OnnxExporter
+
+    model, inputs, dynamic = build(name)
+    with torch.no_grad():
+        expected = model(**inputs).logits
+    names = list(inputs)
+    other = dict(zip(names, _other_inputs(tuple(inputs.values()), names, dynamic)))
+    with torch.no_grad():
+        expected_other = model(**other).logits
+    exporters = [(DynamoExporter(), DynamoConfig)]
+    if name == "fer_timm":  # ONNX on onnxruntime for the model whose forward runs a reparametrised network; the
+        # other families' ONNX graphs are checked through export_onnx (test_onnx_export_matches_onnxruntime)
+        pytest.importorskip("onnxruntime")
+        exporters.append((OnnxExporter(), OnnxConfig))
+    for exporter, config_class in exporters:
+        static = exporter.export(model, dict(inputs), config_class())
+        torch.testing.assert_close(_logits(static(**inputs)), expected, atol=1e-4, rtol=1e-4)
+        dynamic_export = exporter.export(model, dict(inputs), config_class(dynamic_shapes=dynamic))
+        for example, logits in ((inputs, expected), (other, expected_other)):
+            torch.testing.assert_close(_logits(dynamic_export(**example)), logits, atol=1e-4, rtol=1e-4)
+
+
+def _logits(outputs):
+    """The logits of an exported program's outputs (a ModelOutput, a dict or a tuple whose first tensor they are)."""
+    if hasattr(outputs, "logits"):
+        return torch.as_tensor(outputs.logits)
+    if isinstance(outputs, dict):
+        return torch.as_tensor(outputs["logits"])
+    return torch.as_tensor(outputs[0])
+
+
+HIDDEN_STATE_CASES = [*ALL, *(pytest.param(f"layer_sum_over_{encoder}", id=f"layer_sum_over_{encoder}")
+                              for encoder in ("wav2vec2", "whisper"))]
+
+
+@pytest.mark.parametrize("name", HIDDEN_STATE_CASES)
+def test_hidden_states_selected_by_index(name):
+    """`output_hidden_states` also takes an index or a list of indices (negative from the end), as transformers 5's
+    models do: the logits are unchanged and every selected hidden state is the one `output_hidden_states=True`
+    gives."""
+    if name.startswith("layer_sum_over_"):  # SpeechEmotion with the weighted layer sum
+        encoder = name[len("layer_sum_over_"):]
+        torch.manual_seed(0)
+        model = _model_class("SpeechEmotionForAudioClassification")(_speech_over(encoder)).eval()
+        inputs, _ = example_inputs(model.config)
+    else:
+        model, inputs, _ = build(name)
+    with torch.no_grad():
+        every = model(**inputs, output_hidden_states=True)
+        count = len(every.hidden_states)
+        for selection in (-1, [-1], [0, -1]):
+            out = model(**inputs, output_hidden_states=selection)
+            torch.testing.assert_close(out.logits, every.logits, atol=0, rtol=0)
+            assert out.hidden_states is not None and len(out.hidden_states) == count, selection
+            for index in [selection] if isinstance(selection, int) else selection:
+                assert out.hidden_states[index] is not None, (selection, index)
+                torch.testing.assert_close(out.hidden_states[index], every.hidden_states[index], atol=0, rtol=0)
