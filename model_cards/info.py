@@ -250,14 +250,15 @@ DATASET_INFO = {
         ),
     },
     "speech_emotion": {
-        "pretty_name": "Acted English speech emotion (RAVDESS + TESS + SAVEE + CREMA-D)",
-        "hub_id": None,  # built locally from the four corpora
-        "language": "en",
+        "pretty_name": "Acted speech emotion merged across corpora (RAVDESS, TESS, SAVEE, CREMA-D, EmoDB)",
+        "hub_id": None,  # built locally from the corpora
+        "language": ["en", "de"],
         "model_license": "other",
         "description": (
-            "RAVDESS speech, TESS, SAVEE and CREMA-D merged through one label-mapping table onto shared names; the "
-            "label set is the emotions every chosen corpus has (all four: anger, disgust, fear, happiness, neutral, "
-            "sadness; without CREMA-D also surprise). RAVDESS calm is left out by default. Audio is decoded at one "
+            "RAVDESS speech, TESS, SAVEE and CREMA-D (English) and EmoDB (German) merged through one label-mapping "
+            "table onto shared names; the label set is the emotions every chosen corpus has (anger, disgust, fear, "
+            "happiness, neutral, sadness; without CREMA-D and EmoDB also surprise). RAVDESS calm and EmoDB boredom "
+            "are left out by default. The corpus of every clip is in the `source` column. Audio is decoded at one "
             "rate, 16 kHz by default, from the corpora's 48, 24.4, 44.1 and 16 kHz files."
         ),
         "split_protocol": (
@@ -266,10 +267,13 @@ DATASET_INFO = {
             "corpora with fewer speakers than folds (TESS, SAVEE) keep their other speakers in train. Test = fold 4, "
             "validation = fold 3. Selection on validation only."
         ),
-        "intended_use": "Research on speech emotion recognition across several acted English corpora.",
+        "intended_use": ("Research on speech emotion recognition across several acted corpora, and on how models "
+                         "trained on some corpora do on the recordings of another (leave-one-corpus-out)."),
         "limitations": (
             "All corpora are acted studio speech with few sentences; their recording conditions differ, so a model "
-            "can learn to recognise the corpus rather than the emotion: check accuracy per source. TESS and SAVEE "
+            "can learn to recognise the corpus rather than the emotion: check accuracy per source, and the "
+            "cross-corpus figures (recordings of a corpus the model never heard) before trusting a model on your "
+            "own recordings. TESS and SAVEE "
             "contribute many files but only 2 and 4 speakers. The licences of all four corpora apply (several are "
             "non-commercial). Not suitable for decisions about individuals."
         ),
@@ -613,10 +617,13 @@ MODEL_INFO["speech_emotion"] = {
     "description": (
         "A speech-emotion classifier over a pretrained transformers speech encoder (`config.audio_config`: wav2vec2, "
         "HuBERT, WavLM, data2vec-audio or the Whisper encoder): every layer's frame states, optionally normalised and "
-        "combined by learned softmax weights, an optional per-frame projector, a pooling over the frames that hold "
-        "audio (mean, max, both, or attentive statistics) and a linear classifier. Whisper runs on a short window "
-        "(`config.window_seconds`, its position table cut to that length) instead of 30 s of padding; longer "
-        "recordings are scored in windows by the audio pipeline. The feature extractor is the encoder's stock one."
+        "combined by learned softmax weights (or concatenated, `concatenate_layers`), an optional per-frame "
+        "projector, a pooling over the frames that hold audio (mean, max, both, or attentive statistics), optionally "
+        "standardised with running statistics (`standardize_pooled`: `python -m emotion_hub.adapt` re-estimates "
+        "them on your own unlabelled recordings) and a linear classifier. Whisper runs on a short window "
+        "(`config.window_seconds`, its position table cut to that length) instead of 30 s of padding; this "
+        "folder's audio pipeline scores longer recordings in windows (a stock export's pipeline does not: see the "
+        "README's \"Which folder to pick\"). The feature extractor is the encoder's stock one."
     ),
     "training_summary": (
         "The encoder starts from the checkpoint named in `pretrained_backbone`, the head from random weights. With "

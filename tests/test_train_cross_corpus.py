@@ -65,7 +65,8 @@ def recipe(tmp_path, whisper_dir, **overrides):
 def test_leave_one_corpus_out_with_adapted_statistics_and_a_final_model(tmp_path, corpora_dir, whisper_dir,
                                                                           datasets_cache):
     out = tmp_path / "out"
-    results = train.main(["--config", recipe(tmp_path, whisper_dir, cross_corpus="loco", cross_corpus_final_model=True),
+    results = train.main(["--config", recipe(tmp_path, whisper_dir, cross_corpus="loco", cross_corpus_final_model=True,
+                                             fold_refit=True),
                           "--data_dir", corpora_dir, "--output_dir", str(out), "--cache_dir", datasets_cache])
     settings = ("unadapted", "corpus_adapted", "inductive_adapted", "speaker_adapted")
     for target, trained in (("ravdess", ["emodb"]), ("emodb", ["ravdess"])):
@@ -87,13 +88,22 @@ def test_leave_one_corpus_out_with_adapted_statistics_and_a_final_model(tmp_path
         report = json.load(open(folder / "classification_report.json"))
         assert set(report) >= {f"test_{s}" for s in settings}
         assert "Cross-corpus results" in ModelCard.load(folder / "README.md").text
+        # fold_refit: chosen on the validation speakers (the selection run), then trained on them too and tested
+        selection = json.load(open(out / f"cross_corpus_{target}-selection" / "all_results.json"))
+        assert fold["refit"] and fold["epoch"] == selection["best_epoch"] and fold["eval_uar"] == selection["eval_uar"]
+        assert entry["validation"] == selection["cross_corpus"][target]["validation"]
+        assert set(entry["validation"]) == set(settings)
     # The final model: every corpus, the builder's speaker-disjoint splits, the cross-corpus figures on its card.
+    assert (out / "final-selection" / "all_results.json").exists()
     final = json.load(open(out / "all_results.json"))
     assert final["cross_corpus"] == results["cross_corpus"] and set(final["test_per_corpus"]) == {"ravdess", "emodb"}
     card = ModelCard.load(out / "README.md").text
     assert "Cross-corpus results" in card and "| ravdess |" in card and "emodb (50 clips, 4 speakers)" in card
     model = SpeechEmotionForAudioClassification.from_pretrained(out)
     assert model.config.num_labels == 6
+    from emotion_hub.training.output import inspect_folder
+
+    assert inspect_folder(str(out)) == ("run", [])  # every target and selection folder is the run's own
 
 
 def test_a_label_one_corpus_alone_has_never_reaches_the_others_metrics(tmp_path, corpora_dir, whisper_dir,

@@ -33,7 +33,7 @@ import torch
 from transformers.utils import logging
 
 from emotion_hub.training.checkpoints import write_json
-from emotion_hub.training.cross_validation import run_once
+from emotion_hub.training.cross_validation import select_and_refit
 from emotion_hub.training.metrics import compute_metrics
 from emotion_hub.training.output import record_final_files
 
@@ -189,39 +189,55 @@ def adapted_probabilities(model, pooled: torch.Tensor, speakers: np.ndarray) -> 
     return out
 
 
-def adaptation_hook(recipe, test_split, target: str, train_corpora: list[str], left_out: list[str]):
-    """The loop's `evaluate_hook` for a target corpus: every setting's metrics on the test split (the target)."""
-    speakers = np.asarray(test_split[recipe.fold_group_column], dtype=object)
+def setting_probabilities(model, dataloader, accelerator, speakers: np.ndarray):
+    """`({setting: probabilities}, labels)` of a split: unadapted and, for a model with standardisation statistics,
+    every adapted setting (statistics from the split's own unlabelled clips)."""
+    if getattr(model, "pooled_norm", None) is not None and callable(getattr(model, "pooled_output", None)):
+        pooled, labels = gather_pooled(model, dataloader, accelerator)
+        with torch.no_grad():
+            probabilities = {"unadapted": model.classify_pooled(pooled).softmax(-1)}
+        probabilities.update(adapted_probabilities(model, pooled, speakers))
+        return probabilities, labels
+    probs, refs = [], []
+    model.eval()
+    with torch.no_grad():
+        for batch in dataloader:
+            logits, batch_labels = accelerator.gather_for_metrics((model(**batch).logits.float(), batch["labels"]))
+            probs.append(logits.softmax(-1).cpu())
+            refs.append(batch_labels.cpu())
+    return {"unadapted": torch.cat(probs)}, torch.cat(refs)
+
+
+def adaptation_hook(recipe, fold_splits: dict, target: str, train_corpora: list[str], left_out: list[str],
+                    validation: dict = None):
+    """The loop's `evaluate_hook` for a target corpus: every setting's metrics on the test split (the target), and on
+    the validation speakers of the training corpora (what a model is chosen on: the adapted settings there treat each
+    validation speaker as a new domain; `validation`: those of the selection run, for a refit model that has trained
+    on the validation speakers)."""
+    speakers = {name: np.asarray(fold_splits[name][recipe.fold_group_column], dtype=object)
+                for name in ("validation", "test")}
 
     def hook(model, dataloaders, accelerator, label_names):
-        probabilities, labels = {}, None
-        if getattr(model, "pooled_norm", None) is not None and callable(getattr(model, "pooled_output", None)):
-            pooled, labels = gather_pooled(model, dataloaders["test"], accelerator)
-            with torch.no_grad():
-                probabilities["unadapted"] = model.classify_pooled(pooled).softmax(-1)
-            probabilities.update(adapted_probabilities(model, pooled, speakers))
-        else:
+        if getattr(model, "pooled_norm", None) is None:
             logger.warning(f"cross_corpus: {type(model).__name__} has no standardisation statistics to adapt "
                            f"(`model.standardize_pooled: true` gives them): unadapted figures only")
-            probs, refs = [], []
-            model.eval()
-            with torch.no_grad():
-                for batch in dataloaders["test"]:
-                    logits, batch_labels = accelerator.gather_for_metrics((model(**batch).logits.float(),
-                                                                           batch["labels"]))
-                    probs.append(logits.softmax(-1).cpu())
-                    refs.append(batch_labels.cpu())
-            probabilities["unadapted"], labels = torch.cat(probs), torch.cat(refs)
         block = {"target": target, "train_corpora": list(train_corpora), "labels": list(label_names),
-                 "left_out_labels": left_out, "test_clips": int(len(labels)),
-                 "test_speakers": len(set(speakers)), "settings": {}}
+                 "left_out_labels": left_out, "test_speakers": len(set(speakers["test"])), "settings": {},
+                 "validation": {}}
         reports = {}
-        for setting, probs in probabilities.items():
-            metrics, report = compute_metrics(probs.numpy(), labels.numpy(), label_names,
-                                              split=f"{target} ({setting})")
-            block["settings"][setting] = {k: metrics[k] for k in ("uar", "accuracy", "f1_macro", "f1_weighted")}
-            block["settings"][setting]["f1_per_class"] = {name: metrics[f"f1_{name}"] for name in label_names}
-            reports[setting] = report
+        if validation is not None:
+            block["validation"] = validation
+        for split, key in (("test", "settings"),) + ((("validation", "validation"),) if validation is None else ()):
+            probabilities, labels = setting_probabilities(model, dataloaders[split], accelerator, speakers[split])
+            if split == "test":
+                block["test_clips"] = int(len(labels))
+            for setting, probs in probabilities.items():
+                metrics, report = compute_metrics(probs.numpy(), labels.numpy(), label_names,
+                                                  split=f"{target if split == 'test' else 'validation'} ({setting})")
+                block[key][setting] = {k: metrics[k] for k in ("uar", "accuracy", "f1_macro", "f1_weighted")}
+                if split == "test":
+                    block[key][setting]["f1_per_class"] = {name: metrics[f"f1_{name}"] for name in label_names}
+                    reports[setting] = report
         return {"cross_corpus": {target: block}}, reports
 
     return hook
@@ -255,34 +271,35 @@ def cross_corpus(recipe, accelerator, splits, output_dir, resume_from_checkpoint
             logger.warning(f"cross_corpus {target}: labels {left_out} are not in both {train_corpora} and {target}: "
                            f"left out of training and of the metrics")
         fold_dir = os.path.join(output_dir, f"cross_corpus_{target}")
-        hook = adaptation_hook(recipe, fold_splits["test"], target, train_corpora, left_out)
-        evaluate_hook = None if _finished(fold_dir, resume_from_checkpoint) else hook
-        results = run_once(recipe, accelerator, fold_splits, fold_dir, resume_from_checkpoint,
-                           (lambda epoch, metrics, t=target: on_evaluate(epoch, {**metrics, "target": t}))
-                           if on_evaluate else None,
-                           f"cross-corpus: train on {train_corpora} ({len(fold_splits['train'])} clips, validation "
-                           f"{len(fold_splits['validation'])} clips of held-out speakers), test on {target} "
-                           f"({len(fold_splits['test'])} clips); labels {kept}", evaluate_hook=evaluate_hook)
+        hook = adaptation_hook(recipe, fold_splits, target, train_corpora, left_out)
+
+        def refit_hook(selection, target=target, fold_splits=fold_splits, train_corpora=train_corpora,
+                       left_out=left_out):
+            return adaptation_hook(recipe, fold_splits, target, train_corpora, left_out,
+                                   validation=selection["cross_corpus"][target]["validation"])
+
+        results = select_and_refit(recipe, accelerator, fold_splits, fold_dir, resume_from_checkpoint,
+                                   (lambda epoch, metrics, t=target: on_evaluate(epoch, {**metrics, "target": t}))
+                                   if on_evaluate else None,
+                                   f"cross-corpus {target}: train on {train_corpora} ({len(fold_splits['train'])} "
+                                   f"clips, validation {len(fold_splits['validation'])} clips of held-out speakers), "
+                                   f"test on {target} ({len(fold_splits['test'])} clips); labels {kept}",
+                                   evaluate_hook=hook, refit_hook=refit_hook)
         block.update(results["cross_corpus"])
     summary = {"cross_corpus_protocol": ("leave-one-corpus-out" if recipe.cross_corpus == "loco"
                                          else f"targets {list(targets)}"),
                "cross_corpus_corpora": corpora, **flat_keys(block), "cross_corpus": block}
     accelerator.print(format_table(block))
     if recipe.cross_corpus_final_model:
-        results = run_once(recipe, accelerator, splits, output_dir, resume_from_checkpoint, on_evaluate,
-                           f"final model: every corpus ({corpora}), speaker-disjoint splits of the builder",
-                           results_override=summary,
-                           evaluate_hook=per_corpus_hook(recipe, splits["test"]))
-        return results
+        return select_and_refit(recipe, accelerator, splits, output_dir, resume_from_checkpoint, on_evaluate,
+                                f"final model: every corpus ({corpora}), speaker-disjoint splits of the builder",
+                                evaluate_hook=per_corpus_hook(recipe, splits["test"]), results_override=summary,
+                                selection_dir=os.path.join(output_dir, "final-selection"))
     if accelerator.is_main_process:
         write_json(os.path.join(output_dir, "all_results.json"), summary)
         record_final_files(output_dir, ["all_results.json"])
     accelerator.wait_for_everyone()
     return summary
-
-
-def _finished(folder, resume) -> bool:
-    return bool(resume) and os.path.isfile(os.path.join(folder, "all_results.json"))
 
 
 def per_corpus_hook(recipe, test_split):

@@ -87,6 +87,36 @@ def run_once(recipe, accelerator, splits, output_dir, resume_from_checkpoint, on
                               results_override=results_override, evaluate_hook=evaluate_hook)
 
 
+def select_and_refit(recipe, accelerator, splits, output_dir, resume_from_checkpoint, on_evaluate, banner,
+                     evaluate_hook=None, refit_hook=None, results_override=None, selection_dir=None) -> dict:
+    """A model trained on `splits["train"]`, chosen on `validation` (its best epoch), tested on `test`, in
+    `output_dir`; with `recipe.fold_refit` that run is the selection run (`output_dir-selection`) and a fresh model
+    is then trained on train + validation for the chosen number of epochs (no early stopping, last weights) into
+    `output_dir` and tested: its `eval_*` figures are the selection run's (it has trained on those rows).
+    `refit_hook(selection)` gives the hook of the tested run when it is the refit (None: `evaluate_hook`);
+    `selection_dir` is where the selection run goes with `fold_refit` (default `output_dir-selection`)."""
+    import datasets
+
+    selection_dir = (selection_dir or output_dir + "-selection") if recipe.fold_refit else output_dir
+    selection = run_once(recipe, accelerator, splits, selection_dir, resume_from_checkpoint, on_evaluate, banner,
+                         results_override=None if recipe.fold_refit else results_override,
+                         evaluate_hook=evaluate_hook)
+    if not recipe.fold_refit:
+        return selection
+    # The epoch count chosen on the validation groups; the weights from all training groups.
+    refit_recipe = dataclasses.replace(recipe, num_epochs=int(selection["best_epoch"]), max_train_steps=None,
+                                       early_stopping_patience=None, keep_best_weights=False)
+    refit_splits = {"train": datasets.concatenate_datasets([splits["train"], splits["validation"]]),
+                    "validation": splits["validation"], "test": splits["test"]}
+    override = {**{key: value for key, value in selection.items() if key.startswith("eval_")},
+                "refit": True, "selection_best_epoch": selection["best_epoch"],
+                "selection_train_runtime": selection["train_runtime"], **(results_override or {})}
+    return run_once(refit_recipe, accelerator, refit_splits, output_dir, resume_from_checkpoint, None,
+                    f"{banner.split(':')[0]}: refit on train + validation ({len(refit_splits['train'])}) for the "
+                    f"selected {selection['best_epoch']} epochs", results_override=override,
+                    evaluate_hook=refit_hook(selection) if refit_hook else evaluate_hook)
+
+
 def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoint=None, on_evaluate=None):
     """K-fold cross-validation over all rows of `splits`: a fresh model per fold (`train_and_evaluate` seeds and
     builds a new one), trained on the other folds minus a validation share, selected on that share, tested on the
@@ -118,26 +148,12 @@ def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoi
         groups = (sorted(set(fold_splits["test"][recipe.fold_group_column]), key=str)
                   if recipe.fold_group_column else None)
         hook = (lambda epoch, metrics, k=k: on_evaluate(epoch, {**metrics, "fold": k})) if on_evaluate else None
+        results = select_and_refit(recipe, accelerator, fold_splits, fold_dir, resume_from_checkpoint, hook,
+                                   f"fold {k}/{num_folds}: train {len(train_rows)}, validation {len(val_rows)}, test "
+                                   f"{len(test_rows)}" + (f" (test groups {groups})" if groups else ""))
         selection_dir = fold_dir + "-selection" if recipe.fold_refit else fold_dir
-        selection = run_once(recipe, accelerator, fold_splits, selection_dir, resume_from_checkpoint, hook,
-                             f"fold {k}/{num_folds}: train {len(train_rows)}, validation {len(val_rows)}, test "
-                             f"{len(test_rows)}" + (f" (test groups {groups})" if groups else ""))
         with open(os.path.join(selection_dir, "classification_report.json")) as f:
             histories.append(json.load(f)["history"])
-        results = selection
-        if recipe.fold_refit:
-            # The epoch count chosen on the validation groups; the weights from all training groups.
-            refit_recipe = dataclasses.replace(recipe, num_epochs=int(selection["best_epoch"]), max_train_steps=None,
-                                               early_stopping_patience=None, keep_best_weights=False)
-            refit_splits = {"train": full.select(np.concatenate([train_rows, val_rows])),
-                            "validation": fold_splits["validation"], "test": fold_splits["test"]}
-            # Validation figures are the selection run's: the refit model has trained on those groups.
-            override = {**{key: value for key, value in selection.items() if key.startswith("eval_")},
-                        "refit": True, "selection_best_epoch": selection["best_epoch"],
-                        "selection_train_runtime": selection["train_runtime"]}
-            results = run_once(refit_recipe, accelerator, refit_splits, fold_dir, resume_from_checkpoint, None,
-                               f"fold {k}/{num_folds}: refit on train + validation ({len(train_rows) + len(val_rows)})"
-                               f" for the selected {selection['best_epoch']} epochs", results_override=override)
         fold_results.append(results)
         with open(os.path.join(fold_dir, "classification_report.json")) as f:
             confusions.append(np.asarray(json.load(f)["test"]["confusion_matrix"]))
@@ -188,4 +204,4 @@ def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoi
     return summary
 
 
-__all__ = ["CV_METRICS", "cross_validate", "fold_assignment"]
+__all__ = ["CV_METRICS", "cross_validate", "fold_assignment", "run_once", "select_and_refit"]

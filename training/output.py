@@ -28,10 +28,10 @@ from emotion_hub.training.checkpoints import fsync_tree, kill_point, list_checkp
 from emotion_hub.training.recipe import RecipeError, recipe_hash, training_recipe
 
 MARKER = ".emotion_hub.json"
-# What a run leaves besides its final files: checkpoints, the live validation history, cross-validation folds (and
-# their swap folders), tracker logs.
-_RUN_ENTRY = re.compile(r"checkpoints|eval_history\.jsonl|fold_\d+(-selection)?|runs|"
-                        r"\.fold_\d+(-selection)?\.(staging|old|lock)")
+# What a run leaves besides its final files: checkpoints, the live validation history, cross-validation folds,
+# cross-corpus targets and selection runs (and their swap folders), tracker logs.
+_RUN_ENTRY = re.compile(r"checkpoints|eval_history\.jsonl|runs|(fold_\d+|cross_corpus_[\w.-]+|final)(-selection)?|"
+                        r"\.(fold_\d+|cross_corpus_[\w.-]+|final)(-selection)?\.(staging|old|lock)")
 # The final files of a run folder written before the marker existed (what save_pretrained, the processors, the card
 # and the results writers put there), and the package's code files that save_pretrained copies.
 _LEGACY_FINAL = re.compile(

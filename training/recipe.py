@@ -221,7 +221,8 @@ class Recipe:
             (self.folds != "loso" or self.fold_group_column, "fold_group_column", "set with `folds: loso` (the column "
              "whose values are left out one at a time, e.g. speaker)"),
             (0 < self.fold_validation_fraction < 1, "fold_validation_fraction", "in (0, 1)"),
-            (not self.fold_refit or self.folds, "fold_refit", "false without `folds` (it refits each fold's model)"),
+            (not self.fold_refit or self.folds or self.cross_corpus, "fold_refit",
+             "false without `folds` or `cross_corpus` (it refits each fold's model)"),
             (not (self.folds and self.push_to_hub), "push_to_hub", "false with `folds` (push a fold's folder, "
              "OUT/fold_k, yourself)"),
             (self.max_length_seconds is None or self.max_length_seconds > 0, "max_length_seconds", "> 0"),
