@@ -1,7 +1,8 @@
 """Voice: audio classification over a `datasets.Audio` column (`spectrogram_vit`, `mfcc_cnn`, `waveform_mlp`,
 `speech_emotion` / `wav2vec2_emotion` on any transformers speech encoder): decoding on the fly, random crops, noise
 and SpecAugment in the loop, the feature extractor's global statistics computed on the training split, and a frozen
-speech encoder run once per clip (training/encoder_cache.py)."""
+speech encoder run once per clip (training/encoder_cache.py). No step holds a split's audio in memory: clips are decoded
+in batches when they are needed, and the encoder cache is built as a stream of batches, split across processes."""
 
 import io
 import math
@@ -14,9 +15,10 @@ import transformers
 from tqdm.auto import tqdm
 
 from emotion_hub import modeling
+from emotion_hub.modeling.modeling_speech_emotion import top_layers_blocker
 from emotion_hub.processing.feature_extraction_emotion_audio import EmotionAudioFeatureExtractor
-from emotion_hub.training.encoder_cache import (CachedHiddenStates, CachedHiddenStatesCollator, EncoderCache, cache_blockers,
-                                    default_cache_root)
+from emotion_hub.training.encoder_cache import (CachedEntries, CachedEntriesCollator, EncoderCache, clip_key,
+                                                default_cache_root)
 from emotion_hub.training.samplers import LengthGroupedSampler
 
 logger = transformers.utils.logging.get_logger(__name__)
@@ -129,19 +131,28 @@ class AudioDataset(torch.utils.data.Dataset):
         return self.raw[index][self.column].get("path") or f"row {index}"
 
     def lengths(self, sampling_rate: int) -> list[int]:
-        """Every clip's length in samples at `sampling_rate`, from the file headers (no decoding)."""
+        """Every clip's length in samples at `sampling_rate`, from the file headers (no decoding; the encoded bytes
+        of a batch of rows at a time)."""
         import soundfile
 
         lengths = []
-        for index, item in enumerate(self.raw[self.column]):
-            source = io.BytesIO(item["bytes"]) if item.get("bytes") else item.get("path")
-            try:
-                info = soundfile.info(source)
-                lengths.append(int(info.frames * sampling_rate / info.samplerate))
-            except Exception:  # a format soundfile cannot read: decode it
-                lengths.append(len(self[index]["audio"]))
+        for batch in self.raw.select_columns([self.column]).iter(batch_size=256):
+            for item in batch[self.column]:
+                source = io.BytesIO(item["bytes"]) if item.get("bytes") else item.get("path")
+                try:
+                    info = soundfile.info(source)
+                    lengths.append(int(info.frames * sampling_rate / info.samplerate))
+                except Exception:  # a format soundfile cannot read: decode it
+                    lengths.append(len(self[len(lengths)]["audio"]))
         return lengths
 
+    def labels(self) -> list[int]:
+        """Every row's label id (no decoding)."""
+        return [int(label) for label in self.raw[self.label_column]]
+
+    def waveforms(self) -> "DecodedWaveforms":
+        """The clips as a sequence that decodes a clip when it is read."""
+        return DecodedWaveforms(self)
 
     def __getitem__(self, index):
         row = self.decoded[index]
@@ -156,6 +167,20 @@ class AudioDataset(torch.utils.data.Dataset):
             raise ValueError(f"audio file {self.path(index)}: no samples")
         return {"audio": wave, "labels": int(row[self.label_column])}
 
+
+
+class DecodedWaveforms:
+    """The waveforms of an [`AudioDataset`] as a sequence (`len`, indexing) that decodes each clip when it is read,
+    for code that takes a list of clips (the feature extractor's global statistics)."""
+
+    def __init__(self, dataset: AudioDataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        return self.dataset[index]["audio"]
 
 
 @dataclass
@@ -205,6 +230,120 @@ def stock_pipeline_behaviour(model, processor) -> str:
     return ", ".join(parts)
 
 
+def cache_blockers(recipe, model, clip_lengths, crop_samples) -> list[str]:
+    """Why the encoder must run every epoch for this recipe (empty list: the encoder cache applies)."""
+    if not callable(getattr(model, "encoder_cache_spec", None)):
+        return [f"{type(model).__name__} has no separate encoder"]
+    blockers = []
+    config = model.config
+    if model.encoder_cache_spec() is None:
+        blockers.append(top_layers_blocker(config) if config.trainable_encoder_layers else
+                        "the encoder is trained (`model.freeze_backbone: false`, no `trainable_encoder_layers`)")
+    if recipe.lora_r:
+        blockers.append("LoRA adapters train the encoder")
+    augmentation = recipe.audio_augmentation or {}
+    if augmentation.get("noise_snr_db") is not None:
+        blockers.append("`audio_augmentation.noise_snr_db` changes the waveforms every epoch")
+    if any(augmentation.get(k) for k in ("freq_masks", "time_masks")):
+        blockers.append("SpecAugment masks change the features every epoch")
+    if crop_samples and max(clip_lengths, default=0) > crop_samples:
+        blockers.append(f"`random_crop` draws other {crop_samples}-sample windows of longer clips every epoch")
+    return blockers
+
+
+class _Rows(torch.utils.data.Dataset):
+    """`(index, row)` for the given row indices of a dataset."""
+
+    def __init__(self, dataset, indices):
+        self.dataset, self.indices = dataset, list(indices)
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, position):
+        index = self.indices[position]
+        return index, self.dataset[index]
+
+
+def _as_list(rows):
+    return rows
+
+
+def _loader(rows: _Rows, batch_size: int, num_workers: int):
+    """Batches of `rows` in order, decoded by `num_workers` workers. The loader's own generator gives its worker
+    seed: the global RNG, which draws the model's initial weights and dropout masks, stays as it was."""
+    return torch.utils.data.DataLoader(rows, batch_size=batch_size, collate_fn=_as_list, num_workers=num_workers,
+                                       generator=torch.Generator().manual_seed(0))
+
+
+def build_encoder_cache(model, processor, cache: EncoderCache, dataset: AudioDataset, accelerator=None,
+                        batch_size: int = 8, num_workers: int = 0, desc: str = "encoder cache"):
+    """Put every clip of `dataset` in `cache` as `model.encode_for_cache` makes it, streaming: clips are decoded,
+    keyed and checked a batch at a time, then the missing ones encoded a batch at a time, longest first. With several
+    processes (`accelerator`) each decodes and checks every N-th row, and each missing clip is encoded once in all, by
+    the process of its first row; entries a machine does not see on its disk (no shared file system) are sent to it.
+    Returns `(the clip key of every row, the clips each process encoded (one count per process), the rows whose
+    entries were in the cache already)`."""
+    from accelerate.utils import gather_object
+
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
+    show = accelerator is None or accelerator.is_local_main_process
+    # Pass 1: this process's rows, decoded a batch at a time: their clip keys, lengths, and whether the cache has them.
+    checked, mine = {}, []
+    rows = _loader(_Rows(dataset, range(rank, len(dataset), world)), batch_size, num_workers)
+    for batch in tqdm(rows, desc=f"{desc}: checking", leave=False, disable=not show):
+        for index, row in batch:
+            key = clip_key(row["audio"])
+            if key not in checked:
+                checked[key] = cache.verify(key)
+            mine.append((index, key, len(row["audio"]), checked[key]))
+    every = sorted(gather_object(mine)) if world > 1 else mine
+    keys = [key for _, key, _, _ in every]
+    first, missing = {}, set()
+    for index, key, samples, present in every:
+        first.setdefault(key, (index, samples))
+        if not present:
+            missing.add(key)
+    # Pass 2: the missing clips whose first row is this process's, longest first (little padding in a batch).
+    todo = sorted(((first[key][1], first[key][0]) for key in missing if first[key][0] % world == rank), reverse=True)
+    spec = model.encoder_cache_spec()
+    name = model.config.input_name
+    computed = 0
+    rows = _loader(_Rows(dataset, [index for _, index in todo]), batch_size if spec["batch_independent"] else 1,
+                   num_workers)
+    for batch in tqdm(rows, desc=f"{desc}: encoding", leave=False, disable=not show or not todo):
+        features = features_of(processor, [row["audio"] for _, row in batch], return_attention_mask=True)
+        entries = model.encode_for_cache(**{name: features[name], "attention_mask": features.get("attention_mask")})
+        for (index, _), entry in zip(batch, entries):
+            cache.store(keys[index], entry)
+        computed += len(batch)
+    reused = sum(1 for _, key, _, _ in every if key not in missing)
+    if world == 1:
+        return keys, [computed], reused
+    accelerator.wait_for_everyone()
+    _share_entries(cache, keys, accelerator)
+    return keys, gather_object([computed]), reused
+
+
+def _share_entries(cache: EncoderCache, keys: list, accelerator, chunk: int = 64):
+    """Entries that some process cannot see in its cache folder (machines without a shared disk), sent to it by the
+    processes that have them, `chunk` entries at a time."""
+    from accelerate.utils import gather_object
+
+    lacking = sorted({key for key in keys if not cache.contains(key)})
+    wanted = sorted(set(gather_object(lacking)))
+    for start in range(0, len(wanted), chunk):
+        part = wanted[start:start + chunk]
+        offered = gather_object([{key: cache.read_bytes(key) for key in part if cache.contains(key)}])
+        for key in part:
+            if cache.contains(key):
+                continue
+            data = next((sent[key] for sent in offered if key in sent), None)
+            if data is None:
+                raise RuntimeError(f"encoder cache entry {cache.path(key)}: no process has it after the cache build")
+            cache.store_bytes(key, data)
+
+
 class AudioClassificationTask:
     """Voice models (`spectrogram_vit`, `mfcc_cnn`, `waveform_mlp`) over an Audio column.
 
@@ -236,8 +375,8 @@ class AudioClassificationTask:
         p = self.processor
         if isinstance(p, EmotionAudioFeatureExtractor) and p.feature_normalization == "global" and p.feature_mean is None:
             data = AudioDataset(train_split, recipe.input_column, recipe.label_column, p.sampling_rate)
-            waves = [data[i]["audio"] for i in tqdm(range(len(data)), desc="feature statistics", leave=False)]
-            mean, std = p.compute_global_statistics(waves, p.sampling_rate)  # floats, or per-row lists
+            # in batches of clips decoded as they are read (a running mean and variance)
+            mean, std = p.compute_global_statistics(data.waveforms(), p.sampling_rate)  # floats, or per-row lists
             mean, std = (np.round(np.asarray(v, dtype=np.float64), 6).tolist() for v in (mean, std))
             self.processor = build_feature_extractor({**recipe.feature_extractor, "feature_mean": mean,
                                                       "feature_std": std})
@@ -246,37 +385,44 @@ class AudioClassificationTask:
         return AudioDataset(split, self.recipe.input_column, self.recipe.label_column, self.processor.sampling_rate)
 
     def collator(self, train: bool):
-        if self.cached:
-            return CachedHiddenStatesCollator()
+        if self.cached:  # batches of cache entries, as the model's forward reads them
+            return CachedEntriesCollator(self.model_class.collate_cache_entries)
         return AudioCollator(self.processor, raw=train)
 
     def cache_encoder(self, model, data: dict, accelerator) -> dict:
-        """Called by the loop once the model exists: with a frozen speech encoder and nothing that changes a clip
-        between epochs (`encoder_cache: auto`, the default), the datasets become the encoder's cached hidden states,
-        so every epoch and fold trains only the head. `encoder_cache: false` runs the encoder every step."""
+        """Called by the loop on every process once the model exists: with a frozen speech encoder (or one whose
+        top layers train) and nothing that changes a clip between epochs (`encoder_cache: auto`, the default), the
+        datasets become the entries of the encoder cache, what the model's head reads of the encoder's fixed part
+        (`encoder_cache_spec`), so every epoch and fold trains only the rest. The clips are encoded in batches as a
+        stream; with several processes (and machines) each encodes its share, every clip once in all, and the entries
+        reach every machine. `encoder_cache: false` runs the encoder every step."""
         setting = self.recipe.encoder_cache
         if setting is False or self.recipe.model_type not in SPEECH_ENCODER_MODELS:
             return data
-        lengths = [n for split in data.values() for n in split.lengths(self.processor.sampling_rate)]
-        blockers = cache_blockers(self.recipe, model, lengths, self.train_samples)
+        rate = self.processor.sampling_rate
+        lengths = {name: split.lengths(rate) for name, split in data.items()}
+        blockers = cache_blockers(self.recipe, model, [n for split in lengths.values() for n in split],
+                                  self.train_samples)
         if blockers:
             if setting is True:
                 raise ValueError("`encoder_cache: true` but the encoder must run every epoch: " + "; ".join(blockers))
             return data
-        root = self.recipe.encoder_cache_dir or default_cache_root()
-        cache = EncoderCache(model, self.processor, root, batch_size=self.recipe.per_device_eval_batch_size)
-        cached = {}
+        model.to(accelerator.device)
+        cache = EncoderCache.for_model(model, self.processor, self.recipe.encoder_cache_dir or default_cache_root())
+        cached, counts, reused = {}, [0] * accelerator.num_processes, 0
         for name, split in data.items():
-            rows = [split[i] for i in tqdm(range(len(split)), desc=f"decoding {name}", leave=False)]  # decoded once
-            waves = [row["audio"] for row in rows]  # whole clips: `cache_blockers` refused crops shorter than a clip
-            labels = [row["labels"] for row in rows]
-            entries = cache.entries(waves, desc=f"encoder cache {name}")
-            cached[name] = CachedHiddenStates([e["hidden_states"] for e in entries], labels,
-                                              [int(e["num_frames"]) for e in entries])
+            keys, computed, present = build_encoder_cache(
+                model, self.processor, cache, split, accelerator, batch_size=self.recipe.per_device_eval_batch_size,
+                num_workers=self.recipe.dataloader_num_workers, desc=f"encoder cache {name}")
+            counts = [a + b for a, b in zip(counts, computed)]
+            reused += present
+            cached[name] = CachedEntries(cache, keys, split.labels(), lengths[name])
         fixed = "frozen encoder" if model.config.freeze_backbone else (
             f"encoder below its top {model.config.trainable_encoder_layers} layer(s)")
-        accelerator.print(f"{fixed} cached: {cache.computed} clips encoded, "
-                          f"{sum(len(d) for d in cached.values()) - cache.computed} read back ({cache.dir})")
+        spec = model.encoder_cache_spec()
+        shares = f" ({' + '.join(map(str, counts))} by {len(counts)} processes)" if len(counts) > 1 else ""
+        accelerator.print(f"{fixed} cached ({spec['layout']}, {spec['states']} state(s)): {sum(counts)} clips "
+                          f"encoded{shares}, {reused} read back ({cache.dir})")
         self.cached = True
         return cached
 
@@ -388,4 +534,5 @@ class AudioClassificationTask:
 
 
 __all__ = ["AUDIO_MODELS", "AudioAugmentation", "AudioClassificationTask", "AudioCollator", "AudioDataset",
-           "build_feature_extractor", "crop_waveforms", "features_of", "stock_pipeline_behaviour"]
+           "DecodedWaveforms", "build_encoder_cache", "build_feature_extractor", "cache_blockers", "crop_waveforms",
+           "features_of", "stock_pipeline_behaviour"]
