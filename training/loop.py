@@ -144,8 +144,7 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
         class_weights = class_weights_from_counts(counts.tolist())
     model = task.build_model(class_weights)
     if hasattr(task, "cache_encoder"):  # a frozen speech encoder runs once per clip; the head trains from its cache
-        with accelerator.main_process_first():
-            data = task.cache_encoder(model, data, accelerator)
+        data = task.cache_encoder(model, data, accelerator)  # every process encodes its share of the clips
     if recipe.gradient_checkpointing:
         if not model.supports_gradient_checkpointing:
             raise ValueError(f"`gradient_checkpointing`: {type(model).__name__} does not support it")
