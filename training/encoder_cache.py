@@ -382,19 +382,24 @@ def _remove(path: str):
         pass
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m emotion_hub.training.encoder_cache",
                                      description="Size report and cleanup of the frozen-encoder cache.")
     parser.add_argument("command", choices=("info", "clean"))
     parser.add_argument("--dir", default=None, help=f"the cache root (default: {default_cache_root()}, or the "
                                                     f"recipe's encoder_cache_dir)")
-    parser.add_argument("--older_than", type=float, default=None,
+    parser.add_argument("--older_than", type=float, default=None, metavar="DAYS",
                         help="clean: only folders last used more than DAYS days ago (default: every folder)")
     parser.add_argument("--dry_run", action="store_true", help="clean: list what would be removed")
     args = parser.parse_args(argv)
-    root = args.dir or default_cache_root()
     if args.older_than is not None and (args.command != "clean" or args.older_than < 0):
         parser.error("--older_than DAYS (>= 0) goes with `clean`")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    root = args.dir or default_cache_root()
     if args.command == "info":
         print(report(root))
         return 0
@@ -411,7 +416,7 @@ def main(argv=None) -> int:
 
 
 __all__ = ["CACHE_FORMAT", "CachedEntries", "CachedEntriesCollator", "EncoderCache", "clean", "clip_key",
-           "default_cache_root", "report", "scan", "settings_key", "tensors_digest"]
+           "default_cache_root", "main", "parse_args", "report", "scan", "settings_key", "tensors_digest"]
 
 if __name__ == "__main__":
     sys.exit(main())
