@@ -19,26 +19,49 @@ The code lives in the `training` package (see `training/__init__.py`, the comman
 this file is its entry point and re-exports the names scripts and tests use.
 """
 
+import importlib
+import os
 import sys
 
-from emotion_hub import modeling  # noqa: F401  (registers the Auto classes)
-from emotion_hub.processing.image_processing_fer import FERImageProcessor
-from emotion_hub.training.audio import AUDIO_MODELS, AudioClassificationTask, build_feature_extractor
-from emotion_hub.training.checkpoints import LoopState, list_checkpoints
-from emotion_hub.training.cli import cli, main
-from emotion_hub.training.cross_validation import cross_validate, fold_assignment
-from emotion_hub.training.image import ImageAugmentation, ImageCollator, decode_images, normalize_pixels
-from emotion_hub.training.loop import build_accelerator, load_splits, train_and_evaluate
-from emotion_hub.training.metrics import compute_metrics
-from emotion_hub.training.recipe import Recipe, RecipeError, parse_args
-from emotion_hub.training.registry import MODEL_TYPES
-from emotion_hub.training.samplers import ClassBalancedBatchSampler, LengthGroupedSampler
+# Read and check the command line before torch, transformers, datasets and accelerate are imported: `--help`, a bad
+# recipe and `--dry_run` answer in about a second. `emotion_hub` is imported without registering its Auto classes
+# (main() registers them before any work); the setting is not left for other code or child processes.
+_previous = os.environ.get("EMOTION_HUB_LAZY_IMPORT")
+os.environ["EMOTION_HUB_LAZY_IMPORT"] = "1"
+try:
+    from emotion_hub.training.cli import cli, main
+    from emotion_hub.training.recipe import Recipe, RecipeError, parse_args
+finally:
+    if _previous is None:
+        del os.environ["EMOTION_HUB_LAZY_IMPORT"]
+    else:
+        os.environ["EMOTION_HUB_LAZY_IMPORT"] = _previous
 
-__all__ = ["AUDIO_MODELS", "AudioClassificationTask", "ClassBalancedBatchSampler", "FERImageProcessor",
-           "ImageAugmentation", "ImageCollator", "LengthGroupedSampler", "LoopState", "MODEL_TYPES", "Recipe",
-           "RecipeError", "build_accelerator", "build_feature_extractor", "cli", "compute_metrics", "cross_validate",
-           "decode_images", "fold_assignment", "list_checkpoints", "load_splits", "main", "modeling",
-           "normalize_pixels", "parse_args", "train_and_evaluate"]
+# The names scripts and tests use, imported when first used (`train.compute_metrics`, `from train import ...`).
+_LAZY = {
+    "modeling": "emotion_hub", "FERImageProcessor": "emotion_hub.processing.image_processing_fer",
+    "AUDIO_MODELS": "emotion_hub.training.audio", "AudioClassificationTask": "emotion_hub.training.audio",
+    "build_feature_extractor": "emotion_hub.training.audio",
+    "LoopState": "emotion_hub.training.checkpoints", "list_checkpoints": "emotion_hub.training.checkpoints",
+    "cross_validate": "emotion_hub.training.cross_validation",
+    "fold_assignment": "emotion_hub.training.cross_validation",
+    "ImageAugmentation": "emotion_hub.training.image", "ImageCollator": "emotion_hub.training.image",
+    "decode_images": "emotion_hub.training.image", "normalize_pixels": "emotion_hub.training.image",
+    "build_accelerator": "emotion_hub.training.loop", "load_splits": "emotion_hub.training.loop",
+    "train_and_evaluate": "emotion_hub.training.loop", "compute_metrics": "emotion_hub.training.metrics",
+    "MODEL_TYPES": "emotion_hub.training.registry", "ClassBalancedBatchSampler": "emotion_hub.training.samplers",
+    "LengthGroupedSampler": "emotion_hub.training.samplers",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        return getattr(module, name) if name != "modeling" else importlib.import_module("emotion_hub.modeling")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted([*_LAZY, "Recipe", "RecipeError", "cli", "main", "parse_args"])
 
 if __name__ == "__main__":
     cli(sys.argv[1:])

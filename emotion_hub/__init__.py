@@ -17,6 +17,18 @@ _checkout = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
 if _os.path.isfile(_os.path.join(_checkout, "setup.py")) and _os.path.isdir(_os.path.join(_checkout, "modeling")):
     __path__.append(_checkout)  # noqa: F821  (a source checkout: its top-level folders are our subpackages)
 
-from . import modeling, processing  # noqa: E402,F401  (registers the Auto classes)
+# `train.py` reads and checks its command line before anything heavy is imported: it imports us with
+# EMOTION_HUB_LAZY_IMPORT=1, and the Auto classes are registered when the run imports `emotion_hub.modeling`.
+if _os.environ.get("EMOTION_HUB_LAZY_IMPORT") != "1":
+    from . import modeling, processing  # noqa: E402,F401  (registers the Auto classes)
+
+
+def __getattr__(name):
+    if name in ("modeling", "processing"):  # lazy mode: `emotion_hub.modeling` still works as an attribute
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["modeling", "processing"]

@@ -23,9 +23,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 from pydantic import create_model
 from pydantic.dataclasses import dataclass
 
-from emotion_hub.training.image import AUGMENTATION_DEFAULTS
-from emotion_hub.training.metrics import METRICS
-
+# Nothing here imports torch, transformers, datasets or accelerate at module level: `train.py --help` and every recipe
+# error come before them. A nested block imports its consumer (config class, processor) only when it is not empty.
+METRICS = ("accuracy", "f1_macro", "f1_weighted", "uar", "roc_auc_macro", "loss")
+IMAGE_AUGMENTATION_KEYS = ("hflip", "rotation", "translate", "scale", "brightness", "contrast", "erasing")
 OPTIMIZERS = ("adam", "adamw", "sgd", "sgd_momentum", "adadelta")
 SCHEDULERS = ("constant", "linear", "cosine", "reduce_on_plateau")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|nan)")
@@ -74,7 +75,7 @@ class Recipe:
         "FERImageProcessor arguments (default image_mean/image_std: the training split's pixel statistics for "
         "fer_cnn, the backbone's for fer_timm)"))
     augmentation: dict = Field(default_factory=dict, description=(
-        f"training-only image augmentation, keys {sorted(AUGMENTATION_DEFAULTS)}"))
+        f"training-only image augmentation, keys {sorted(IMAGE_AUGMENTATION_KEYS)}"))
     # optimisation
     output_dir: Optional[StrictStr] = Field(None, description="where the Hub-ready model folder goes")
     overwrite_output_dir: StrictBool = Field(False, description="replace a folder that holds another run")
@@ -104,6 +105,11 @@ class Recipe:
     seed: StrictInt = 42
     mixed_precision: Precision = Field("no", description="no | fp16 | bf16")
     dataloader_num_workers: StrictInt = 0
+    num_threads: Union[Literal["auto"], StrictInt] = Field("auto", description=(
+        "torch intra-op threads per process: N, 0 for torch's default (every core), or auto: OMP_NUM_THREADS when "
+        "set, torch's default when the recipe fine-tunes a pretrained transformer (auto_sequence_classification, "
+        "erc_fusion, a speech encoder not frozen, LoRA), else 1 (small models and heads on cached features, whose "
+        "steps slow several-fold beside another job with more threads)"))
     # checkpoints, logging, Hub
     checkpointing_steps: Union[Literal["epoch"], StrictInt, None] = Field("epoch", description="'epoch', N or None")
     checkpoints_total_limit: Optional[StrictInt] = Field(2, description="keep this many checkpoints of this run")
@@ -194,7 +200,7 @@ class Recipe:
     samples_per_class: StrictInt = Field(4, description="class_balanced_sampler: examples per class")
 
     def __post_init__(self):
-        from emotion_hub.training.registry import MODEL_TYPES
+        from emotion_hub.training.registry import MODEL_TYPE_NAMES as MODEL_TYPES
 
         checks = [
             (self.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}"),
@@ -238,6 +244,7 @@ class Recipe:
             (self.lora_r >= 0, "lora_r", "an int >= 0"),
             (not self.lora_r or self.lora_target_modules, "lora_target_modules", "the modules to adapt"),
             (self.logging_steps >= 1, "logging_steps", ">= 1"),
+            (self.num_threads == "auto" or self.num_threads >= 0, "num_threads", "'auto', 0 (torch's default) or N"),
         ]
         for ok, key, expected in checks:
             if not ok:
@@ -334,10 +341,59 @@ def _config_parameters(config_class):
 
 
 def validate_blocks(recipe: Recipe):
-    """Every nested block against its consumer; raises `RecipeError` naming `block.key`."""
-    from emotion_hub.processing import ERCProcessor
-    from emotion_hub.processing.image_processing_fer import FERImageProcessor
-    from emotion_hub.processing.tokenization_word_level import build_word_level_tokenizer
+    """Every nested block against its consumer; raises `RecipeError` naming `block.key`. A block that is empty has
+    nothing to check, so its consumer (a config class, a processor: torch and transformers) is not imported."""
+    blocks = {
+        "model": _model_block,
+        "tokenizer": lambda: _block_model("tokenizer", _parameters(_word_level_tokenizer(), skip=("texts",))),
+        "image_processor": lambda: _block_model("image_processor", _fer_image_processor()().to_dict()),
+        "augmentation": lambda: ImageAugmentationBlock,
+        "audio_augmentation": lambda: AudioAugmentationBlock,
+        "erc_backbones": lambda: ERCBackbonesBlock,
+        "erc_processor": lambda: _block_model("erc_processor", {
+            "tokenizer": None, "feature_extractor": None, "bpe_vocab_size": 8000, "bpe_min_frequency": 2,
+            "frame_height": 224, "frame_width": 224,
+            **_parameters(_erc_processor().__init__, skip=("tokenizer", "feature_extractor", "image_processor"))}),
+        "feature_extractor": lambda: _block_model("feature_extractor", {
+            "class": "", "from_pretrained": None, **_parameters(_feature_extractor_class(recipe.feature_extractor))}),
+    }
+    for block, make in blocks.items():
+        values = getattr(recipe, block)
+        if isinstance(values, dict) and not values:
+            continue
+        model = make(recipe) if block == "model" else make()
+        check_keys(values, model.model_fields, block)
+        try:
+            model(**values)
+        except ValidationError as err:
+            raise RecipeError(describe(err, prefix=f"{block}.", values=values)) from None
+    if recipe.export_stock:
+        from emotion_hub.training.registry import export_stock_blockers
+
+        blockers = export_stock_blockers(recipe)
+        if blockers:
+            raise RecipeError("`export_stock: true` cannot be honoured: " + "; ".join(blockers) + " (drop "
+                              "--export_stock, or change the model settings named)")
+    if recipe.augmentation:  # the ranges, checked by the class that uses them
+        from emotion_hub.training.image import ImageAugmentation
+
+        _check_ranges(ImageAugmentation, recipe.augmentation)
+    if recipe.audio_augmentation:
+        from emotion_hub.training.audio import AudioAugmentation
+
+        _check_ranges(AudioAugmentation, recipe.audio_augmentation)
+
+
+def _check_ranges(consumer, values):
+    try:
+        consumer(**values)
+    except ValueError as err:
+        raise RecipeError(str(err)) from None
+
+
+def _model_block(recipe: Recipe):
+    """The strict pydantic model of the `model` block: the config class's `__init__` arguments (up its MRO), the
+    attributes a default config holds, and former names the config still reads."""
     from emotion_hub.training.registry import config_class_of
 
     config_class = config_class_of(recipe.model_type)
@@ -347,42 +403,25 @@ def validate_blocks(recipe: Recipe):
     for key, value in recipe.model.items() if isinstance(recipe.model, dict) else ():
         if key not in model_parameters and _consumed(config_class, key, value):
             model_parameters[key] = None  # a former name the config still reads (e.g. ERC's `text_encoder`)
-    blocks = {
-        "model": _block_model(f"{recipe.model_type}.model", model_parameters),
-        "tokenizer": _block_model("tokenizer", _parameters(build_word_level_tokenizer, skip=("texts",))),
-        "image_processor": _block_model("image_processor", FERImageProcessor().to_dict()),
-        "augmentation": ImageAugmentationBlock,
-        "audio_augmentation": AudioAugmentationBlock,
-        "erc_backbones": ERCBackbonesBlock,
-        "erc_processor": _block_model("erc_processor", {
-            "tokenizer": None, "feature_extractor": None, "bpe_vocab_size": 8000, "bpe_min_frequency": 2,
-            "frame_height": 224, "frame_width": 224,
-            **_parameters(ERCProcessor.__init__, skip=("tokenizer", "feature_extractor", "image_processor"))}),
-        "feature_extractor": _block_model("feature_extractor", {
-            "class": "", "from_pretrained": None, **_parameters(_feature_extractor_class(recipe.feature_extractor))}),
-    }
-    for block, model in blocks.items():
-        values = getattr(recipe, block)
-        check_keys(values, model.model_fields, block)
-        try:
-            model(**values)
-        except ValidationError as err:
-            raise RecipeError(describe(err, prefix=f"{block}.", values=values)) from None
-    from emotion_hub.training.registry import export_stock_blockers
+    return _block_model(f"{recipe.model_type}.model", model_parameters)
 
-    if recipe.export_stock:
-        blockers = export_stock_blockers(recipe)
-        if blockers:
-            raise RecipeError("`export_stock: true` cannot be honoured: " + "; ".join(blockers) + " (drop "
-                              "--export_stock, or change the model settings named)")
-    from emotion_hub.training.audio import AudioAugmentation
-    from emotion_hub.training.image import ImageAugmentation
 
-    for consumer, values in ((ImageAugmentation, recipe.augmentation), (AudioAugmentation, recipe.audio_augmentation)):
-        try:  # the ranges, checked by the class that uses them
-            consumer(**values)
-        except ValueError as err:
-            raise RecipeError(str(err)) from None
+def _word_level_tokenizer():
+    from emotion_hub.processing.tokenization_word_level import build_word_level_tokenizer
+
+    return build_word_level_tokenizer
+
+
+def _fer_image_processor():
+    from emotion_hub.processing.image_processing_fer import FERImageProcessor
+
+    return FERImageProcessor
+
+
+def _erc_processor():
+    from emotion_hub.processing import ERCProcessor
+
+    return ERCProcessor
 
 
 def _consumed(config_class, key, value) -> bool:
@@ -456,6 +495,9 @@ def parse_args(argv=None) -> Recipe:
                                      epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="YAML recipe, e.g. configs/text-cnn-tweeteval-emotion.yaml")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    parser.add_argument("--dry_run", action="store_true", help=(
+        "read and check the recipe and the command line (files, folders, every block), print the recipe and stop: "
+        "no model, no data, no output folder"))
     args, rest = parser.parse_known_args(argv)
     if not os.path.exists(args.config) or os.path.isdir(args.config):
         raise RecipeError(f"--config {args.config}: no such file")
@@ -504,7 +546,7 @@ def recipe_dict(recipe: Recipe) -> dict:
 # Keys that change where and how a run is stored or reported, not what it trains.
 NOT_HASHED = ("output_dir", "overwrite_output_dir", "resume_from_checkpoint", "allow_recipe_change", "data_dir",
               "cache_dir", "report_to", "logging_steps", "push_to_hub", "hub_model_id", "hub_private_repo", "hub_token",
-              "checkpointing_steps", "checkpoints_total_limit", "dataloader_num_workers")
+              "checkpointing_steps", "checkpoints_total_limit", "dataloader_num_workers", "num_threads")
 
 
 def training_recipe(recipe: Recipe) -> dict:

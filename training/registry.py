@@ -7,36 +7,49 @@ into datasets (`dataset`), batches them (`collator`), builds the model (`build_m
 validates the recipe's `model` block. A new model family is one new module and one line here.
 """
 
-from emotion_hub.training.audio import AUDIO_MODELS, AudioClassificationTask
-from emotion_hub.training.conversation import ERCTask
-from emotion_hub.training.image import ImageClassificationTask, TimmImageClassificationTask
-from emotion_hub.training.text import TextClassificationTask
-from emotion_hub.training.text_transformer import TextTransformerTask
+import importlib
 
-MODEL_TYPES = {
-    "text_cnn": TextClassificationTask,
-    "auto_sequence_classification": TextTransformerTask,
-    "erc_fusion": ERCTask,
-    "fer_cnn": ImageClassificationTask,
-    "fer_timm": TimmImageClassificationTask,
-    **{name: AudioClassificationTask for name in AUDIO_MODELS},
+# model_type -> "module:TaskClass". The task modules import torch and the models: they are imported when a run (or
+# the recipe check of a `model` block) needs them, so `train.py --help` and recipe errors come at once.
+AUDIO_MODEL_TYPES = ("spectrogram_vit", "mfcc_cnn", "waveform_mlp", "wav2vec2_emotion", "speech_emotion")
+TASKS = {
+    "text_cnn": "emotion_hub.training.text:TextClassificationTask",
+    "auto_sequence_classification": "emotion_hub.training.text_transformer:TextTransformerTask",
+    "erc_fusion": "emotion_hub.training.conversation:ERCTask",
+    "fer_cnn": "emotion_hub.training.image:ImageClassificationTask",
+    "fer_timm": "emotion_hub.training.image:TimmImageClassificationTask",
+    **{name: "emotion_hub.training.audio:AudioClassificationTask" for name in AUDIO_MODEL_TYPES},
 }
+MODEL_TYPE_NAMES = tuple(TASKS)
 
 
 def task_class_of(model_type: str):
-    return MODEL_TYPES[model_type]
+    module, _, name = TASKS[model_type].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def __getattr__(name):
+    if name == "MODEL_TYPES":  # model_type -> task class (imports every task module)
+        return {model_type: task_class_of(model_type) for model_type in TASKS}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def config_class_of(model_type: str):
     """The config class whose `__init__` arguments a recipe's `model` block may set."""
-    task = MODEL_TYPES[model_type]
-    return AUDIO_MODELS[model_type][0] if task is AudioClassificationTask else task.config_class
+    if model_type in AUDIO_MODEL_TYPES:
+        from emotion_hub.training.audio import AUDIO_MODELS
+
+        return AUDIO_MODELS[model_type][0]
+    return task_class_of(model_type).config_class
 
 
 def model_class_of(model_type: str):
     """The model class a recipe of `model_type` trains (None for stock transformers classes)."""
-    task = MODEL_TYPES[model_type]
-    return AUDIO_MODELS[model_type][1] if task is AudioClassificationTask else getattr(task, "model_class", None)
+    if model_type in AUDIO_MODEL_TYPES:
+        from emotion_hub.training.audio import AUDIO_MODELS
+
+        return AUDIO_MODELS[model_type][1]
+    return getattr(task_class_of(model_type), "model_class", None)
 
 
 def export_stock_blockers(recipe) -> list[str]:
@@ -57,4 +70,4 @@ def export_stock_blockers(recipe) -> list[str]:
     return blockers(**values) if blockers is not None else []
 
 
-__all__ = ["MODEL_TYPES", "config_class_of", "export_stock_blockers", "model_class_of", "task_class_of"]
+__all__ = ["AUDIO_MODEL_TYPES", "MODEL_TYPES", "MODEL_TYPE_NAMES", "TASKS", "config_class_of", "export_stock_blockers", "model_class_of", "task_class_of"]
