@@ -169,11 +169,13 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
 
     state, best_state = LoopState(), None
     if resume_from_checkpoint:
-        state, best_state = load_checkpoint(accelerator, resume_from_checkpoint, output_dir, scheduler, recipe)
+        state, best_state = load_checkpoint(accelerator, resume_from_checkpoint, output_dir, scheduler, recipe,
+                                            model=model)
     state.recipe_hash = recipe_hash(recipe)
 
     def checkpoint():
-        save_checkpoint(accelerator, output_dir, state, best_state, scheduler, recipe, recipe.checkpoints_total_limit)
+        save_checkpoint(accelerator, output_dir, state, best_state, scheduler, recipe, recipe.checkpoints_total_limit,
+                        model=model)  # its frozen parameters are left out: the resumed run rebuilds them
 
     total_batch = recipe.per_device_train_batch_size * accelerator.num_processes * recipe.gradient_accumulation_steps
     accelerator.print(f"train {len(data['train'])} / validation {len(data['validation'])} / test {len(data['test'])};"
