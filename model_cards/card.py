@@ -110,7 +110,7 @@ def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, spli
         intended_use=data["intended_use"],
         limitations=data["limitations"],
         dataset_description=data["description"],
-        split_protocol=data["split_protocol"],
+        split_protocol=cross_corpus_protocol(results) or data["split_protocol"],
         split_sizes=split_sizes,
         train_label_counts=train_label_counts,
         training_summary=info["training_summary"],
@@ -122,6 +122,22 @@ def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, spli
     )
     card.save(os.path.join(output_dir, "README.md"))
     return card
+
+
+def cross_corpus_protocol(results) -> str:
+    """The split protocol of a cross-corpus target's model (`train.py --cross_corpus`), else ''."""
+    target = results.get("cross_corpus_target")
+    if not target:
+        return ""
+    entry = results["cross_corpus"][target]
+    refit = (" and, once the number of epochs was chosen there, trained on them too (`fold_refit`)"
+             if results.get("refit") else "")
+    left_out = f"; left out: {', '.join(entry['left_out_labels'])}" if entry.get("left_out_labels") else ""
+    return (f"Cross-corpus: trained on {' + '.join(entry['train_corpora'])}, chosen on held-out validation speakers of "
+            f"those corpora{refit}, and tested on every clip of **{target}** ({entry['test_clips']} clips, "
+            f"{entry['test_speakers']} speakers), a corpus it never heard, on the labels both sides have "
+            f"({', '.join(entry['labels'])}{left_out}). The test row above is this model unadapted on {target}; "
+            f"the cross-corpus table adds its figures with statistics re-estimated on {target}'s unlabelled audio.")
 
 
 def problem_type_of(output_dir) -> str:

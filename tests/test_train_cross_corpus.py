@@ -87,7 +87,8 @@ def test_leave_one_corpus_out_with_adapted_statistics_and_a_final_model(tmp_path
             assert (folder / f"confusion_matrix_{setting}.png").read_bytes()[:4] == b"\x89PNG"
         report = json.load(open(folder / "classification_report.json"))
         assert set(report) >= {f"test_{s}" for s in settings}
-        assert "Cross-corpus results" in ModelCard.load(folder / "README.md").text
+        card = ModelCard.load(folder / "README.md").text
+        assert "Cross-corpus results" in card and f"tested on every clip of **{target}**" in card
         # fold_refit: chosen on the validation speakers (the selection run), then trained on them too and tested
         selection = json.load(open(out / f"cross_corpus_{target}-selection" / "all_results.json"))
         assert fold["refit"] and fold["epoch"] == selection["best_epoch"] and fold["eval_uar"] == selection["eval_uar"]

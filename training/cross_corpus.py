@@ -238,7 +238,7 @@ def adaptation_hook(recipe, fold_splits: dict, target: str, train_corpora: list[
                 if split == "test":
                     block[key][setting]["f1_per_class"] = {name: metrics[f"f1_{name}"] for name in label_names}
                     reports[setting] = report
-        return {"cross_corpus": {target: block}}, reports
+        return {"cross_corpus": {target: block}, "cross_corpus_target": target}, reports
 
     return hook
 
