@@ -80,10 +80,21 @@ class SpeechEmotionWeightedLayerSum(nn.Module):
         self.weight = nn.Parameter(torch.ones(num_layers) / num_layers)
 
     def forward(self, hidden_states) -> torch.Tensor:
-        # A tuple of (batch, frames, hidden), or those already stacked as (batch, layers, frames, hidden) (the cache).
+        # A tuple of (batch, frames, hidden), or those already stacked as (batch, layers, frames, hidden) (the cache),
+        # or every layer's mean over the frames (batch, layers, hidden) (the cache of a mean-pooled head).
         stacked = hidden_states if isinstance(hidden_states, torch.Tensor) else torch.stack(hidden_states, dim=1)
         weights = nn.functional.softmax(self.weight, dim=-1)
-        return (stacked * weights.view(-1, 1, 1).to(stacked.dtype)).sum(dim=1)
+        return (stacked * weights.view(-1, *[1] * (stacked.dim() - 2)).to(stacked.dtype)).sum(dim=1)
+
+
+class SpeechEmotionLayerConcat(nn.Module):
+    """Every hidden state side by side: `(batch, layers, frames, hidden)` (or a tuple of `(batch, frames, hidden)`, or
+    the layers' means `(batch, layers, hidden)`) -> `(batch, frames, layers * hidden)` (`(batch, layers * hidden)`).
+    The head then pools and standardises each layer's channels on their own (`concatenate_layers`)."""
+
+    def forward(self, hidden_states) -> torch.Tensor:
+        stacked = hidden_states if isinstance(hidden_states, torch.Tensor) else torch.stack(hidden_states, dim=1)
+        return stacked.movedim(1, -2).flatten(-2)  # layers next to the channels, then merged with them
 
 
 class SpeechEmotionPooling(nn.Module):
@@ -245,8 +256,10 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
         # The encoder sits under `base_model_prefix` (`audio_encoder`; `wav2vec2` in Wav2Vec2Emotion folders).
         setattr(self, self.base_model_prefix, build_speech_encoder(config.audio_config))
         self.main_input_name = config.input_name
-        self.layer_sum = SpeechEmotionWeightedLayerSum(config.num_hidden_states) if config.use_weighted_layer_sum else None
-        self.projector = nn.Linear(config.hidden_size, config.projector_size) if config.projector_size else None
+        # What combines the hidden states of every layer (None: the head reads the last one alone).
+        self.layer_sum = (SpeechEmotionWeightedLayerSum(config.num_hidden_states) if config.use_weighted_layer_sum
+                          else SpeechEmotionLayerConcat() if config.concatenate_layers else None)
+        self.projector = nn.Linear(config.layer_output_size, config.projector_size) if config.projector_size else None
         self.pooler = SpeechEmotionPooling(config.pooling, config.frame_size, config.attention_hidden_size)
         self.pooled_norm = nn.BatchNorm1d(config.pooled_size, affine=False) if config.standardize_pooled else None
         self.dropout = nn.Dropout(config.classifier_dropout)
@@ -426,6 +439,11 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
     def classify_hidden_states(self, hidden_states, frame_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Logits from encoder hidden states: a tuple of `(batch, frames, hidden)` (or a `(batch, layers, frames,
         hidden)` stack, as a frozen-encoder cache keeps them) and the frame mask. This is the trainable head."""
+        return self.classify_pooled(self.pool_hidden_states(hidden_states, frame_mask))
+
+    def pool_hidden_states(self, hidden_states, frame_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The pooled vector `(batch, config.pooled_size)` of encoder hidden states (as [`classify_hidden_states`]
+        takes them): the head up to the pooling, before `standardize_pooled`'s statistics and the classifier."""
         if self.config.normalize_hidden_states:
             stacked = hidden_states if isinstance(hidden_states, torch.Tensor) else torch.stack(hidden_states, dim=1)
             hidden_states = nn.functional.layer_norm(stacked, stacked.shape[-1:])  # per frame, over channels
@@ -435,7 +453,27 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
             hidden = hidden_states[-1] if isinstance(hidden_states, (tuple, list)) else hidden_states[:, -1]
         if self.projector is not None:
             hidden = self.projector(hidden)  # (batch, frames, projector_size): per frame, as the stock head does
-        pooled = self.pooler(hidden, frame_mask)
+        return self.pooler(hidden, frame_mask)
+
+    def pooled_output(self, input_values: Optional[torch.Tensor] = None, attention_mask: Optional[torch.Tensor] = None,
+                      input_features: Optional[torch.Tensor] = None,
+                      encoder_hidden_states: Optional[torch.Tensor] = None, frame_mask: Optional[torch.Tensor] = None,
+                      pooled_hidden_states: Optional[torch.Tensor] = None, **unused) -> torch.Tensor:
+        """The pooled vectors `(batch, config.pooled_size)` the classifier reads, before `standardize_pooled`'s
+        statistics, from the inputs `forward` takes (audio, or a batch of frozen-encoder cache entries:
+        `encoder_hidden_states` / `pooled_hidden_states` as [`collate_cache_entries`] makes them; other keys such as
+        `labels` are ignored). Label-free adaptation re-estimates the statistics from these."""
+        if pooled_hidden_states is not None:
+            return self.pool_layer_means(pooled_hidden_states)
+        if encoder_hidden_states is not None:
+            return self.pool_hidden_states(self._cached_head_states(encoder_hidden_states, frame_mask), frame_mask)
+        inputs = input_features if input_features is not None else input_values
+        self._check_inputs(inputs, attention_mask)
+        outputs, frame_mask = self.encode(inputs, attention_mask, output_hidden_states=self.layer_sum is not None)
+        return self.pool_hidden_states(self._head_hidden_states(outputs), frame_mask)
+
+    def classify_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Logits from pooled vectors: `standardize_pooled`'s statistics, dropout and the classifier."""
         if self.pooled_norm is not None:
             norm = self.pooled_norm
             if self.training and pooled.shape[0] == 1:  # batch statistics need two vectors: a lone one (the last
@@ -445,6 +483,136 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
             else:
                 pooled = norm(pooled)
         return self.classifier(self.dropout(pooled))
+
+    def pool_layer_means(self, pooled_hidden_states: torch.Tensor) -> torch.Tensor:
+        """The pooled vector of [`pool_hidden_states`] from `pooled_hidden_states` `(batch, states, hidden)`: every
+        hidden state the head reads, averaged over the clip's real frames (after the per-frame normalisation of
+        `normalize_hidden_states`), as a `"layer_means"` cache entry holds them ([`encoder_cache_spec`]). With
+        `pooling="mean"` the rest of the head (weighted layer sum, projector) is linear, so averaging first gives the
+        same vector up to float rounding."""
+        if self.config.pooling != "mean":
+            raise ValueError(f"`pooled_hidden_states` (every state's mean over the frames) give the pooled vector of "
+                             f"pooling='mean' only; this model pools with {self.config.pooling!r}: pass the frames "
+                             f"(`encoder_hidden_states`)")
+        expected = self.config.num_hidden_states if self.layer_sum is not None else 1
+        if pooled_hidden_states.dim() != 3 or tuple(pooled_hidden_states.shape[1:]) != (expected, self.config.hidden_size):
+            raise ValueError(f"`pooled_hidden_states` must have shape (batch, {expected}, {self.config.hidden_size}), "
+                             f"got {tuple(pooled_hidden_states.shape)}")
+        hidden = self.layer_sum(pooled_hidden_states) if self.layer_sum is not None else pooled_hidden_states[:, -1]
+        return self.projector(hidden) if self.projector is not None else hidden
+
+    def _cached_head_states(self, encoder_hidden_states: torch.Tensor, frame_mask: Optional[torch.Tensor] = None):
+        """The hidden states the head reads from cached `encoder_hidden_states` (see `forward`): the stack as it
+        is, or, with `trainable_encoder_layers`, the top layers run on the fixed states below them."""
+        counts = [self.config.num_hidden_states]
+        if self.config.trainable_encoder_layers:
+            counts.insert(0, self.config.num_fixed_hidden_states)
+        elif self.layer_sum is None:
+            counts.insert(0, 1)  # the `last_hidden_state` alone, what a head without the layer sum reads
+        if encoder_hidden_states.dim() != 4 or encoder_hidden_states.shape[1] not in counts:
+            raise ValueError(f"`encoder_hidden_states` must have shape (batch, "
+                             f"{' or '.join(map(str, counts))}, frames, {self.config.hidden_size}), got "
+                             f"{tuple(encoder_hidden_states.shape)}")
+        if self.config.trainable_encoder_layers and encoder_hidden_states.shape[1] < self.config.num_hidden_states:
+            return self._head_hidden_states(self.encode_top_layers(encoder_hidden_states, frame_mask))
+        return encoder_hidden_states
+
+    # -----------------------------------------------------------------------------------------------------------------
+    # What the head reads of the encoder: the contract of a frozen-encoder cache
+    # -----------------------------------------------------------------------------------------------------------------
+    def encoder_cache_spec(self) -> Optional[dict]:
+        """What the trained part of this model reads of its encoder's fixed part, so that a cache of the fixed part
+        (train.py's frozen-encoder cache) stores that and no more; None when no part of the encoder is fixed (or its
+        trained top layers cannot run from the states below them). A JSON-able dict, part of the cache's key:
+
+        - `layout`: `"layer_means"` with `pooling="mean"` over a frozen encoder: the per-frame normalisation is
+          fixed and the weighted layer sum, the projector and the mean over the frames are linear, so the head reads
+          each hidden state's mean over the clip's real frames (`(states, hidden)`, a few KB per clip; see
+          [`pool_layer_means`]). `"frames"` for every other head (max or attentive pooling, trained top layers):
+          `(states, frames, hidden)` of the clip's real frames, and for Whisper's trained top layers every frame of
+          the window (they attend to its padding frames too), with `num_frames`, the real ones; float32.
+        - `states`: how many hidden states an entry holds, bottom up: all of them for the weighted layer sum, the
+          `num_fixed_hidden_states` below trained top layers, else 1: the `last_hidden_state` (after a final norm that
+          the recorded states of stable-layer-norm encoders lack: `last_hidden_state: true`).
+        - `normalized`: the layer means are taken after the per-frame normalisation (`normalize_hidden_states`).
+        - `dtype`: float32. (Frames stored in float16 moved the head's weights by 3e-4 after two epochs of the
+          tests' cache-equality run, over their 1e-4 tolerance: a cache must not change what is trained.)
+        - `batch_independent`: False for a group-normalised wav2vec2 front end (wav2vec2-base), which normalises over
+          the padded batch: such clips must be encoded one at a time.
+        """
+        config = self.config
+        if not config.num_fixed_hidden_states or (config.trainable_encoder_layers and top_layers_blocker(config)):
+            return None
+        top = bool(config.trainable_encoder_layers)
+        layout = "frames" if top or config.pooling != "mean" else "layer_means"
+        last_only = not top and self.layer_sum is None
+        return {"layout": layout,
+                "states": config.num_fixed_hidden_states if top else (1 if last_only else config.num_hidden_states),
+                "last_hidden_state": last_only,
+                "normalized": layout == "layer_means" and config.normalize_hidden_states,
+                "window": top and is_whisper(config.audio_config),
+                "dtype": "float32",
+                "batch_independent": getattr(config.audio_config, "feat_extract_norm", None) != "group"}
+
+    @torch.no_grad()
+    def encode_for_cache(self, input_values: Optional[torch.Tensor] = None,
+                         attention_mask: Optional[torch.Tensor] = None,
+                         input_features: Optional[torch.Tensor] = None) -> list[dict]:
+        """The cache entries of a batch of clips ([`encoder_cache_spec`]): one dict of CPU tensors per clip,
+        `{"layer_means": (states, hidden)}` or `{"hidden_states": (states, frames, hidden), "num_frames": (1,)}`.
+        The fixed encoder runs in inference mode whatever mode the model is in."""
+        spec = self.encoder_cache_spec()
+        if spec is None:
+            raise ValueError("encode_for_cache: no part of this model's encoder is fixed (set `freeze_backbone` or "
+                             "`trainable_encoder_layers` on an encoder whose top layers run alone)")
+        inputs = input_features if input_features is not None else input_values
+        if (input_features is None) == (input_values is None):
+            raise ValueError(f"pass exactly one of `input_values` / `input_features`; this "
+                             f"{self.config.encoder_type} encoder reads `{self.config.input_name}`")
+        self._check_inputs(inputs, attention_mask)
+        was_training = self.training
+        self.eval()
+        try:
+            outputs, frame_mask = self.encode(inputs.to(self.device),
+                                              attention_mask.to(self.device) if attention_mask is not None else None,
+                                              output_hidden_states=not spec["last_hidden_state"])
+        finally:
+            self.train(was_training)
+        if spec["last_hidden_state"]:
+            states = outputs.last_hidden_state[:, None]
+        else:
+            states = torch.stack(outputs.hidden_states[:spec["states"]], dim=1)
+        states = states.float()  # (batch, states, frames, hidden)
+        if frame_mask is None:
+            frame_mask = torch.ones(states.shape[0], states.shape[2], dtype=torch.bool, device=states.device)
+        counts = frame_mask.sum(-1)
+        if spec["layout"] == "layer_means":
+            if spec["normalized"]:
+                states = nn.functional.layer_norm(states, states.shape[-1:])  # per frame, as `pool_hidden_states`
+            # The masked mean of `SpeechEmotionPooling`, over the frames axis of every state at once.
+            means = states.masked_fill(~frame_mask[:, None, :, None], 0.0).sum(dim=2) / counts.view(-1, 1, 1)
+            return [{"layer_means": clip.cpu().clone()} for clip in means]
+        entries = []
+        for clip, n in zip(states, counts.tolist()):
+            kept = clip if spec["window"] else clip[:, :n]
+            entries.append({"hidden_states": kept.cpu().contiguous().clone(), "num_frames": torch.tensor([n])})
+        return entries
+
+    @staticmethod
+    def collate_cache_entries(entries: list) -> dict:
+        """The `forward` keyword arguments of a batch of cache entries ([`encode_for_cache`]): `pooled_hidden_states`
+        `(batch, states, hidden)`, or `encoder_hidden_states` `(batch, states, frames, hidden)` zero-padded to the
+        longest clip with the bool `frame_mask` `(batch, frames)` of the real frames."""
+        if "layer_means" in entries[0]:
+            return {"pooled_hidden_states": torch.stack([entry["layer_means"].float() for entry in entries])}
+        first = entries[0]["hidden_states"]
+        frames = max(entry["hidden_states"].shape[1] for entry in entries)
+        states = torch.zeros(len(entries), first.shape[0], frames, first.shape[2])
+        mask = torch.zeros(len(entries), frames, dtype=torch.bool)
+        for i, entry in enumerate(entries):
+            states[i, :, :entry["hidden_states"].shape[1]] = entry["hidden_states"]
+            mask[i, :int(entry["num_frames"])] = True  # the real frames (Whisper's window keeps padding frames)
+        return {"encoder_hidden_states": states, "frame_mask": mask}
 
     def forward(
         self,
@@ -457,6 +625,7 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
         input_features: Optional[torch.FloatTensor] = None,
         encoder_hidden_states: Optional[torch.FloatTensor] = None,
         frame_mask: Optional[torch.Tensor] = None,
+        pooled_hidden_states: Optional[torch.FloatTensor] = None,
     ) -> SequenceClassifierOutput:
         r"""
         input_values (`torch.FloatTensor` of shape `(batch_size, samples)`): 16 kHz waveforms, for the waveform
@@ -477,22 +646,24 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
             With `trainable_encoder_layers` it may hold only the `config.num_fixed_hidden_states` states below the
             trained layers (for Whisper over every frame of the window): the top layers then run on them
             ([`encode_top_layers`]). `frame_mask` `(batch_size, frames)` (bool) marks the real frames (None: all).
+            A head without the weighted layer sum may get the `last_hidden_state` alone (`(batch_size, 1, frames,
+            hidden)`).
+        pooled_hidden_states (`torch.FloatTensor` of shape `(batch_size, states, hidden)`, *optional*): with
+            `pooling="mean"` over a frozen encoder, every hidden state the head reads (all of them for the weighted
+            layer sum, else the last) averaged over the clip's real frames after the per-frame normalisation: what
+            the frozen-encoder cache stores for such heads ([`encoder_cache_spec`]); only the head runs.
         """
         return_dict = self.config.return_dict if return_dict is None else return_dict
-        if encoder_hidden_states is not None:
-            if input_values is not None or input_features is not None:
-                raise ValueError("pass audio (`input_values` / `input_features`) or `encoder_hidden_states`, not both")
-            counts = [self.config.num_hidden_states]
-            if self.config.trainable_encoder_layers:
-                counts.insert(0, self.config.num_fixed_hidden_states)
-            if encoder_hidden_states.dim() != 4 or encoder_hidden_states.shape[1] not in counts:
-                raise ValueError(f"`encoder_hidden_states` must have shape (batch, "
-                                 f"{' or '.join(map(str, counts))}, frames, {self.config.hidden_size}), got "
-                                 f"{tuple(encoder_hidden_states.shape)}")
-            if encoder_hidden_states.shape[1] < self.config.num_hidden_states:
-                encoder_hidden_states = self._head_hidden_states(self.encode_top_layers(encoder_hidden_states,
-                                                                                       frame_mask))
-            logits = self.classify_hidden_states(encoder_hidden_states, frame_mask)
+        if encoder_hidden_states is not None or pooled_hidden_states is not None:
+            if input_values is not None or input_features is not None or (
+                    encoder_hidden_states is not None and pooled_hidden_states is not None):
+                raise ValueError("pass one of audio (`input_values` / `input_features`), `encoder_hidden_states` or "
+                                 "`pooled_hidden_states`")
+            if pooled_hidden_states is not None:
+                logits = self.classify_pooled(self.pool_layer_means(pooled_hidden_states))
+            else:
+                logits = self.classify_hidden_states(self._cached_head_states(encoder_hidden_states, frame_mask),
+                                                     frame_mask)
             loss = classification_loss(self.config, logits, labels) if labels is not None else None
             output = SequenceClassifierOutput(loss=loss, logits=logits)
             return output if return_dict else output.to_tuple()
@@ -640,6 +811,7 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
 
 __all__ = [
     "SpeechEmotionForAudioClassification",
+    "SpeechEmotionLayerConcat",
     "SpeechEmotionPooling",
     "SpeechEmotionPreTrainedModel",
     "SpeechEmotionWeightedLayerSum",
