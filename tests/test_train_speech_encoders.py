@@ -1,5 +1,6 @@
 """train.py with SpeechEmotion on a Whisper encoder: a local "pretrained" tiny Whisper, the frozen-encoder cache
-(same weights as running the encoder every epoch, invalidated by data, feature settings and backbone),
+(same weights as running the encoder every epoch, invalidated by data, feature settings, backbone and what the head
+reads; a damaged entry computed again; the build split over 2 processes and over 2 machines without a shared disk),
 leave-one-speaker-out cross-validation on a self-made EmoDB tree, and the stock export."""
 
 import json
