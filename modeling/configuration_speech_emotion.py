@@ -179,16 +179,18 @@ class SpeechEmotionConfig(PretrainedConfig):
         self.dice_smooth = dice_smooth
 
     # The config values a stock export depends on, with their defaults (read by train.py before any work).
-    stock_export_checks = (("pooling", "mean"), ("normalize_hidden_states", False))
+    stock_export_checks = (("pooling", "mean"), ("normalize_hidden_states", False), ("concatenate_layers", False))
 
     @staticmethod
-    def stock_export_blockers_of(pooling="mean", normalize_hidden_states=False) -> list[str]:
+    def stock_export_blockers_of(pooling="mean", normalize_hidden_states=False, concatenate_layers=False) -> list[str]:
         """Why a model with these settings cannot be exported as its encoder's stock classifier (empty: it can)."""
         blockers = []
         if pooling != "mean":
             blockers.append(f"pooling={pooling!r} (the stock class mean-pools; only pooling='mean' exports)")
         if normalize_hidden_states:
             blockers.append("normalize_hidden_states=True (the stock heads use the hidden states as they are)")
+        if concatenate_layers:
+            blockers.append("concatenate_layers=True (the stock heads sum the layers)")
         return blockers
 
     @classmethod

@@ -726,12 +726,8 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
 
     def stock_export_blockers(self) -> list[str]:
         """Why this model cannot be exported as its encoder's stock classifier (empty list: it can)."""
-        blockers = []
-        if self.config.pooling != "mean":
-            blockers.append(f"pooling={self.config.pooling!r} (the stock class mean-pools; only pooling='mean' exports)")
-        if self.config.normalize_hidden_states:
-            blockers.append("normalize_hidden_states=True (the stock heads use the hidden states as they are)")
-        return blockers
+        return self.config.stock_export_blockers_of(self.config.pooling, self.config.normalize_hidden_states,
+                                                    self.config.concatenate_layers)
 
     def to_stock_model(self) -> PreTrainedModel:
         """The same network as the encoder's stock classifier (`Wav2Vec2ForSequenceClassification`,
