@@ -25,8 +25,10 @@ print(json.dumps({"code": code, "heavy": sorted(m for m in %r if m in sys.module
 """ % (HEAVY,)
 
 
-def probe(*words):
+def probe(*words, cache=None):
     env = {k: v for k, v in os.environ.items() if k != "EMOTION_HUB_LAZY_IMPORT"}
+    if cache is not None:
+        env["EMOTION_HUB_CACHE"] = str(cache)
     done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(words)], cwd=REPO, capture_output=True, text=True,
                           env=env, timeout=300)
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
@@ -49,6 +51,46 @@ def test_help_and_recipe_errors_come_before_the_heavy_imports(tmp_path):
     plain.write_text(yaml.safe_dump({"model_type": "text_cnn", "dataset": "tweet_eval_emotion"}))
     answer, _ = probe("--config", str(plain), "--output_dir", str(tmp_path / "out"), "--dry_run")
     assert answer == {"code": 0, "heavy": []} and not (tmp_path / "out").exists()
+
+
+def test_block_checks_answer_from_the_cache_without_the_heavy_imports(tmp_path):
+    """The keys of the `model`, `erc_processor`... blocks are read from the classes once (torch, transformers), then
+    from the cache: a typo, a wrong type, ERC's former key names, all at once; a damaged cache is read again."""
+    cache, out = tmp_path / "cache", str(tmp_path / "out")
+    recipe = ["--config", "configs/erc-meld-baseline-cce.yaml", "--output_dir", out]  # `text_encoder`: a former name
+    answer, _ = probe(*recipe, "--dry_run", cache=cache)
+    assert answer["code"] == 0 and "torch" in answer["heavy"]
+    answer, _ = probe(*recipe, "--dry_run", cache=cache)
+    assert answer == {"code": 0, "heavy": []}
+    answer, err = probe(*recipe, "--model.fusion_out_feature", "8", cache=cache)
+    assert answer == {"code": 2, "heavy": []} and "'model.fusion_out_feature'; did you mean ['fusion_out_features'" in err
+    answer, err = probe(*recipe, "--model.fusion_out_features", "many", cache=cache)
+    assert answer == {"code": 2, "heavy": []} and "cannot read 'many'" in err
+    answer, err = probe(*recipe, "--erc_processor.max_prompt_token", "8", cache=cache)
+    assert answer == {"code": 2, "heavy": []} and "did you mean ['max_prompt_tokens']" in err
+    (kept,) = (cache / "recipe_schema").iterdir()
+    kept.write_text("{not json")
+    answer, _ = probe(*recipe, "--dry_run", cache=cache)
+    assert answer["code"] == 0 and "torch" in answer["heavy"]
+    assert json.loads(kept.read_text())["model:erc_fusion"]["consumed"] == ["audio_encoder", "text_encoder",
+                                                                            "vision_encoder"]
+
+
+@pytest.mark.parametrize("override", [("--model.num_filter", "3"), ("--model.num_filters", "many"),
+                                      ("--model.text_encoder", "gpt2"), ("--tokenizer.lowercas", "true"),
+                                      ("--model.kernel_sizes", "{a: 1}"), ("--model.dropout", "true")])
+def test_the_cache_answers_as_the_classes_do(override, tmp_path, monkeypatch):
+    import train
+
+    monkeypatch.setenv("EMOTION_HUB_CACHE", str(tmp_path / "cache"))
+    argv = ["--config", "configs/text-cnn-tweeteval-emotion.yaml", "--output_dir", str(tmp_path / "out"), *override,
+            "--dry_run"]
+    answers = []
+    for _ in ("read from the classes", "read from the cache"):
+        with pytest.raises(ValueError) as error:
+            train.main(argv)
+        answers.append(str(error.value))
+    assert answers[0] == answers[1] and list((tmp_path / "cache" / "recipe_schema").iterdir())
 
 
 def test_dry_run_checks_every_block_and_writes_nothing(tmp_path, capsys):

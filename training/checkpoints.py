@@ -6,8 +6,8 @@ RNG states, all read back with `weights_only=True`), the scheduler as `scheduler
 stopping, history, this run's id and recipe hash). Parameters that do not train (a frozen pretrained encoder, frozen
 embeddings) are left out of both weight files: the run rebuilds them from their source (`pretrained_backbone`, the
 word vectors, the seed) before it resumes, and `frozen.json` records their names and a SHA-256 of their values, so a
-checkpoint whose frozen part no longer matches its source is refused (a Whisper-base head: under 1 MB instead of
-154 MB). It is written into `checkpoints/.tmp-checkpoint-<step>/`, flushed
+checkpoint whose frozen part no longer matches its source is refused (the whisper-emodb recipe: 2.2 MB instead of
+161 MB). It is written into `checkpoints/.tmp-checkpoint-<step>/`, flushed
 to disk and renamed into place, so a kill at any moment leaves either the whole checkpoint or none. Only then are
 older checkpoints pruned, and only those written by this run (same `run_id`). `latest` is the newest complete
 checkpoint. No custom objects are registered with accelerate (its `custom_checkpoint_*.pkl` files are unpickled with
@@ -232,8 +232,8 @@ def _check_frozen(path, model) -> list[str]:
     if found != saved["sha256"]:
         source = saved.get("source") or "the recipe's model settings"
         raise CheckpointError(
-            f"checkpoint {path}: its {len(names)} frozen parameters, rebuilt from {source}, no longer match the ones it "
-            f"was trained with (sha256 {saved['sha256'][:12]}, now {found[:12]}); resume with the same source, or "
+            f"checkpoint {path}: its {len(names)} frozen parameters, rebuilt from {source}, no longer match the ones "
+            f"it was trained with (sha256 {saved['sha256'][:12]}, now {found[:12]}); resume with the same source, or "
             f"start a new run")
     return names
 

@@ -9,6 +9,7 @@ a `RecipeError` (a `ValueError`) whose message is one line, which `train.py` pri
 """
 
 import argparse
+import ast
 import dataclasses
 import difflib
 import hashlib
@@ -16,6 +17,7 @@ import inspect
 import json
 import os
 import re
+import sys
 from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
@@ -228,7 +230,8 @@ class Recipe:
              "whose values are left out one at a time, e.g. speaker)"),
             (0 < self.fold_validation_fraction < 1, "fold_validation_fraction", "in (0, 1)"),
             (not self.fold_refit or self.folds or self.cross_corpus, "fold_refit",
-             "false without `folds` or `cross_corpus` (it refits each fold's model)"),
+             "false without `folds` or `cross_corpus` (it refits each fold's model: with `--folds 0` add "
+             "`--fold_refit false`)"),
             (not (self.folds and self.push_to_hub), "push_to_hub", "false with `folds` (push a fold's folder, "
              "OUT/fold_k, yourself)"),
             (self.max_length_seconds is None or self.max_length_seconds > 0, "max_length_seconds", "> 0"),
@@ -292,35 +295,55 @@ class ERCBackbonesBlock(BaseModel):
     audio_window_seconds: Optional[Float] = None
 
 
+# The type of a block's key, by name (a block's fields are cached as {key: kind}).
+KINDS = {"any": Any, "bool": StrictBool, "int": StrictInt, "float": Float, "str": StrictStr,
+         "int?": Optional[StrictInt], "str?": Optional[StrictStr], "float?": Optional[Float],
+         "bool?": Optional[StrictBool],
+         "int|list": Union[StrictInt, list, None], "float|none": Union[Float, None], "str|none": Union[StrictStr, None],
+         "list|int": Union[list, StrictInt, None], "dict|none": Union[dict, None]}
+_PLAIN = {bool: "bool", int: "int", float: "float", str: "str", Optional[int]: "int?", Optional[str]: "str?",
+          Optional[float]: "float?", Optional[bool]: "bool?"}
+
+
+def _kind(parameter) -> str:
+    """The kind of a parameter (a default or an `inspect.Parameter`): its annotation when it is a plain one, else
+    its default's type (None: any value)."""
+    default = parameter.default if isinstance(parameter, inspect.Parameter) else parameter
+    annotation = parameter.annotation if isinstance(parameter, inspect.Parameter) else inspect.Parameter.empty
+    try:
+        if annotation in _PLAIN:
+            return _PLAIN[annotation]
+    except TypeError:  # an unhashable annotation is not a plain one
+        pass
+    if default is None or default is inspect.Parameter.empty:
+        return "any"
+    if isinstance(default, bool):
+        return "bool"
+    if isinstance(default, int):  # or a per-axis / per-layer list (e.g. `patch_size`)
+        return "int|list"
+    if isinstance(default, float):
+        return "float|none"
+    if isinstance(default, str):
+        return "str|none"
+    if isinstance(default, (list, tuple)):  # or one value for every entry
+        return "list|int"
+    if isinstance(default, dict):
+        return "dict|none"
+    return "any"
+
+
+def _kinds(parameters: dict[str, Any]) -> dict[str, str]:
+    return {key: _kind(parameter) for key, parameter in parameters.items()}
+
+
+def _model_of_kinds(name: str, kinds: dict[str, str]):
+    return create_model(name, __config__=STRICT, **{key: (KINDS[kind], None) for key, kind in kinds.items()})
+
+
 def _block_model(name: str, parameters: dict[str, Any]):
-    """A strict pydantic model whose fields are `parameters` (name -> default or `inspect.Parameter`): the type
-    comes from the annotation when it is a plain one, else from the default (None: any value)."""
-    plain = {bool: StrictBool, int: StrictInt, float: Float, str: StrictStr, Optional[int]: Optional[StrictInt],
-             Optional[str]: Optional[StrictStr], Optional[float]: Optional[Float], Optional[bool]: Optional[StrictBool]}
-    fields = {}
-    for key, parameter in parameters.items():
-        default = parameter.default if isinstance(parameter, inspect.Parameter) else parameter
-        annotation = parameter.annotation if isinstance(parameter, inspect.Parameter) else inspect.Parameter.empty
-        if annotation in plain:
-            kind = plain[annotation]
-        elif default is None or default is inspect.Parameter.empty:
-            kind = Any
-        elif isinstance(default, bool):
-            kind = StrictBool
-        elif isinstance(default, int):  # or a per-axis / per-layer list (e.g. `patch_size`)
-            kind = Union[StrictInt, list, None]
-        elif isinstance(default, float):
-            kind = Union[Float, None]
-        elif isinstance(default, str):
-            kind = Union[StrictStr, None]
-        elif isinstance(default, (list, tuple)):  # or one value for every entry
-            kind = Union[list, StrictInt, None]
-        elif isinstance(default, dict):
-            kind = Union[dict, None]
-        else:
-            kind = Any
-        fields[key] = (kind, None)
-    return create_model(name, __config__=STRICT, **fields)
+    """A strict pydantic model whose fields are `parameters` (name -> default or `inspect.Parameter`), typed by
+    `_kind`."""
+    return _model_of_kinds(name, _kinds(parameters))
 
 
 def _parameters(function, skip=()):
@@ -340,33 +363,53 @@ def _config_parameters(config_class):
     return {**{k: inspect.Parameter.empty for k in base}, **own}
 
 
+STATIC_BLOCKS = {"augmentation": ImageAugmentationBlock, "audio_augmentation": AudioAugmentationBlock,
+                 "erc_backbones": ERCBackbonesBlock}
+CODE_BLOCKS = ("model", "tokenizer", "image_processor", "erc_processor", "feature_extractor")
+
+
 def validate_blocks(recipe: Recipe):
-    """Every nested block against its consumer; raises `RecipeError` naming `block.key`. A block that is empty has
-    nothing to check, so its consumer (a config class, a processor: torch and transformers) is not imported."""
-    blocks = {
-        "model": _model_block,
-        "tokenizer": lambda: _block_model("tokenizer", _parameters(_word_level_tokenizer(), skip=("texts",))),
-        "image_processor": lambda: _block_model("image_processor", _fer_image_processor()().to_dict()),
-        "augmentation": lambda: ImageAugmentationBlock,
-        "audio_augmentation": lambda: AudioAugmentationBlock,
-        "erc_backbones": lambda: ERCBackbonesBlock,
-        "erc_processor": lambda: _block_model("erc_processor", {
-            "tokenizer": None, "feature_extractor": None, "bpe_vocab_size": 8000, "bpe_min_frequency": 2,
-            "frame_height": 224, "frame_width": 224,
-            **_parameters(_erc_processor().__init__, skip=("tokenizer", "feature_extractor", "image_processor"))}),
-        "feature_extractor": lambda: _block_model("feature_extractor", {
-            "class": "", "from_pretrained": None, **_parameters(_feature_extractor_class(recipe.feature_extractor))}),
-    }
-    for block, make in blocks.items():
-        values = getattr(recipe, block)
-        if isinstance(values, dict) and not values:
-            continue
-        model = make(recipe) if block == "model" else make()
-        check_keys(values, model.model_fields, block)
-        try:
-            model(**values)
-        except ValidationError as err:
-            raise RecipeError(describe(err, prefix=f"{block}.", values=values)) from None
+    """Every nested block against its consumer; raises `RecipeError` naming `block.key`. An empty block has nothing
+    to check. The keys a consumer takes (a config class's arguments, a processor's) are read from the classes once
+    and kept in a small cache keyed by the package's source files and the transformers version (`BlockSchemas`), so
+    later checks import none of torch, transformers and the models; a missing or stale cache reads the classes."""
+    schemas = BlockSchemas()
+    try:
+        for block in [*CODE_BLOCKS, *STATIC_BLOCKS]:
+            values = getattr(recipe, block)
+            if isinstance(values, dict) and not values:
+                continue
+            if block in STATIC_BLOCKS:
+                model = STATIC_BLOCKS[block]
+            else:
+                if not isinstance(values, dict):
+                    check_keys(values, {}, block)  # one line: not a mapping
+                name = _schema_name(block, recipe)
+                entry, config_class = schemas.get(name), None
+                known = {**entry["fields"], **dict.fromkeys(entry.get("consumed", ()), "any")} if entry else {}
+                if entry is not None and any(key not in known and key in entry.get("mentioned", ()) for key in values):
+                    entry = None  # a word the config's own source uses (a former name?): the config itself decides
+                if entry is None:
+                    entry, config_class = _read_schema(block, recipe)
+                    known = {**entry["fields"], **dict.fromkeys(entry.get("consumed", ()), "any")}
+                kinds = dict(known)
+                if config_class is not None:
+                    for key, value in values.items():  # read from the classes: the config says what it consumes
+                        if key not in kinds and _consumed(config_class, key, value):
+                            kinds[key] = "any"  # a former name the config still reads (e.g. ERC's `text_encoder`)
+                            if key in entry.get("mentioned", ()):
+                                entry["consumed"] = sorted({*entry.get("consumed", ()), key})
+                    schemas.put(name, entry)
+                elif name not in schemas.cached:
+                    schemas.put(name, entry)
+                model = _model_of_kinds(f"{recipe.model_type}.{block}" if block == "model" else block, kinds)
+            check_keys(values, model.model_fields, block)
+            try:
+                model(**values)
+            except ValidationError as err:
+                raise RecipeError(describe(err, prefix=f"{block}.", values=values)) from None
+    finally:
+        schemas.save()  # what was read from the classes, even when the recipe was refused
     if recipe.export_stock:
         from emotion_hub.training.registry import export_stock_blockers
 
@@ -391,37 +434,123 @@ def _check_ranges(consumer, values):
         raise RecipeError(str(err)) from None
 
 
-def _model_block(recipe: Recipe):
-    """The strict pydantic model of the `model` block: the config class's `__init__` arguments (up its MRO), the
-    attributes a default config holds, and former names the config still reads."""
+def _schema_name(block: str, recipe: Recipe) -> str:
+    if block == "model":
+        return f"model:{recipe.model_type}"
+    if block == "feature_extractor":
+        return f"feature_extractor:{recipe.feature_extractor.get('class', 'EmotionAudioFeatureExtractor')}"
+    return block
+
+
+def _read_schema(block: str, recipe: Recipe):
+    """`({"fields": {key: kind}, "mentioned": [...]}, config class or None)` of a block, read from its consumer."""
+    if block == "model":
+        return _model_schema(recipe.model_type)
+    if block == "tokenizer":
+        from emotion_hub.processing.tokenization_word_level import build_word_level_tokenizer
+
+        parameters = _parameters(build_word_level_tokenizer, skip=("texts",))
+    elif block == "image_processor":
+        from emotion_hub.processing.image_processing_fer import FERImageProcessor
+
+        parameters = FERImageProcessor().to_dict()
+    elif block == "erc_processor":
+        from emotion_hub.processing import ERCProcessor
+
+        parameters = {"tokenizer": None, "feature_extractor": None, "bpe_vocab_size": 8000, "bpe_min_frequency": 2,
+                      "frame_height": 224, "frame_width": 224,
+                      **_parameters(ERCProcessor.__init__, skip=("tokenizer", "feature_extractor", "image_processor"))}
+    else:
+        parameters = {"class": "", "from_pretrained": None,
+                      **_parameters(_feature_extractor_class(recipe.feature_extractor))}
+    return {"fields": _kinds(parameters)}, None
+
+
+def _model_schema(model_type: str):
+    """The `model` block of `model_type`: the config class's `__init__` arguments (up its MRO), the attributes a
+    default config holds and `class_weights` (`fields`), and the other words our config modules use as strings
+    (`mentioned`): a key among them may be a former name the config still reads (ERC's `text_encoder`), which only
+    the config can tell, so a recipe using one is checked against the class itself. Any other key is unknown."""
     from emotion_hub.training.registry import config_class_of
 
-    config_class = config_class_of(recipe.model_type)
-    model_parameters = _config_parameters(config_class)
-    model_parameters.update({k: None for k in config_class().to_dict() if k not in model_parameters})
-    model_parameters["class_weights"] = None  # "auto" or a list
-    for key, value in recipe.model.items() if isinstance(recipe.model, dict) else ():
-        if key not in model_parameters and _consumed(config_class, key, value):
-            model_parameters[key] = None  # a former name the config still reads (e.g. ERC's `text_encoder`)
-    return _block_model(f"{recipe.model_type}.model", model_parameters)
+    config_class = config_class_of(model_type)
+    parameters = _config_parameters(config_class)
+    parameters.update({k: None for k in config_class().to_dict() if k not in parameters})
+    parameters["class_weights"] = None  # "auto" or a list
+    fields = _kinds(parameters)
+    names = set()
+    for cls in config_class.__mro__:  # the words of our own config modules: where a former name would be
+        module = sys.modules.get(cls.__module__)
+        if module is not None and cls.__module__.startswith("emotion_hub."):
+            try:
+                tree = ast.parse(inspect.getsource(module))
+            except (OSError, TypeError, SyntaxError):
+                continue
+            names.update(node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+                         and isinstance(node.value, str) and node.value.isidentifier())
+    return {"fields": fields, "mentioned": sorted(names - set(fields))}, config_class
 
 
-def _word_level_tokenizer():
-    from emotion_hub.processing.tokenization_word_level import build_word_level_tokenizer
+class BlockSchemas:
+    """`{block: {"fields": {key: kind}, "mentioned": [words]}}` read from the consumers' classes, kept in
+    `$EMOTION_HUB_CACHE/recipe_schema/<hash>.json` (default `~/.cache/emotion_hub`) under a hash of the package's
+    modeling/, processing/ and training/ sources and the transformers version: a changed source or release reads the
+    classes again. A cache that cannot be read or written is left aside."""
 
-    return build_word_level_tokenizer
+    VERSION = 1
 
+    def __init__(self):
+        self.path = self._path()
+        self.cached = {}
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                self.cached = json.load(f)
+        except (OSError, ValueError, TypeError):
+            pass
+        self.fresh = {}
 
-def _fer_image_processor():
-    from emotion_hub.processing.image_processing_fer import FERImageProcessor
+    def get(self, name):
+        return self.cached.get(name) or self.fresh.get(name)
 
-    return FERImageProcessor
+    def put(self, name, entry):
+        self.fresh[name] = entry
 
+    def save(self):
+        if not self.fresh or self.path is None:
+            return
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            tmp = f"{self.path}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({**self.cached, **self.fresh}, f, indent=1, sort_keys=True)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
 
-def _erc_processor():
-    from emotion_hub.processing import ERCProcessor
+    @classmethod
+    def _path(cls):
+        import importlib.metadata
 
-    return ERCProcessor
+        import emotion_hub
+
+        digest = hashlib.sha256(f"{cls.VERSION}".encode())
+        try:
+            digest.update(importlib.metadata.version("transformers").encode())
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        sources = []
+        for base in emotion_hub.__path__:
+            for folder in ("modeling", "processing", "training"):
+                where = os.path.join(base, folder)
+                if os.path.isdir(where):
+                    sources += sorted(os.path.join(where, name) for name in os.listdir(where) if name.endswith(".py"))
+        if not sources:
+            return None
+        for path in sources:
+            with open(path, "rb") as f:
+                digest.update(os.path.basename(path).encode() + b"\0" + f.read())
+        root = os.environ.get("EMOTION_HUB_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "emotion_hub")
+        return os.path.join(root, "recipe_schema", f"{digest.hexdigest()[:24]}.json")
 
 
 def _consumed(config_class, key, value) -> bool:

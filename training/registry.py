@@ -70,4 +70,5 @@ def export_stock_blockers(recipe) -> list[str]:
     return blockers(**values) if blockers is not None else []
 
 
-__all__ = ["AUDIO_MODEL_TYPES", "MODEL_TYPES", "MODEL_TYPE_NAMES", "TASKS", "config_class_of", "export_stock_blockers", "model_class_of", "task_class_of"]
+__all__ = ["AUDIO_MODEL_TYPES", "MODEL_TYPES", "MODEL_TYPE_NAMES", "TASKS", "config_class_of", "export_stock_blockers",
+           "model_class_of", "task_class_of"]
