@@ -17,9 +17,11 @@ _checkout = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
 if _os.path.isfile(_os.path.join(_checkout, "setup.py")) and _os.path.isdir(_os.path.join(_checkout, "modeling")):
     __path__.append(_checkout)  # noqa: F821  (a source checkout: its top-level folders are our subpackages)
 
-# `train.py` reads and checks its command line before anything heavy is imported: it imports us with
-# EMOTION_HUB_LAZY_IMPORT=1, and the Auto classes are registered when the run imports `emotion_hub.modeling`.
-if _os.environ.get("EMOTION_HUB_LAZY_IMPORT") != "1":
+# `train.py` and the `emotion-hub-train` command read and check their command line before anything heavy is
+# imported: train.py imports us with EMOTION_HUB_LAZY_IMPORT=1, the console script is recognised by its name, and the
+# Auto classes are registered when the run imports `emotion_hub.modeling` (training/cli.py's main does).
+_program = _os.path.basename((getattr(__import__("sys"), "argv", None) or [""])[0])
+if _os.environ.get("EMOTION_HUB_LAZY_IMPORT") != "1" and _program != "emotion-hub-train":
     from . import modeling, processing  # noqa: E402,F401  (registers the Auto classes)
 
 

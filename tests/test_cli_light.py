@@ -53,6 +53,21 @@ def test_help_and_recipe_errors_come_before_the_heavy_imports(tmp_path):
     assert answer == {"code": 0, "heavy": []} and not (tmp_path / "out").exists()
 
 
+def test_the_console_script_answers_before_the_heavy_imports_too():
+    code = ("import json, sys\nsys.argv = ['/usr/local/bin/emotion-hub-train', '--help']\n"
+            "from emotion_hub.training.cli import cli\ncode = 0\ntry:\n    cli()\nexcept SystemExit as e:\n"
+            "    code = e.code\n"
+            f"print(json.dumps({{'code': code, 'heavy': sorted(m for m in {HEAVY!r} if m in sys.modules)}}))")
+    env = {k: v for k, v in os.environ.items() if k != "EMOTION_HUB_LAZY_IMPORT"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"code": 0, "heavy": []}, done.stderr[-2000:]
+    # any other program that imports the package gets the Auto classes registered at once
+    done = subprocess.run([sys.executable, "-c", "import emotion_hub, transformers; print(type("
+                           "transformers.AutoConfig.for_model('text_cnn')).__name__)"], cwd=REPO, capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.stdout.strip().splitlines()[-1] == "TextCNNConfig", done.stderr[-2000:]
+
+
 def test_block_checks_answer_from_the_cache_without_the_heavy_imports(tmp_path):
     """The keys of the `model`, `erc_processor`... blocks are read from the classes once (torch, transformers), then
     from the cache: a typo, a wrong type, ERC's former key names, all at once; a damaged cache is read again."""
