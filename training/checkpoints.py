@@ -7,12 +7,11 @@ stopping, history, this run's id and recipe hash). Parameters that do not train 
 embeddings) are left out of both weight files: the run rebuilds them from their source (`pretrained_backbone`, the
 word vectors, the seed) before it resumes, and `frozen.json` records their names and a SHA-256 of their values, so a
 checkpoint whose frozen part no longer matches its source is refused (the whisper-emodb recipe: 2.2 MB instead of
-161 MB). It is written into `checkpoints/.tmp-checkpoint-<step>/`, flushed
-to disk and renamed into place, so a kill at any moment leaves either the whole checkpoint or none. Only then are
-older checkpoints pruned, and only those written by this run (same `run_id`). `latest` is the newest complete
-checkpoint. No custom objects are registered with accelerate (its `custom_checkpoint_*.pkl` files are unpickled with
-`weights_only=False`), and a checkpoint holding any file we did not write, or a file of another user, is refused
-before anything is read.
+161 MB). It is written into `checkpoints/.tmp-checkpoint-<step>/`, flushed to disk and renamed into place, so a kill
+at any moment leaves either the whole checkpoint or none. Only then are older checkpoints pruned, and only those
+written by this run (same `run_id`). `latest` is the newest complete checkpoint. No custom objects are registered
+with accelerate (its `custom_checkpoint_*.pkl` files are unpickled with `weights_only=False`), and a checkpoint
+holding any file we did not write, or a file of another user, is refused before anything is read.
 
 `EMOTION_HUB_TEST_KILL_AT=<stage>[:<n>]` kills the process with SIGKILL at the n-th (default first) pass through
 `kill_point(stage)`: the tests use it to check that every stage of a save survives a kill.
