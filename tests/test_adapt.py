@@ -164,3 +164,35 @@ def test_bad_inputs_are_one_line_each(trained, tmp_path):
     listing.write_text("\n".join(clips[:20] + [str(tmp_path / "gone.wav")]))
     assert "do not exist" in cli_error("--model_dir", model, "--audio", listing, "--output_dir", tmp_path / "o6")
     assert not any((tmp_path / f"o{i}").exists() for i in range(1, 7))
+
+
+def test_a_waveform_encoder_model_adapts_in_windows_and_exports(tmp_path):
+    """wav2vec2 reads any length: recordings are cut into --window_seconds windows; the stock export folds the new
+    statistics into Wav2Vec2ForSequenceClassification with the same logits."""
+    from transformers import AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
+
+    from emotion_hub.adapt import decode, pooled_vectors
+
+    torch.manual_seed(0)
+    encoder = dict(model_type="wav2vec2", hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                   intermediate_size=24, conv_dim=(8, 8), conv_kernel=(10, 3), conv_stride=(5, 2),
+                   num_feat_extract_layers=2, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+                   feat_extract_norm="layer", do_stable_layer_norm=True)
+    model = SpeechEmotionForAudioClassification(SpeechEmotionConfig(
+        audio_config=encoder, standardize_pooled=True, projector_size=4, num_labels=3)).eval()
+    model.save_pretrained(tmp_path / "model")
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, return_attention_mask=True)
+    extractor.save_pretrained(tmp_path / "model")
+    clips = write_clips(str(tmp_path / "clips"), 21)
+    record = main(["--model_dir", str(tmp_path / "model"), "--audio", str(tmp_path / "clips"), "--output_dir",
+                   str(tmp_path / "stock"), "--export_stock", "--window_seconds", "1.0"])
+    assert record["windows"] == 7 * (1 + 1 + 3)  # 0.4 s and 1 s clips whole, 2.5 s in three 1 s windows
+    pooled = pooled_vectors(model, extractor, [decode(c, 16000) for c in clips], 16000, window_seconds=1.0)
+    stock = AutoModelForAudioClassification.from_pretrained(tmp_path / "stock").eval()
+    assert type(stock).__name__ == "Wav2Vec2ForSequenceClassification"
+    with torch.no_grad():
+        model.pooled_norm.running_mean.copy_(pooled.mean(0))
+        model.pooled_norm.running_var.copy_(pooled.var(0))
+        waves = torch.randn(2, 12000) * 0.1
+        ours, theirs = model(input_values=waves).logits, stock(input_values=waves).logits
+    assert (ours - theirs).abs().max() < 1e-5
