@@ -46,6 +46,10 @@ def test_help_and_recipe_errors_come_before_the_heavy_imports(tmp_path):
     answer, err = probe("--config", "configs/text-cnn-tweeteval-emotion.yaml", "--output_dir", "x",
                         "--data_dir", str(tmp_path / "nowhere"))
     assert answer == {"code": 2, "heavy": []} and "no such folder" in err
+    faces = tmp_path / "faces.yaml"
+    faces.write_text(yaml.safe_dump({"model_type": "fer_cnn", "dataset": "fer2013", "augmentation": {"hflip": 2}}))
+    answer, err = probe("--config", str(faces), "--output_dir", str(tmp_path / "out"))
+    assert answer == {"code": 2, "heavy": []} and "`augmentation.hflip` must be a probability in [0, 1], got 2" in err
     # A recipe with no block that needs model code is checked whole without them (--dry_run writes nothing).
     plain = tmp_path / "plain.yaml"
     plain.write_text(yaml.safe_dump({"model_type": "text_cnn", "dataset": "tweet_eval_emotion"}))
@@ -83,6 +87,10 @@ def test_block_checks_answer_from_the_cache_without_the_heavy_imports(tmp_path):
     assert answer == {"code": 2, "heavy": []} and "cannot read 'many'" in err
     answer, err = probe(*recipe, "--erc_processor.max_prompt_token", "8", cache=cache)
     assert answer == {"code": 2, "heavy": []} and "did you mean ['max_prompt_tokens']" in err
+    answer, err = probe(*recipe, "--export_stock", "true", cache=cache)  # read from the classes once, then kept
+    assert answer["code"] == 2 and "has no stock transformers class" in err
+    answer, err = probe(*recipe, "--export_stock", "true", cache=cache)
+    assert answer == {"code": 2, "heavy": []} and "has no stock transformers class" in err
     (kept,) = (cache / "recipe_schema").iterdir()
     kept.write_text("{not json")
     answer, _ = probe(*recipe, "--dry_run", cache=cache)

@@ -11,12 +11,12 @@ from tqdm.auto import tqdm
 
 from emotion_hub import modeling
 from emotion_hub.processing.image_processing_fer import FERImageProcessor
-
 # Image augmentation of the faces recipes (0 / off by default): probability of a horizontal flip, maximum rotation in
 # degrees, maximum shift as a fraction of the size, zoom range, maximum brightness shift (fraction of 255), maximum
 # contrast change (relative), probability of erasing a random rectangle (2-20% of the image, filled with the mean).
-AUGMENTATION_DEFAULTS = {"hflip": 0.0, "rotation": 0.0, "translate": 0.0, "scale": [1.0, 1.0], "brightness": 0.0,
-                         "contrast": 0.0, "erasing": 0.0}
+# Its keys, defaults and ranges live with the recipe, which checks them without torch.
+from emotion_hub.training.recipe import IMAGE_AUGMENTATION_DEFAULTS as AUGMENTATION_DEFAULTS
+from emotion_hub.training.recipe import image_augmentation_options
 
 class ImageAugmentation:
     """Random flips, rotations, shifts, zooms, brightness/contrast changes and erasing of a whole batch at once.
@@ -27,23 +27,8 @@ class ImageAugmentation:
     """
 
     def __init__(self, **options):
-        unknown = sorted(set(options) - set(AUGMENTATION_DEFAULTS))
-        if unknown:
-            raise ValueError(f"unknown `augmentation` keys {unknown}; valid keys: {sorted(AUGMENTATION_DEFAULTS)}")
-        o = {**AUGMENTATION_DEFAULTS, **options}
-        scale = o["scale"] if isinstance(o["scale"], (list, tuple)) else [1 / float(o["scale"]), float(o["scale"])]
-        checks = [(0 <= o["hflip"] <= 1, "hflip", "a probability in [0, 1]"),
-                  (0 <= o["rotation"] <= 180, "rotation", "degrees in [0, 180]"),
-                  (0 <= o["translate"] < 1, "translate", "a fraction of the image size in [0, 1)"),
-                  (len(scale) == 2 and 0 < scale[0] <= scale[1], "scale", "[min, max] zoom factors, 0 < min <= max"),
-                  (0 <= o["brightness"] < 1, "brightness", "a fraction of 255 in [0, 1)"),
-                  (0 <= o["contrast"] < 1, "contrast", "a relative change in [0, 1)"),
-                  (0 <= o["erasing"] <= 1, "erasing", "a probability in [0, 1]")]
-        for ok, key, expected in checks:
-            if not ok:
-                raise ValueError(f"`augmentation.{key}` must be {expected}, got {o[key]!r}")
-        self.options = {**o, "scale": [float(scale[0]), float(scale[1])]}
-        self.geometric = o["hflip"] > 0 or o["rotation"] > 0 or o["translate"] > 0 or scale != [1.0, 1.0]
+        o = self.options = image_augmentation_options(options)
+        self.geometric = o["hflip"] > 0 or o["rotation"] > 0 or o["translate"] > 0 or o["scale"] != [1.0, 1.0]
 
     def __call__(self, pixels: torch.Tensor, fill: float, size: Optional[tuple] = None) -> torch.Tensor:
         """`pixels` `(batch, channels, height, width)` float in [0, 255] -> augmented `(batch, channels, *size)`

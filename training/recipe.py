@@ -28,7 +28,30 @@ from pydantic.dataclasses import dataclass
 # Nothing here imports torch, transformers, datasets or accelerate at module level: `train.py --help` and every recipe
 # error come before them. A nested block imports its consumer (config class, processor) only when it is not empty.
 METRICS = ("accuracy", "f1_macro", "f1_weighted", "uar", "roc_auc_macro", "loss")
-IMAGE_AUGMENTATION_KEYS = ("hflip", "rotation", "translate", "scale", "brightness", "contrast", "erasing")
+IMAGE_AUGMENTATION_DEFAULTS = {"hflip": 0.0, "rotation": 0.0, "translate": 0.0, "scale": [1.0, 1.0], "brightness": 0.0,
+                               "contrast": 0.0, "erasing": 0.0}
+IMAGE_AUGMENTATION_KEYS = tuple(IMAGE_AUGMENTATION_DEFAULTS)
+
+
+def image_augmentation_options(options: dict) -> dict:
+    """The `augmentation` block with its defaults and `scale` as `[min, max]`; a key or range that is not allowed is a
+    `ValueError` naming it (what `training.image.ImageAugmentation` takes; checked here without torch)."""
+    unknown = sorted(set(options) - set(IMAGE_AUGMENTATION_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown `augmentation` keys {unknown}; valid keys: {sorted(IMAGE_AUGMENTATION_DEFAULTS)}")
+    o = {**IMAGE_AUGMENTATION_DEFAULTS, **options}
+    scale = o["scale"] if isinstance(o["scale"], (list, tuple)) else [1 / float(o["scale"]), float(o["scale"])]
+    checks = [(0 <= o["hflip"] <= 1, "hflip", "a probability in [0, 1]"),
+              (0 <= o["rotation"] <= 180, "rotation", "degrees in [0, 180]"),
+              (0 <= o["translate"] < 1, "translate", "a fraction of the image size in [0, 1)"),
+              (len(scale) == 2 and 0 < scale[0] <= scale[1], "scale", "[min, max] zoom factors, 0 < min <= max"),
+              (0 <= o["brightness"] < 1, "brightness", "a fraction of 255 in [0, 1)"),
+              (0 <= o["contrast"] < 1, "contrast", "a relative change in [0, 1)"),
+              (0 <= o["erasing"] <= 1, "erasing", "a probability in [0, 1]")]
+    for ok, key, expected in checks:
+        if not ok:
+            raise ValueError(f"`augmentation.{key}` must be {expected}, got {o[key]!r}")
+    return {**o, "scale": [float(scale[0]), float(scale[1])]}
 OPTIMIZERS = ("adam", "adamw", "sgd", "sgd_momentum", "adadelta")
 SCHEDULERS = ("constant", "linear", "cosine", "reduce_on_plateau")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|nan)")
@@ -408,28 +431,44 @@ def validate_blocks(recipe: Recipe):
                 model(**values)
             except ValidationError as err:
                 raise RecipeError(describe(err, prefix=f"{block}.", values=values)) from None
+        if recipe.export_stock:
+            blockers = _stock_blockers(recipe, schemas)
+            if blockers:
+                raise RecipeError("`export_stock: true` cannot be honoured: " + "; ".join(blockers) + " (drop "
+                                  "--export_stock, or change the model settings named)")
     finally:
         schemas.save()  # what was read from the classes, even when the recipe was refused
-    if recipe.export_stock:
-        from emotion_hub.training.registry import export_stock_blockers
-
-        blockers = export_stock_blockers(recipe)
-        if blockers:
-            raise RecipeError("`export_stock: true` cannot be honoured: " + "; ".join(blockers) + " (drop "
-                              "--export_stock, or change the model settings named)")
-    if recipe.augmentation:  # the ranges, checked by the class that uses them
-        from emotion_hub.training.image import ImageAugmentation
-
-        _check_ranges(ImageAugmentation, recipe.augmentation)
+    if recipe.augmentation:  # the ranges (ImageAugmentation checks them the same way)
+        _check_ranges(image_augmentation_options, recipe.augmentation)
     if recipe.audio_augmentation:
         from emotion_hub.training.audio import AudioAugmentation
 
         _check_ranges(AudioAugmentation, recipe.audio_augmentation)
 
 
+def _stock_blockers(recipe: Recipe, schemas) -> list:
+    """`registry.export_stock_blockers(recipe)`, kept in the cache by the values of the model keys it reads (the
+    config's `stock_export_checks`)."""
+    name = f"export_stock:{recipe.model_type}"
+    entry = schemas.get(name)
+    if entry is None:
+        from emotion_hub.training.registry import config_class_of
+
+        checks = getattr(config_class_of(recipe.model_type), "stock_export_checks", ())
+        entry = {"checks": [[key, default] for key, default in checks], "results": {}}
+    values = {key: recipe.model.get(key, default) for key, default in entry["checks"]}
+    token = json.dumps(values, sort_keys=True, default=str)
+    if token not in entry["results"]:
+        from emotion_hub.training.registry import export_stock_blockers
+
+        entry = {**entry, "results": {**entry["results"], token: export_stock_blockers(recipe)}}
+        schemas.put(name, entry)
+    return entry["results"][token]
+
+
 def _check_ranges(consumer, values):
     try:
-        consumer(**values)
+        consumer(values) if consumer is image_augmentation_options else consumer(**values)
     except ValueError as err:
         raise RecipeError(str(err)) from None
 
