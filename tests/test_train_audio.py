@@ -166,7 +166,14 @@ def test_grouped_cross_validation_fresh_model_per_fold(tmp_path, ravdess_dir, da
     fold_splits = {"train": full.select(np.flatnonzero((folds != 2) & ~validation[2])),
                    "validation": full.select(np.flatnonzero(validation[2])),
                    "test": full.select(np.flatnonzero(folds == 2))}
-    alone = train.train_and_evaluate(r, train.build_accelerator(r), fold_splits, str(tmp_path / "alone"))
+    from emotion_hub.training.cli import apply_num_threads
+
+    previous = apply_num_threads(r)  # the thread count train.main used: float sums in the same order
+    try:
+        alone = train.train_and_evaluate(r, train.build_accelerator(r), fold_splits, str(tmp_path / "alone"))
+    finally:
+        if previous:
+            torch.set_num_threads(previous)
     assert alone["test_accuracy"] == saved["folds"][2]["test_accuracy"]
     a, b = load_file(out / "fold_2" / "model.safetensors"), load_file(tmp_path / "alone" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
