@@ -13,6 +13,7 @@ on the Hub: `python -m datasets_scripts.export_parquet --builder NAME --repo_id 
 """
 
 import importlib
+import os
 
 import datasets
 
@@ -40,6 +41,24 @@ def get_builder_class(name: str) -> type[datasets.DatasetBuilder]:
     return getattr(importlib.import_module(module.replace("datasets_scripts", __name__, 1)), attribute)
 
 
+def builder_texts(name: str) -> dict:
+    """What dataset `name` says about itself, from its one source each: the texts its builder gives `datasets` (the
+    module's `_DESCRIPTION`, `_CITATION`, `_LICENSE`, `_HOMEPAGE`, which its `_info()` passes to `DatasetInfo`) as
+    `description`, `citation`, `license`, `homepage`, and the metadata of its dataset card (`<name>/README.md`) as
+    `pretty_name`, `language` and `license_id` (the Hub licence id). Model cards take them from here."""
+    import sys
+
+    from huggingface_hub import metadata_load
+
+    from .utils import builder_module_texts
+
+    module = sys.modules[get_builder_class(name).__module__]
+    texts = {key: text.strip() or None for key, text in builder_module_texts(module).items()}
+    card = metadata_load(os.path.join(os.path.dirname(module.__file__), "README.md")) or {}
+    return {**texts, "pretty_name": card.get("pretty_name"), "language": card.get("language"),
+            "license_id": card.get("license", "other")}
+
+
 def load_builder_dataset(name, config_name=None, data_dir=None, cache_dir=None, **config_kwargs) -> datasets.DatasetDict:
     """Build (or reuse from `cache_dir`) every split of dataset `name` and return them as a `DatasetDict`."""
     builder = get_builder_class(name)(config_name=config_name, data_dir=data_dir, cache_dir=cache_dir, **config_kwargs)
@@ -47,4 +66,4 @@ def load_builder_dataset(name, config_name=None, data_dir=None, cache_dir=None, 
     return builder.as_dataset()
 
 
-__all__ = ["BUILDERS", "get_builder_class", "load_builder_dataset"]
+__all__ = ["BUILDERS", "builder_texts", "get_builder_class", "load_builder_dataset"]

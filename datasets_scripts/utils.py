@@ -5,6 +5,13 @@ import os
 from typing import Optional
 
 
+def builder_module_texts(module) -> dict:
+    """The texts a builder module gives `datasets` (`_DESCRIPTION`, `_CITATION`, `_LICENSE`, `_HOMEPAGE`, as the
+    classic builders carry them) as `description`, `citation`, `license`, `homepage`; "" where it has none."""
+    return {key: getattr(module, f"_{key.upper()}", None) or "" for key in ("description", "citation", "license",
+                                                                             "homepage")}
+
+
 def find_local_file(data_dir: str, filename: str, subdirs: tuple[str, ...], layout: str) -> str:
     """Path of `filename` in `data_dir` or in one of its `subdirs` (the official archive's own folders).
 
@@ -67,4 +74,4 @@ def download(dl_manager, urls, extract: bool = False, hint: Optional[str] = None
     return results if isinstance(urls, dict) else results[None]
 
 
-__all__ = ["DownloadError", "download", "find_local_file"]
+__all__ = ["DownloadError", "builder_module_texts", "download", "find_local_file"]

@@ -7,7 +7,7 @@ import re
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .info import DATASET_INFO, MODEL_INFO
+from .info import MODEL_INFO, dataset_card_info
 
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "templates", "model_card.md")
@@ -52,13 +52,15 @@ def _eval_results(results, dataset_id, dataset_name, dataset_config, pipeline_ta
 
 
 def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, split_sizes, train_label_counts,
-                      model_name=None):
+                      model_name=None, stock_caveats=None):
     """Write `output_dir/README.md` and return the `ModelCard`.
 
     `recipe` is train.py's `Recipe`; `results` its `all_results.json` dict; `report` the test split's per-class
-    report (`per_class`, `confusion_matrix`, `labels`).
+    report (`per_class`, `confusion_matrix`, `labels`); `stock_caveats` what the stock pipeline does with the inputs
+    ours refuses, for a stock export (`Task.stock_pipeline_caveats`). What the card says about the data comes from
+    the dataset's builder (`dataset_card_info`).
     """
-    data = DATASET_INFO.get(recipe.dataset, DATASET_INFO["_default"])
+    data = dataset_card_info(recipe.dataset)
     widget = data.get("widget")
     info = MODEL_INFO[recipe.model_type]
     model_name = model_name or recipe.hub_model_id or os.path.basename(os.path.normpath(output_dir))
@@ -78,7 +80,7 @@ def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, spli
     card_data = ModelCardData(
         model_name=model_name,
         language=data.get("language"),
-        license=data.get("model_license", "other"),
+        license=data["license_id"],
         library_name="transformers",
         pipeline_tag=pipeline_tag,
         tags=["emotion-recognition", "emotion-hub", recipe.model_type, *tags],
@@ -107,9 +109,12 @@ def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, spli
         usage_snippet=usage.strip(),
         problem_type=problem_type_of(output_dir),
         stock_class=stock_class,
+        stock_caveats=stock_caveats if stock_class else None,
         intended_use=data["intended_use"],
         limitations=data["limitations"],
         dataset_description=data["description"],
+        dataset_license=(data.get("license") or "").rstrip("."),
+        dataset_homepage=data.get("homepage"),
         split_protocol=cross_corpus_protocol(results) or data["split_protocol"],
         split_sizes=split_sizes,
         train_label_counts=train_label_counts,

@@ -1,21 +1,16 @@
 """What a model card says about each dataset and model family (the numbers come from the run itself)."""
 
+# What a model card says about a dataset beyond what its builder holds: the Hub id of the data, widget examples, and how
+# this package's recipes split it, what models trained on it are for and where they fail. The dataset's description,
+# citation, licence, pretty name and language come from its builder (`dataset_card_info`), never from a copy here.
 DATASET_INFO = {
     "tweet_eval_emotion": {
-        "pretty_name": "TweetEval emotion",
         "hub_id": "cardiffnlp/tweet_eval",
-        "language": "en",
-        "model_license": "other",
         "widget": [
             {"text": "Cannot believe they cancelled my flight AGAIN. Worst airline ever #furious"},
             {"text": "Just got the job!!! Best day of my life 😂"},
             {"text": "Tomorrow is a new day, keep believing and things will get better #hope"},
         ],
-        "description": (
-            "TweetEval's emotion task (Barbieri et al., 2020) is the single-label, four-emotion subset of SemEval-2018 "
-            "Task 1 *Affect in Tweets*: English tweets labelled anger, joy, optimism or sadness. User mentions are "
-            "anonymised as `@user`. The two-class configurations keep only the tweets of two emotions."
-        ),
         "split_protocol": (
             "The official TweetEval train / validation / test split is used unchanged (`train_*`, `val_*`, `test_*` "
             "files of `datasets/emotion/`). The vocabulary is built on the training split only; model selection "
@@ -33,26 +28,13 @@ DATASET_INFO = {
             "used, of its word vectors): slang, misspellings and new emoji map to `[UNK]`. Not suitable for "
             "decisions about individuals."
         ),
-        "citation": (
-            "@inproceedings{barbieri2020tweeteval,\n  title={{TweetEval: Unified Benchmark and Comparative Evaluation "
-            "for Tweet Classification}},\n  author={Barbieri, Francesco and Camacho-Collados, Jose and Espinosa-Anke, "
-            "Luis and Neves, Leonardo},\n  booktitle={Findings of EMNLP},\n  year={2020}\n}"
-        ),
     },
     "meld": {
-        "pretty_name": "MELD",
         "hub_id": "declare-lab/MELD",
-        "language": "en",
-        "model_license": "gpl-3.0",
         "widget": [
             {"text": "Oh my God, you guys are getting married?!"},
             {"text": "I just don't think I can do this anymore."},
         ],
-        "description": (
-            "MELD (Poria et al., 2019) holds 13,708 utterances of 1,433 multi-party dialogues from the TV series "
-            "*Friends*, each labelled with one of seven emotions (anger, disgust, fear, joy, neutral, sadness, "
-            "surprise); 47% of the training utterances are neutral."
-        ),
         "split_protocol": (
             "The official train / dev / test CSVs are used as train / validation / test. Model selection uses the "
             "validation (dev) split only; the test split is evaluated once, with the best-validation weights. "
@@ -67,23 +49,10 @@ DATASET_INFO = {
             "classes (fear, disgust) are small and their F1 is unstable. Not suitable for decisions about "
             "individuals."
         ),
-        "citation": (
-            "@inproceedings{poria2019meld,\n  title={{MELD: A Multimodal Multi-Party Dataset for Emotion Recognition "
-            "in Conversations}},\n  author={Poria, Soujanya and Hazarika, Devamanyu and Majumder, Navonil and Naik, "
-            "Gautam and Cambria, Erik and Mihalcea, Rada},\n  booktitle={ACL},\n  year={2019}\n}"
-        ),
     },
     # ----- voice datasets (issue 3) -----
     "emodb": {
-        "pretty_name": "EmoDB (Berlin Database of Emotional Speech)",
         "hub_id": None,  # distributed by its authors at emodb.bilderbar.info, not on the Hub
-        "language": "de",
-        "model_license": "other",
-        "description": (
-            "EmoDB (Burkhardt et al., 2005): 10 actors (5 female, 5 male) say 10 German sentences of everyday content "
-            "acting anger, boredom, disgust, fear, happiness, sadness and neutral speech; 535 utterances kept after a "
-            "perception test (16 kHz). Labels are the acted emotions decoded from the file names."
-        ),
         "split_protocol": (
             "Speaker-independent: leave-one-speaker-out cross-validation (10 folds, each tested on one speaker's "
             "utterances and never trained on them), each fold's model chosen on two validation speakers held out of "
@@ -97,23 +66,9 @@ DATASET_INFO = {
             "fold (about 50 utterances) makes per-fold accuracy vary by several points. Not suitable for decisions "
             "about individuals."
         ),
-        "citation": (
-            "@inproceedings{burkhardt2005database,\n  title={A database of German emotional speech},\n  author="
-            "{Burkhardt, Felix and Paeschke, Astrid and Rolfes, Miriam and Sendlmeier, Walter F. and Weiss, "
-            "Benjamin},\n  booktitle={Interspeech},\n  pages={1517--1520},\n  year={2005}\n}"
-        ),
     },
     "ravdess": {
-        "pretty_name": "RAVDESS (audio-only speech)",
         "hub_id": None,  # no Hub repository by the RAVDESS authors; the data is on Zenodo (record 1188976)
-        "language": "en",
-        "model_license": "cc-by-nc-sa-4.0",
-        "description": (
-            "RAVDESS (Livingstone & Russo, 2018): 24 professional actors (12 female, 12 male) say two lexically "
-            "matched statements in a neutral North American accent, acting neutral, calm, happy, sad, angry, fearful, "
-            "disgust and surprised speech (every emotion but neutral at normal and strong intensity), 1,440 audio-only "
-            "files at 48 kHz. Labels are the acted emotions decoded from the file names."
-        ),
         "split_protocol": (
             "RAVDESS has no official split. Actors are assigned to K folds balanced by gender (`actor_folds`: "
             "deterministic, women then men dealt round-robin in increasing id order); with the builder's default "
@@ -132,23 +87,9 @@ DATASET_INFO = {
             "The non-commercial licence of the data applies to models trained on it. Not suitable for decisions "
             "about individuals."
         ),
-        "citation": (
-            "@article{livingstone2018ravdess,\n  title={The Ryerson Audio-Visual Database of Emotional Speech and Song "
-            "(RAVDESS): A dynamic, multimodal set of facial and vocal expressions in North American English},\n  "
-            "author={Livingstone, Steven R. and Russo, Frank A.},\n  journal={PLoS ONE},\n  volume={13},\n  "
-            "number={5},\n  pages={e0196391},\n  year={2018}\n}"
-        ),
     },
     "tess": {
-        "pretty_name": "TESS (Toronto Emotional Speech Set)",
         "hub_id": None,  # distributed on Borealis (doi:10.5683/SP2/E8H2MF), no Hub repository by the authors
-        "language": "en",
-        "model_license": "other",
-        "description": (
-            "TESS (Dupuis & Pichora-Fuller, 2010): 200 target words in the carrier phrase \"Say the word ___\" "
-            "spoken by two Toronto actresses aged 26 (YAF) and 64 (OAF) in seven emotions (anger, disgust, fear, "
-            "happiness, pleasant surprise, sadness, neutral); 2,800 files at 24.4 kHz."
-        ),
         "split_protocol": (
             "With two speakers, three speaker-disjoint splits are impossible. Default: the test split is every file "
             "of the younger speaker (YAF); the older speaker's files are split by word into train and validation "
@@ -161,21 +102,9 @@ DATASET_INFO = {
             "accuracy is near ceiling and says little about other voices, male speakers or natural speech. The "
             "test split is a single speaker. Not suitable for decisions about individuals."
         ),
-        "citation": (
-            "@data{dupuis2010tess,\n  title={{Toronto emotional speech set (TESS)}},\n  author={Dupuis, Kate and "
-            "Pichora-Fuller, M. Kathleen},\n  publisher={Borealis},\n  year={2010},\n  doi={10.5683/SP2/E8H2MF}\n}"
-        ),
     },
     "savee": {
-        "pretty_name": "SAVEE (audio)",
         "hub_id": None,  # distributed by the University of Surrey after registration
-        "language": "en",
-        "model_license": "other",
-        "description": (
-            "SAVEE (Haq & Jackson, 2009): four native English male speakers read TIMIT sentences in seven emotions "
-            "(anger, disgust, fear, happiness, neutral, sadness, surprise); 480 utterances at 44.1 kHz, 30 neutral "
-            "and 15 of each other emotion per speaker."
-        ),
         "split_protocol": (
             "Speaker-disjoint: one speaker per fold; by default train DC and JE, validation JK, test KL. With four "
             "speakers, leave-one-speaker-out cross-validation gives a far more reliable estimate than one split."
@@ -186,22 +115,9 @@ DATASET_INFO = {
             "diversity; a single test speaker makes the test figure very noisy. Not suitable for decisions about "
             "individuals."
         ),
-        "citation": (
-            "@inproceedings{haq2009savee,\n  title={Speaker-dependent audio-visual emotion recognition},\n  "
-            "author={Haq, Sanaul and Jackson, Philip J. B.},\n  booktitle={Proc. Int. Conf. on Auditory-Visual Speech "
-            "Processing (AVSP'09)},\n  pages={53--58},\n  year={2009}\n}"
-        ),
     },
     "crema_d": {
-        "pretty_name": "CREMA-D (audio)",
         "hub_id": None,  # the authors publish on GitHub (CheyneyComputerScience/CREMA-D, Git LFS), not on the Hub
-        "language": "en",
-        "model_license": "odbl",
-        "description": (
-            "CREMA-D (Cao et al., 2014): 7,442 clips of 91 actors (48 male, 43 female, aged 20-74, several races and "
-            "ethnicities) saying 12 sentences in six acted emotions (anger, disgust, fear, happy, neutral, sad); "
-            "one sentence at three intensity levels. 16 kHz audio converted from the videos."
-        ),
         "split_protocol": (
             "Actor-disjoint: actors are assigned to 10 folds balanced by gender (from the repository's "
             "VideoDemographics.csv); test = fold 9, validation = fold 8, train = the others (about 73 / 9 / 9 actors). "
@@ -213,24 +129,9 @@ DATASET_INFO = {
             "often perceived another emotion from the voice alone, so the targets are noisy. Demographic groups are "
             "unevenly represented. Not suitable for decisions about individuals."
         ),
-        "citation": (
-            "@article{cao2014crema,\n  title={{CREMA-D}: Crowd-sourced Emotional Multimodal Actors Dataset},\n  "
-            "author={Cao, Houwei and Cooper, David G. and Keutmann, Michael K. and Gur, Ruben C. and Nenkova, Ani and "
-            "Verma, Ragini},\n  journal={IEEE Transactions on Affective Computing},\n  volume={5},\n  number={4},\n  "
-            "pages={377--390},\n  year={2014}\n}"
-        ),
     },
     "vivae": {
-        "pretty_name": "VIVAE (non-speech vocalisations)",
         "hub_id": None,  # published on Zenodo (record 4066235)
-        "language": None,  # non-speech vocalisations
-        "model_license": "cc-by-nc-4.0",
-        "description": (
-            "VIVAE (Holz, Larrouy-Maestri & Poeppel): non-speech vocalisations (screams, moans, laughs, gasps) by "
-            "eleven speakers expressing achievement, anger, fear, pain, sexual pleasure and surprise, each at four "
-            "intensities (low, moderate, strong, peak). Full set 1,085 files; core set 480 files selected for "
-            "authenticity. 44.1 kHz."
-        ),
         "split_protocol": (
             "No official split. Speaker-disjoint: the speakers are dealt round-robin over 5 folds; test = fold 4 "
             "(full set: S05, S10), validation = fold 3 (S04, S09), train = the other seven speakers. Cross-validated "
@@ -242,25 +143,9 @@ DATASET_INFO = {
             "fold-to-fold variance is large. Low-intensity vocalisations of different emotions are hard to tell "
             "apart, also for human listeners. Not suitable for decisions about individuals."
         ),
-        "citation": (
-            "@article{holz2022vivae,\n  title={The Variably Intense Vocalizations of Affect and Emotion ({VIVAE}) "
-            "corpus prompts new perspective on nonspeech perception},\n  author={Holz, Natalie and Larrouy-Maestri, "
-            "Pauline and Poeppel, David},\n  journal={Emotion},\n  volume={22},\n  number={1},\n  "
-            "pages={213--225},\n  year={2022}\n}"
-        ),
     },
     "speech_emotion": {
-        "pretty_name": "Acted speech emotion merged across corpora (RAVDESS, TESS, SAVEE, CREMA-D, EmoDB)",
         "hub_id": None,  # built locally from the corpora
-        "language": ["en", "de"],
-        "model_license": "other",
-        "description": (
-            "RAVDESS speech, TESS, SAVEE and CREMA-D (English) and EmoDB (German) merged through one label-mapping "
-            "table onto shared names; the label set is the emotions every chosen corpus has (anger, disgust, fear, "
-            "happiness, neutral, sadness; without CREMA-D and EmoDB also surprise). RAVDESS calm and EmoDB boredom "
-            "are left out by default. The corpus of every clip is in the `source` column. Audio is decoded at one "
-            "rate, 16 kHz by default, from the corpora's 48, 24.4, 44.1 and 16 kHz files."
-        ),
         "split_protocol": (
             "Speaker-disjoint, speakers prefixed by their corpus: each corpus is dealt on its own over 5 folds, "
             "balanced by gender, starting at the test fold, so every corpus has a speaker in the test split and "
@@ -277,29 +162,9 @@ DATASET_INFO = {
             "contribute many files but only 2 and 4 speakers. The licences of all four corpora apply (several are "
             "non-commercial). Not suitable for decisions about individuals."
         ),
-        "citation": (
-            "@article{livingstone2018ravdess,\n  title={The Ryerson Audio-Visual Database of Emotional Speech and Song "
-            "(RAVDESS)},\n  author={Livingstone, Steven R. and Russo, Frank A.},\n  journal={PLoS ONE},\n  "
-            "year={2018}\n}\n@data{dupuis2010tess,\n  title={{Toronto emotional speech set (TESS)}},\n  "
-            "author={Dupuis, Kate and Pichora-Fuller, M. Kathleen},\n  year={2010}\n}\n@inproceedings{haq2009savee,\n"
-            "  title={Speaker-dependent audio-visual emotion recognition},\n  author={Haq, Sanaul and Jackson, "
-            "Philip J. B.},\n  booktitle={AVSP},\n  year={2009}\n}\n@article{cao2014crema,\n  title={{CREMA-D}: "
-            "Crowd-sourced Emotional Multimodal Actors Dataset},\n  author={Cao, Houwei and others},\n  "
-            "journal={IEEE Transactions on Affective Computing},\n  year={2014}\n}"
-        ),
     },
     "fer2013": {
-        "pretty_name": "FER2013",
         "hub_id": None,
-        "language": None,
-        "model_license": "other",
-        "description": (
-            "FER2013 (Goodfellow et al., 2013), the facial-expression dataset of the ICML 2013 *Challenges in "
-            "Representation Learning* Kaggle contest: 35,887 48x48 grayscale face crops collected by Google image "
-            "search and labelled with one of seven expressions (angry, disgust, fear, happy, sad, surprise, "
-            "neutral). Human accuracy on it is estimated at 65 +/- 5% (Goodfellow et al.): the labels are noisy. "
-            "Disgust is rare (1.5% of the training images)."
-        ),
         "split_protocol": (
             "The official `Usage` split: Training (28,709 images) for training, PublicTest (3,589) for model "
             "selection (best epoch, learning-rate reduction, early stopping) and PrivateTest (3,589) as the test set, "
@@ -318,13 +183,6 @@ DATASET_INFO = {
             "fear are the least reliable; neutral and sad are often confused). Not suitable for decisions about "
             "individuals, surveillance, hiring, education or any assessment of a person's state of mind."
         ),
-        "citation": (
-            "@inproceedings{goodfellow2013challenges,\n  title={Challenges in Representation Learning: A Report on "
-            "Three Machine Learning Contests},\n  author={Goodfellow, Ian J. and Erhan, Dumitru and Carrier, Pierre "
-            "Luc and Courville, Aaron and Mirza, Mehdi and Hamner, Ben and Cukierski, Will and Tang, Yichuan and "
-            "Thaler, David and Lee, Dong-Hyun and others},\n  booktitle={Neural Information Processing (ICONIP)},\n"
-            "  pages={117--124},\n  year={2013}\n}"
-        ),
     },
     "_default": {
         "pretty_name": "a custom dataset",
@@ -334,8 +192,22 @@ DATASET_INFO = {
         "intended_use": "Research on emotion recognition.",
         "limitations": "See the dataset's card for its biases and licence.",
         "citation": "",
+        "license_id": "other",
     },
 }
+
+
+def dataset_card_info(name: str) -> dict:
+    """What the model card of a model trained on dataset `name` says about the data: its builder's `description`,
+    `citation`, `license` and `homepage` and its dataset card's `pretty_name`, `language` and `license_id`
+    (`datasets_scripts.builder_texts`), with this module's `DATASET_INFO` entry (`_default`'s texts for a dataset that
+    has none, and for a name that is not one of the package's builders)."""
+    from emotion_hub.datasets_scripts import BUILDERS, builder_texts
+
+    if name not in BUILDERS:
+        return dict(DATASET_INFO["_default"])
+    return {**DATASET_INFO["_default"], "pretty_name": name, **DATASET_INFO.get(name, {}),
+            **{key: value for key, value in builder_texts(name).items() if value is not None}}
 
 MODEL_INFO = {
     "text_cnn": {
@@ -641,4 +513,4 @@ MODEL_INFO["speech_emotion"] = {
     ),
 }
 
-__all__ = ["DATASET_INFO", "MODEL_INFO"]
+__all__ = ["DATASET_INFO", "MODEL_INFO", "dataset_card_info"]

@@ -21,9 +21,10 @@ _CITATION = """\
 }
 """
 _DESCRIPTION = """\
-7,442 clips of 91 actors (48 male, 43 female, aged 20 to 74, of several races and ethnicities) saying 12 sentences
-in six emotions (anger, disgust, fear, happy, neutral, sad); the sentence "It's eleven o'clock" at three intensity
-levels (low, medium, high), the others at an unspecified level. `AudioWAV/` holds 16 kHz mono WAV files.
+CREMA-D (Cao et al., 2014): 7,442 clips of 91 actors (48 male, 43 female, aged 20 to 74, of several races and
+ethnicities) saying 12 sentences in six emotions (anger, disgust, fear, happy, neutral, sad); the sentence "It's
+eleven o'clock" at three intensity levels (low, medium, high), the others at an unspecified level. `AudioWAV/` holds
+the audio of the videos as 16 kHz mono WAV files.
 """
 _HOMEPAGE = "https://github.com/CheyneyComputerScience/CREMA-D"
 _LICENSE = "Open Database License (ODbL 1.0); contents under the Database Contents License (DbCL 1.0)"

@@ -12,16 +12,18 @@ from ..utils import download
 logger = datasets.logging.get_logger(__name__)
 
 _CITATION = """\
-@inproceedings{burkhardt2005emodb,
+@inproceedings{burkhardt2005database,
   title={A database of {German} emotional speech},
   author={Burkhardt, Felix and Paeschke, Astrid and Rolfes, Miriam and Sendlmeier, Walter F. and Weiss, Benjamin},
-  booktitle={Proc. Interspeech 2005}, pages={1517--1520}, year={2005}, doi={10.21437/Interspeech.2005-446}
+  booktitle={Proc. Interspeech 2005}, address={Lisbon, Portugal}, pages={1517--1520}, year={2005},
+  doi={10.21437/Interspeech.2005-446}
 }
 """
 _DESCRIPTION = """\
-Ten professional German actors (5 female, 5 male) speaking ten everyday German sentences (5 short, 5 long) in seven
-emotions: anger, boredom, disgust, fear, happiness, sadness and neutral, recorded in an anechoic chamber at TU Berlin.
-The 535 utterances recognised by at least 80% and judged natural by more than 60% of 20 listeners; 16 kHz mono WAV.
+EmoDB (Burkhardt et al., 2005): ten professional German actors (5 female, 5 male) speaking ten everyday German
+sentences (5 short, 5 long) in seven emotions: anger, boredom, disgust, fear, happiness, sadness and neutral, recorded
+in an anechoic chamber at TU Berlin. The 535 utterances recognised by at least 80% and judged natural by more than 60%
+of 20 listeners; 16 kHz mono WAV. Labels are the acted emotions decoded from the file names.
 """
 _HOMEPAGE = "http://emodb.bilderbar.info/docu/"
 _LICENSE = ("Free for research use from the authors' site (no licence file ships with it); cite Burkhardt et al. "

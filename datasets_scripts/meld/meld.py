@@ -22,8 +22,10 @@ _CITATION = """\
 }
 """
 _DESCRIPTION = """\
-13,708 utterances from 1,433 dialogues of the TV series Friends, each labelled with one of seven emotions and a
-sentiment. Every example carries the dialogue turns that precede it, for emotion recognition in conversation.
+MELD (Poria et al., 2019): 13,708 utterances of 1,433 multi-party dialogues from the TV series *Friends*, each
+labelled with one of seven emotions (anger, disgust, fear, joy, neutral, sadness, surprise) and a sentiment; 47% of
+the training utterances are neutral. Every example carries the dialogue turns that precede it, for emotion
+recognition in conversation.
 """
 _HOMEPAGE = "https://affective-meld.github.io/"
 _LICENSE = "GPL-3.0 (declare-lab/MELD repository)"

@@ -21,10 +21,11 @@ _CITATION = """\
 }
 """
 _DESCRIPTION = """\
-24 professional actors (12 female, 12 male) saying two lexically matched statements in a neutral North American
-accent. Speech (1,440 files, 60 per actor): neutral, calm, happy, sad, angry, fearful, disgust and surprised, each
-emotion at normal and strong intensity (neutral: normal only), 2 statements x 2 repetitions. Song (1,012 files, 44 per
-actor, 23 actors: actor 18 has none): neutral, calm, happy, sad, angry and fearful. 16-bit 48 kHz mono WAV.
+RAVDESS (Livingstone & Russo, 2018), audio-only files: 24 professional actors (12 female, 12 male) saying two
+lexically matched statements in a neutral North American accent. Speech (1,440 files, 60 per actor): neutral, calm,
+happy, sad, angry, fearful, disgust and surprised, each emotion at normal and strong intensity (neutral: normal only),
+2 statements x 2 repetitions. Song (1,012 files, 44 per actor, 23 actors: actor 18 has none): neutral, calm, happy,
+sad, angry and fearful. 16-bit 48 kHz mono WAV. Labels are the acted emotions decoded from the file names.
 """
 _HOMEPAGE = "https://zenodo.org/records/1188976"
 _LICENSE = "CC BY-NC-SA 4.0 (RAVDESS authors, Zenodo record 1188976)"

@@ -18,9 +18,10 @@ _CITATION = """\
 }
 """
 _DESCRIPTION = """\
-Four native English male speakers (DC, JE, JK, KL; postgraduate students and researchers at the University of
-Surrey) reading phonetically balanced TIMIT sentences in seven emotions: anger, disgust, fear, happiness, neutral,
-sadness and surprise. 480 utterances: per speaker 30 neutral and 15 of each other emotion. 16-bit WAV at 44.1 kHz.
+SAVEE (Haq & Jackson, 2009): four native English male speakers (DC, JE, JK, KL; postgraduate students and
+researchers at the University of Surrey) reading phonetically balanced TIMIT sentences in seven emotions: anger,
+disgust, fear, happiness, neutral, sadness and surprise. 480 utterances: per speaker 30 neutral and 15 of each other
+emotion. 16-bit WAV at 44.1 kHz.
 """
 _HOMEPAGE = "http://kahlan.eps.surrey.ac.uk/savee/"
 _LICENSE = "Free for research use after registration with the University of Surrey (see the homepage)"

@@ -6,17 +6,22 @@ import os
 import datasets
 
 from ..audio_utils import VoiceBuilder, VoiceConfig, deal_folds
+from ..crema_d import crema_d
 from ..crema_d.crema_d import EMOTIONS as CREMA_D_EMOTIONS
 from ..crema_d.crema_d import MANUAL_DOWNLOAD_INSTRUCTIONS as CREMA_D_INSTRUCTIONS
 from ..crema_d.crema_d import read_crema_d
 from ..emodb.emodb import EMOTIONS as EMODB_EMOTIONS
+from ..emodb import emodb
 from ..emodb.emodb import EmoDB, read_emodb
+from ..ravdess import ravdess
 from ..ravdess.ravdess import ARCHIVES as RAVDESS_ARCHIVES
 from ..ravdess.ravdess import EMOTIONS as RAVDESS_EMOTIONS
 from ..ravdess.ravdess import Ravdess, read_ravdess
+from ..savee import savee
 from ..savee.savee import EMOTIONS as SAVEE_EMOTIONS
 from ..savee.savee import MANUAL_DOWNLOAD_INSTRUCTIONS as SAVEE_INSTRUCTIONS
 from ..savee.savee import read_savee
+from ..tess import tess
 from ..tess.tess import EMOTIONS as TESS_EMOTIONS
 from ..tess.tess import MANUAL_DOWNLOAD_INSTRUCTIONS as TESS_INSTRUCTIONS
 from ..tess.tess import read_tess
@@ -29,10 +34,16 @@ _DESCRIPTION = """\
 Acted emotional speech merged from RAVDESS (speech), TESS, SAVEE and CREMA-D (English) and, on request, EmoDB
 (German), with every corpus's labels mapped through one table onto shared names (anger, disgust, fear, happiness,
 neutral, sadness, surprise) and the label set restricted to the emotions every chosen corpus has: with the four
-English corpora (and with EmoDB too), anger, disgust, fear, happiness, neutral and sadness. Speakers are prefixed by
-their corpus; splits are speaker-disjoint.
+English corpora (and with EmoDB too), anger, disgust, fear, happiness, neutral and sadness; without CREMA-D and
+EmoDB also surprise. RAVDESS calm and EmoDB boredom are left out by default. The corpus of every clip is in the
+`source` column and speakers are prefixed by their corpus; splits are speaker-disjoint. Audio is decoded at one rate,
+16 kHz by default, from the corpora's 48, 24.4, 44.1 and 16 kHz files.
 """
-_CITATION = "See the citations of RAVDESS, TESS, SAVEE, CREMA-D and EmoDB (datasets_scripts/<corpus>/README.md)."
+_CORPUS_MODULES = {"RAVDESS": ravdess, "TESS": tess, "SAVEE": savee, "CREMA-D": crema_d, "EmoDB": emodb}
+# The merged corpus's citation and licence are its corpora's, taken from their builders.
+_CITATION = "".join(module._CITATION for module in _CORPUS_MODULES.values())
+_LICENSE = "The licences of the merged corpora apply: " + "; ".join(
+    f"{name}: {module._LICENSE.rstrip('.')}" for name, module in _CORPUS_MODULES.items())
 
 ENGLISH_CORPORA = ("ravdess", "tess", "savee", "crema_d")
 CORPORA = ENGLISH_CORPORA + ("emodb",)
@@ -175,7 +186,7 @@ class SpeechEmotion(VoiceBuilder):
             "emotion": datasets.ClassLabel(names=self.config.label_names),
             "fold": datasets.Value("int32"),
         })
-        return datasets.DatasetInfo(description=_DESCRIPTION, features=features, citation=_CITATION,
+        return datasets.DatasetInfo(description=_DESCRIPTION, features=features, license=_LICENSE, citation=_CITATION,
                                     supervised_keys=("audio", "emotion"))
 
     def _corpus_dir(self, corpus, dl_manager):

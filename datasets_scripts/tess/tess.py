@@ -19,9 +19,9 @@ _CITATION = """\
 }
 """
 _DESCRIPTION = """\
-200 target words spoken in the carrier phrase "Say the word ___" by two actresses from the Toronto area, aged 26
-(YAF) and 64 (OAF), each word in seven emotions: anger, disgust, fear, happiness, pleasant surprise, sadness and
-neutral. 2,800 WAV files at 24,414 Hz.
+TESS (Dupuis & Pichora-Fuller, 2010): 200 target words spoken in the carrier phrase "Say the word ___" by two
+actresses from the Toronto area, aged 26 (YAF) and 64 (OAF), each word in seven emotions: anger, disgust, fear,
+happiness, pleasant surprise, sadness and neutral. 2,800 WAV files at 24,414 Hz.
 """
 _HOMEPAGE = "https://doi.org/10.5683/SP2/E8H2MF"
 _LICENSE = "As stated on the Borealis (Scholars Portal Dataverse) record doi:10.5683/SP2/E8H2MF (non-commercial use)"

@@ -23,8 +23,10 @@ _CITATION = """\
 }
 """
 _DESCRIPTION = """\
-Tweets labelled with one of four emotions (anger, joy, optimism, sadness), the emotion task of TweetEval, with
-two-class subsets keeping only the tweets of two of the emotions (e.g. `anger_joy`, `anger_optimism`).
+TweetEval's emotion task (Barbieri et al., 2020), the single-label, four-emotion subset of SemEval-2018 Task 1
+*Affect in Tweets*: English tweets labelled with one of four emotions (anger, joy, optimism, sadness); user mentions
+are anonymised as `@user`. The two-class configurations keep only the tweets of two of the emotions (e.g.
+`anger_joy`, `anger_optimism`).
 """
 _HOMEPAGE = "https://github.com/cardiffnlp/tweeteval"
 _LICENSE = "TweetEval: released without restrictions; SemEval-2018 Task 1 terms and Twitter's rules apply."

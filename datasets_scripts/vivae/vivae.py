@@ -25,13 +25,14 @@ _CITATION = """\
 }
 """
 _DESCRIPTION = """\
-Non-speech vocalisations (screams, moans, laughs, gasps...) by eleven speakers expressing three positive
-(achievement/triumph, sexual pleasure, surprise) and three negative (anger, fear, physical pain) affective states,
-each from low to peak intensity (low, moderate, strong, peak). Full set: 1,085 files; core set: 480 files, a fully
-crossed subsample (6 emotions x 4 intensities x 10 speakers x 2 items) selected for authenticity. 44.1 kHz, 16 bit.
+VIVAE (Holz, Larrouy-Maestri & Poeppel, 2022): non-speech vocalisations (screams, moans, laughs, gasps...) by eleven
+speakers expressing three positive (achievement/triumph, sexual pleasure, surprise) and three negative (anger, fear,
+physical pain) affective states, each from low to peak intensity (low, moderate, strong, peak). Full set: 1,085
+files; core set: 480 files, a fully crossed subsample (6 emotions x 4 intensities x 10 speakers x 2 items) selected
+for authenticity. 44.1 kHz, 16 bit.
 """
 _HOMEPAGE = "https://zenodo.org/records/4066235"
-_LICENSE = "Creative Commons non-commercial licence stated on the Zenodo record 4066235"
+_LICENSE = "CC BY-NC 4.0 (the Creative Commons non-commercial licence of the Zenodo record 4066235)"
 
 EMOTIONS = ["achievement", "anger", "fear", "pain", "pleasure", "surprise"]
 INTENSITIES = ["low", "moderate", "strong", "peak"]
