@@ -260,6 +260,9 @@ def test_fold_refit_trains_on_validation_speakers_for_the_selected_epochs(tmp_pa
         assert refit["eval_accuracy"] == selection["eval_accuracy"] and refit["refit"] is True
         card = open(out / f"fold_{k}" / "README.md").read()
         assert "validation (selection run)" in card and f"chose {selection['best_epoch']} epochs" in card
+        # a stock folder's card: what the stock pipeline (the widget's) does with what ours refuses
+        assert "NaN audio gets NaN scores" in card and "the answer of its first 1 s only" in card
+        assert '"Which folder to pick"' in card
         # The pooled-vector statistics fold into the stock classifier: the exported folder is stock Whisper.
         config = json.load(open(out / f"fold_{k}" / "config.json"))
         assert config["architectures"] == ["WhisperForAudioClassification"]

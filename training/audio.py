@@ -20,6 +20,7 @@ from emotion_hub.processing.feature_extraction_emotion_audio import EmotionAudio
 from emotion_hub.training.encoder_cache import (CachedEntries, CachedEntriesCollator, EncoderCache, clip_key,
                                                 default_cache_root)
 from emotion_hub.training.samplers import LengthGroupedSampler
+from emotion_hub.training.task import Task
 
 logger = transformers.utils.logging.get_logger(__name__)
 
@@ -344,8 +345,9 @@ def _share_entries(cache: EncoderCache, keys: list, accelerator, chunk: int = 64
             cache.store_bytes(key, data)
 
 
-class AudioClassificationTask:
-    """Voice models (`spectrogram_vit`, `mfcc_cnn`, `waveform_mlp`) over an Audio column.
+class AudioClassificationTask(Task):
+    """Voice models (`spectrogram_vit`, `mfcc_cnn`, `waveform_mlp`, `speech_emotion`, `wav2vec2_emotion`) over an
+    Audio column.
 
     Clips are decoded (and resampled to the processor's rate by `datasets`) on the fly, so a corpus is never held in
     memory. Evaluation batches are the processor's features of whole clips (fixed-length models: its deterministic
@@ -354,11 +356,12 @@ class AudioClassificationTask:
     """
 
     pipeline_tag = "audio-classification"
+    supports_length_grouping = True
 
     def __init__(self, recipe, train_split, label_names):
         import datasets
 
-        self.recipe, self.label_names = recipe, label_names
+        super().__init__(recipe, train_split, label_names)
         self.config_class, self.model_class = AUDIO_MODELS[recipe.model_type]
         feature = train_split.features.get(recipe.input_column)
         if not isinstance(feature, datasets.Audio):
@@ -380,6 +383,14 @@ class AudioClassificationTask:
             mean, std = (np.round(np.asarray(v, dtype=np.float64), 6).tolist() for v in (mean, std))
             self.processor = build_feature_extractor({**recipe.feature_extractor, "feature_mean": mean,
                                                       "feature_std": std})
+
+    @classmethod
+    def config_class_for(cls, model_type):
+        return AUDIO_MODELS[model_type][0]
+
+    @classmethod
+    def model_class_for(cls, model_type):
+        return AUDIO_MODELS[model_type][1]
 
     def dataset(self, split_name, split):
         return AudioDataset(split, self.recipe.input_column, self.recipe.label_column, self.processor.sampling_rate)
@@ -475,13 +486,11 @@ class AudioClassificationTask:
         return {"input_height": shape[-2], "input_width": shape[-1], "num_channels": 1 if len(shape) == 2 else shape[0]}
 
     def build_model(self, class_weights):
-        kwargs = {k: v for k, v in self.recipe.model.items() if k != "class_weights"}
+        kwargs = self.model_arguments(class_weights)
         for key, value in self.input_size().items():
             if kwargs.setdefault(key, value) != value:
                 raise ValueError(f"`model.{key}` is {kwargs[key]} but the feature extractor gives {value}; leave it "
                                  f"out of the recipe (it follows the features)")
-        kwargs.update(id2label=dict(enumerate(self.label_names)),
-                      label2id={name: i for i, name in enumerate(self.label_names)}, class_weights=class_weights)
         backbone, options = self.recipe.pretrained_backbone, self.recipe.pretrained_backbone_options
         if backbone and self.recipe.model_type in SPEECH_ENCODER_MODELS:
             return self.model_class.from_pretrained_backbone(backbone, **options, **kwargs)
@@ -527,10 +536,10 @@ class AudioClassificationTask:
                                "(trust_remote_code); for a folder the hosted widget runs, train with a stock feature "
                                "extractor (ASTFeatureExtractor, Wav2Vec2FeatureExtractor)")
         else:
-            model.save_pretrained(output_dir, safe_serialization=True)
+            super().save_model(model, output_dir)
 
-    def extra_results(self):
-        return {}
+    def stock_pipeline_caveats(self, model):
+        return stock_pipeline_behaviour(model, self.processor) if self.recipe.export_stock else None
 
 
 __all__ = ["AUDIO_MODELS", "AudioAugmentation", "AudioClassificationTask", "AudioCollator", "AudioDataset",

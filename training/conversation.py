@@ -10,8 +10,10 @@ from emotion_hub import modeling
 from emotion_hub.modeling.speech_encoders import WHISPER_FRAMES_PER_SECOND, whisper_window_positions
 from emotion_hub.processing import ERCProcessor, build_byte_level_bpe_tokenizer, default_feature_extractor, frame_image_processor
 from emotion_hub.training.samplers import token_length_sampler
+from emotion_hub.training.task import Task
 
-class ERCTask:
+
+class ERCTask(Task):
     """Emotion recognition in conversation with ERCFusion (`model_type: erc_fusion`) on MELD: the `text` config for
     text-only models, the `multimodal` config (clip audio and frames) for models that read audio or video.
 
@@ -22,9 +24,10 @@ class ERCTask:
 
     config_class, model_class = modeling.ERCFusionConfig, modeling.ERCFusionForEmotionRecognition
     TEXT_COLUMNS = ("context", "speaker", "utterance")
+    supports_length_grouping = True  # text-only models: `train_sampler` refuses the others by name
 
     def __init__(self, recipe, train_split, label_names):
-        self.recipe, self.label_names = recipe, label_names
+        super().__init__(recipe, train_split, label_names)
         self.backbones = {k: v for k, v in recipe.erc_backbones.items() if v is not None}
         unknown = set(self.backbones) - {"text", "audio", "vision", "vision_pretrained_cfg_overlay",
                                          "audio_window_seconds"}
@@ -119,10 +122,8 @@ class ERCTask:
         return token_length_sampler(self.recipe, dataset)
 
     def build_model(self, class_weights):
-        kwargs = {k: v for k, v in self.recipe.model.items() if k != "class_weights"}
+        kwargs = self.model_arguments(class_weights)
         tokenizer = self.processor.tokenizer
-        kwargs.update(id2label=dict(enumerate(self.label_names)),
-                      label2id={name: i for i, name in enumerate(self.label_names)}, class_weights=class_weights)
         if self.recipe.word_vectors:
             kwargs.setdefault("word_vectors", os.path.basename(self.recipe.word_vectors))
         if self.backbones.get("text"):

@@ -17,6 +17,8 @@ from emotion_hub.processing.image_processing_fer import FERImageProcessor
 # Its keys, defaults and ranges live with the recipe, which checks them without torch.
 from emotion_hub.training.recipe import IMAGE_AUGMENTATION_DEFAULTS as AUGMENTATION_DEFAULTS
 from emotion_hub.training.recipe import image_augmentation_options
+from emotion_hub.training.task import Task
+
 
 class ImageAugmentation:
     """Random flips, rotations, shifts, zooms, brightness/contrast changes and erasing of a whole batch at once.
@@ -143,7 +145,7 @@ def decode_images(split, column: str, processor: FERImageProcessor, desc: str) -
     return torch.stack(images) if images else torch.empty(0, 1, *size, dtype=torch.uint8)
 
 
-class ImageClassificationTask:
+class ImageClassificationTask(Task):
     """Face images + the FER CNN (`model_type: fer_cnn`).
 
     Images are decoded once into uint8 tensors; training batches are augmented on the fly in the training loop
@@ -155,7 +157,7 @@ class ImageClassificationTask:
     config_class, model_class = modeling.FERCNNConfig, modeling.FERCNNForImageClassification
 
     def __init__(self, recipe, train_split, label_names):
-        self.recipe, self.label_names = recipe, label_names
+        super().__init__(recipe, train_split, label_names)
         self.augmentation = ImageAugmentation(**recipe.augmentation)
         image_size = recipe.model.get("image_size", self.config_class().image_size)
         options = {"size": {"height": image_size, "width": image_size}, **recipe.image_processor}
@@ -190,17 +192,7 @@ class ImageClassificationTask:
         return {**batch, "pixel_values": normalize_pixels(p, pixels)}
 
     def build_model(self, class_weights):
-        kwargs = {k: v for k, v in self.recipe.model.items() if k != "class_weights"}
-        config = self.config_class(
-            id2label=dict(enumerate(self.label_names)),
-            label2id={name: i for i, name in enumerate(self.label_names)},
-            class_weights=class_weights,
-            **kwargs,
-        )
-        return self.model_class(config)
-
-    def extra_results(self):
-        return {}
+        return self.model_class(self.config_class(**self.model_arguments(class_weights)))
 
 
 class TimmImageClassificationTask(ImageClassificationTask):
@@ -222,7 +214,7 @@ class TimmImageClassificationTask(ImageClassificationTask):
     train_decode_size = 48
 
     def __init__(self, recipe, train_split, label_names):
-        self.recipe, self.label_names = recipe, label_names
+        Task.__init__(self, recipe, train_split, label_names)  # not the FER CNN's: no training-split statistics
         self.augmentation = ImageAugmentation(**recipe.augmentation)
         self.image_size = recipe.model.get("image_size", self.config_class().image_size)
         self.normalisation = {}  # image_mean / image_std the recipe sets, for the config and the processor
@@ -247,9 +239,7 @@ class TimmImageClassificationTask(ImageClassificationTask):
 
     def build_model(self, class_weights):
         recipe = self.recipe
-        kwargs = {k: v for k, v in recipe.model.items() if k != "class_weights"}
-        kwargs.update(self.normalisation, id2label=dict(enumerate(self.label_names)),
-                      label2id={name: i for i, name in enumerate(self.label_names)}, class_weights=class_weights)
+        kwargs = self.model_arguments(class_weights, **self.normalisation)
         if recipe.pretrained_backbone:
             model = self.model_class.from_pretrained_backbone(recipe.pretrained_backbone,
                                                               **recipe.pretrained_backbone_options, **kwargs)
@@ -266,12 +256,12 @@ class TimmImageClassificationTask(ImageClassificationTask):
         if self.recipe.export_stock:
             model.save_stock_pretrained(output_dir, image_processor=self.processor, safe_serialization=True)
         else:
-            model.save_pretrained(output_dir, safe_serialization=True)
+            super().save_model(model, output_dir)
 
     def save_processor(self, output_dir):
         """Nothing for `export_stock`: the stock folder's `TimmWrapperImageProcessor` reads `config.json`."""
         if not self.recipe.export_stock:
-            self.processor.save_pretrained(output_dir)
+            super().save_processor(output_dir)
 
 
 __all__ = ["AUGMENTATION_DEFAULTS", "ImageAugmentation", "ImageClassificationTask", "ImageCollator",

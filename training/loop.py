@@ -101,7 +101,7 @@ def make_dataloaders(recipe, task, data, train_labels):
             sampler = ClassBalancedBatchSampler(train_labels, recipe.per_device_train_batch_size,
                                                 recipe.samples_per_class, seed=recipe.seed)
             return DataLoader(data[name], batch_sampler=sampler, collate_fn=collate, num_workers=workers)
-        sampler = task.train_sampler(data[name]) if train and hasattr(task, "train_sampler") else None
+        sampler = task.train_sampler(data[name]) if train else None
         batch_size = recipe.per_device_train_batch_size if train else recipe.per_device_eval_batch_size
         return DataLoader(data[name], sampler=sampler, shuffle=train and sampler is None, collate_fn=collate,
                           batch_size=batch_size, num_workers=workers,
@@ -132,7 +132,7 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
     if accelerator.is_main_process:
         warn_missing_classes(splits, recipe.label_column, label_names)
     task = task_class_of(recipe.model_type)(recipe, splits["train"], label_names)
-    if recipe.group_by_length and not hasattr(task, "train_sampler"):
+    if recipe.group_by_length and not task.supports_length_grouping:
         raise ValueError(f"`group_by_length` is not available for model_type {recipe.model_type} (its inputs have "
                          f"one size, or no length to group by)")
     with accelerator.main_process_first():
@@ -143,8 +143,9 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
     if class_weights == "auto" or (recipe.model.get("loss_type", "ce") == "weighted_ce" and class_weights is None):
         class_weights = class_weights_from_counts(counts.tolist())
     model = task.build_model(class_weights)
-    if hasattr(task, "cache_encoder"):  # a frozen speech encoder runs once per clip; the head trains from its cache
-        data = task.cache_encoder(model, data, accelerator)  # every process encodes its share of the clips
+    # A frozen speech encoder runs once per clip and the head trains from its cache (every process encodes its share
+    # of the clips); other tasks keep their datasets.
+    data = task.cache_encoder(model, data, accelerator)
     if recipe.gradient_checkpointing:
         if not model.supports_gradient_checkpointing:
             raise ValueError(f"`gradient_checkpointing`: {type(model).__name__} does not support it")
@@ -181,7 +182,6 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
     accelerator.print(f"train {len(data['train'])} / validation {len(data['validation'])} / test {len(data['test'])};"
                       f" {num_epochs} epochs x {steps_per_epoch} steps, batch {total_batch}, "
                       f"{sum(p.numel() for p in model.parameters() if p.requires_grad)} trainable parameters")
-    augment = getattr(task, "augment_batch", None)  # tasks that augment training batches in the loop
     progress = tqdm(total=max_steps, initial=state.completed_steps, desc="training",
                     disable=not accelerator.is_local_main_process)
     sign = 1 if recipe.greater_is_better else -1
@@ -195,10 +195,9 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
         batches = accelerator.skip_first_batches(train_dataloader, skip) if skip else train_dataloader
         started, running_loss, running_n = time.perf_counter(), 0.0, 0
         for batch_index, batch in enumerate(batches, start=skip):
-            if augment is not None:
-                batch = augment(batch)
+            batch = task.augment_batch(batch)  # random crops, noise, image augmentation...
             with accelerator.accumulate(model):
-                loss = task.training_loss(model, batch) if hasattr(task, "training_loss") else model(**batch).loss
+                loss = task.training_loss(model, batch)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and recipe.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), recipe.max_grad_norm)
@@ -291,15 +290,9 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
     accelerator.log({k: v for k, v in results.items() if isinstance(v, (int, float))}, step=state.completed_steps)
 
     def write(out):
-        if hasattr(task, "save_model"):
-            task.save_model(unwrapped, out)
-        else:
-            unwrapped.save_pretrained(out, safe_serialization=True)
+        task.save_model(unwrapped, out)  # ours, or the stock class with `export_stock`
         kill_point("final:model")
-        if hasattr(task, "save_processor"):  # e.g. nothing beside a stock model that carries its own processor
-            task.save_processor(out)
-        else:
-            task.processor.save_pretrained(out)
+        task.save_processor(out)  # e.g. nothing beside a stock model that carries its own processor
         write_json(os.path.join(out, "classification_report.json"),
                    {"validation": eval_report, "test": test_report, "history": state.history,
                     **{f"test_{name}": report for name, report in hook_reports.items()}})
@@ -313,7 +306,8 @@ def train_and_evaluate(recipe, accelerator, splits, output_dir, resume_from_chec
                               f"{recipe.dataset} test, best validation epoch")
         render_model_card(out, recipe=recipe, results=results, report=test_report, pipeline_tag=task.pipeline_tag,
                           split_sizes={split: len(data[split]) for split in ("train", "validation", "test")},
-                          train_label_counts=dict(zip(label_names, counts.tolist())))
+                          train_label_counts=dict(zip(label_names, counts.tolist())),
+                          stock_caveats=task.stock_pipeline_caveats(unwrapped))
         write_json(os.path.join(out, "all_results.json"), results)  # last: a folder with results is complete
 
     accelerator.wait_for_everyone()

@@ -15,6 +15,8 @@ from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Dat
 from emotion_hub.modeling.losses import classification_loss
 from emotion_hub.processing.tokenization_word_level import _is_symbol, build_normalizer, emoji_to_words
 from emotion_hub.training.samplers import token_length_sampler
+from emotion_hub.training.task import Task
+from emotion_hub.training.text import tokenized
 
 
 CLEANING_OPTIONS = ("unescape_newlines", "emoji", "strip_html")
@@ -87,18 +89,19 @@ def add_cleaning(tokenizer, texts, unescape_newlines=False, emoji="token", strip
                                    model_input_names=tokenizer.model_input_names, **special)
 
 
-class TextTransformerTask:
+class TextTransformerTask(Task):
     """A pretrained transformers checkpoint fine-tuned as a text classifier (`model_type: auto_sequence_classification`,
     `pretrained_backbone`: Hub id or folder), with its own tokenizer; saved as a stock folder."""
 
     pipeline_tag = "text-classification"
     config_class, model_class = AutoSequenceClassificationOptions, AutoModelForSequenceClassification
+    supports_length_grouping = True
 
     def __init__(self, recipe, train_split, label_names):
         if not recipe.pretrained_backbone:
             raise ValueError("model_type auto_sequence_classification needs `pretrained_backbone`: the Hub id or folder "
                              "of a transformers checkpoint (e.g. sentence-transformers/all-MiniLM-L6-v2)")
-        self.recipe, self.label_names = recipe, label_names
+        super().__init__(recipe, train_split, label_names)
         self.options = self.config_class(**{k: v for k, v in recipe.model.items() if k != "class_weights"})
         weights = recipe.model.get("class_weights")
         if weights is not None and self.options.loss_type != "weighted_ce":
@@ -118,11 +121,7 @@ class TextTransformerTask:
         self.processor = tokenizer
 
     def dataset(self, split_name, split):
-        """Tokenised once with `map` (cached by `datasets`), truncated to `max_sequence_length`; `labels` holds ids."""
-        text, label = self.recipe.input_column, self.recipe.label_column
-        split = split.map(lambda batch: self.processor(batch[text], truncation=True), batched=True,
-                          remove_columns=[c for c in split.column_names if c != label], desc=f"tokenizing {split_name}")
-        return split.rename_column(label, "labels")
+        return tokenized(self.processor, self.recipe, split_name, split)  # truncated to `max_sequence_length`
 
     def collator(self, train: bool):
         return DataCollatorWithPadding(self.processor)
@@ -148,9 +147,6 @@ class TextTransformerTask:
             self.recipe.pretrained_backbone, id2label=dict(enumerate(self.label_names)),
             label2id={name: i for i, name in enumerate(self.label_names)}, ignore_mismatched_sizes=True,
             problem_type="single_label_classification", dtype="float32", **self.options.dropouts)
-
-    def extra_results(self):
-        return {}
 
 
 __all__ = ["AutoSequenceClassificationOptions", "TextTransformerTask", "add_cleaning"]
