@@ -24,8 +24,11 @@ import collections
 import os
 import random
 import re
+import sys
 
 import datasets
+
+from .utils import builder_module_texts
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -221,16 +224,20 @@ def split_of_fold(fold: int, num_folds: int) -> str:
 class VoiceConfig(datasets.BuilderConfig):
     """
     Args:
-        num_folds (`int`): speaker-disjoint folds (`fold` column); fold K-1 is the test split, K-2 validation.
+        num_folds (`int`, *optional*): speaker-disjoint folds (`fold` column); fold K-1 is the test split, K-2
+            validation. Defaults to the corpus's `DEFAULT_NUM_FOLDS` (its config class's docstring says it).
         on_bad_file (`str`, *optional*, defaults to `"raise"`): an unreadable or empty audio file raises an error
             naming it (`"raise"`) or is left out, with the count and the paths in the log (`"skip"`).
         sampling_rate (`int`, *optional*): the `Audio` feature's rate: decoding resamples to it. `None` keeps each
             file's own rate.
     """
 
-    def __init__(self, num_folds=5, on_bad_file="raise", sampling_rate=None, **kwargs):
+    DEFAULT_NUM_FOLDS = 5
+    CHOICES = {}  # option name -> the values it may take (checked by `validate`)
+
+    def __init__(self, num_folds=None, on_bad_file="raise", sampling_rate=None, **kwargs):
         super().__init__(version=datasets.Version("1.0.0"), **kwargs)
-        self.num_folds = num_folds
+        self.num_folds = self.DEFAULT_NUM_FOLDS if num_folds is None else num_folds
         self.on_bad_file = on_bad_file
         self.sampling_rate = sampling_rate
         self.validate()
@@ -246,13 +253,40 @@ class VoiceConfig(datasets.BuilderConfig):
         if sampling_rate is not None and (isinstance(sampling_rate, bool) or not isinstance(sampling_rate, int)
                                           or sampling_rate <= 0):
             raise ValueError(f"`sampling_rate` must be a positive int or None, got {sampling_rate!r}")
+        for name, allowed in self.CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"`{name}` must be one of {list(allowed)}, got {getattr(self, name)!r}")
 
 
 class VoiceBuilder(datasets.GeneratorBasedBuilder):
-    """Base of the voice builders: subclasses find the rows (`_find_examples`), this class checks the speaker count,
-    adds the `fold` column and yields speaker-disjoint train / validation / test splits (`split_of_fold`)."""
+    """Base of the voice builders: subclasses name their columns (`_columns`) and find the rows (`_find_examples`),
+    this class checks the speaker count, adds the `fold` column and yields speaker-disjoint train / validation / test
+    splits (`split_of_fold`). The `DatasetInfo` carries the texts of the builder's module (`_DESCRIPTION`,
+    `_CITATION`, `_LICENSE`, `_HOMEPAGE`), which model cards read too."""
 
     CORPUS = ""
+    SUPERVISED_KEYS = None
+    MANUAL_DOWNLOAD_INSTRUCTIONS = None  # how to get a corpus that has no download working as is (`data_dir`)
+
+    @property
+    def manual_download_instructions(self):
+        return self.MANUAL_DOWNLOAD_INSTRUCTIONS
+
+    def _columns(self) -> dict:
+        """The corpus's features, between `file` (the path relative to `data_dir`, the row's key) + `audio` and
+        `fold`."""
+        raise NotImplementedError(f"{type(self).__name__} must define _columns()")
+
+    def _info(self):
+        features = datasets.Features({"file": datasets.Value("string"),
+                                      "audio": datasets.Audio(sampling_rate=self.config.sampling_rate),
+                                      **self._columns(), "fold": datasets.Value("int32")})
+        texts = builder_module_texts(sys.modules[type(self).__module__])
+        return datasets.DatasetInfo(features=features, supervised_keys=self.SUPERVISED_KEYS, **texts)
+
+    def _manual_data_dir(self) -> str:
+        """`data_dir`, or an error carrying the corpus's manual download instructions when it is not given."""
+        return require_data_dir(self.config.data_dir, self.CORPUS, self.MANUAL_DOWNLOAD_INSTRUCTIONS)
 
     def _create_builder_config(self, *args, **kwargs):
         config, config_id = super()._create_builder_config(*args, **kwargs)

@@ -6,7 +6,7 @@ import re
 
 import datasets
 
-from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files, require_data_dir)
+from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files)
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -140,34 +140,20 @@ def read_crema_d(root: str, on_bad_file: str = "raise") -> list[dict]:
         layout=LAYOUT, on_bad_file=on_bad_file, what="clips", extra=actor_demographics)
 
 
-class CremaDConfig(VoiceConfig):
-    """
-    Args:
-        num_folds (`int`, *optional*, defaults to 10): actor-disjoint folds balanced by gender when
-            `VideoDemographics.csv` is present: about 73 / 9 / 9 actors in train / validation / test.
-        on_bad_file, sampling_rate: see `VoiceConfig`.
-    """
-
-    def __init__(self, num_folds=10, **kwargs):
-        super().__init__(num_folds=num_folds, **kwargs)
-
-
 class CremaD(VoiceBuilder):
-    """CREMA-D audio (`AudioWAV/`), 6 emotions, 91 actors. Manual download (`data_dir`). Actor-disjoint splits."""
+    """CREMA-D audio (`AudioWAV/`), 6 emotions, 91 actors. Manual download (`data_dir`). Actor-disjoint splits:
+    config `emotion` (`VoiceConfig`) has `num_folds=10`, balanced by gender when `VideoDemographics.csv` is present
+    (about 73 / 9 / 9 actors in train / validation / test)."""
 
     CORPUS = "CREMA-D"
-    BUILDER_CONFIG_CLASS = CremaDConfig
-    BUILDER_CONFIGS = [CremaDConfig(name="emotion", description="7,442 clips in 6 emotions by 91 actors")]
+    BUILDER_CONFIG_CLASS = VoiceConfig
+    BUILDER_CONFIGS = [VoiceConfig(name="emotion", num_folds=10, description="7,442 clips in 6 emotions by 91 actors")]
     DEFAULT_CONFIG_NAME = "emotion"
+    MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
 
-    @property
-    def manual_download_instructions(self):
-        return MANUAL_DOWNLOAD_INSTRUCTIONS
-
-    def _info(self):
-        features = datasets.Features({
-            "file": datasets.Value("string"),  # e.g. AudioWAV/1001_DFA_ANG_XX.wav
-            "audio": datasets.Audio(sampling_rate=self.config.sampling_rate),
+    def _columns(self):
+        """Columns besides `file` (e.g. `AudioWAV/1001_DFA_ANG_XX.wav`), `audio` and `fold`."""
+        return {
             "actor": datasets.Value("int32"),
             "speaker": datasets.Value("string"),  # the actor id as a string
             "sentence": datasets.ClassLabel(names=list(SENTENCES)),
@@ -178,15 +164,11 @@ class CremaD(VoiceBuilder):
             "age": datasets.Value("int32"),
             "race": datasets.Value("string"),
             "ethnicity": datasets.Value("string"),
-            "fold": datasets.Value("int32"),
-        })
-        return datasets.DatasetInfo(description=_DESCRIPTION, features=features, homepage=_HOMEPAGE,
-                                    license=_LICENSE, citation=_CITATION)
+        }
 
     def _find_examples(self, dl_manager):
-        root = require_data_dir(self.config.data_dir, "CREMA-D", MANUAL_DOWNLOAD_INSTRUCTIONS)
-        return read_crema_d(root, self.config.on_bad_file)
+        return read_crema_d(self._manual_data_dir(), self.config.on_bad_file)
 
 
 __all__ = ["DEMOGRAPHICS_FILE", "EMOTIONS", "EMOTION_CODES", "INTENSITIES", "LEVEL_CODES", "MANUAL_DOWNLOAD_INSTRUCTIONS",
-           "SENTENCES", "CremaD", "CremaDConfig", "parse_file_name", "read_crema_d", "read_demographics"]
+           "SENTENCES", "CremaD", "parse_file_name", "read_crema_d", "read_demographics"]

@@ -99,37 +99,25 @@ def read_emodb(root: str, on_bad_file: str = "raise") -> list[dict]:
         layout=LAYOUT, on_bad_file=on_bad_file)
 
 
-class EmoDBConfig(VoiceConfig):
-    """
-    Args:
-        num_folds (`int`, *optional*, defaults to 5): speaker-disjoint folds balanced by gender (`speaker_folds`); on
-            the 10 speakers, 5 folds of one woman and one man: train 6 speakers, validation 2 (14, 12), test 2 (16,
-            15). `num_folds=10` gives one speaker per fold; for leave-one-speaker-out, group by the `speaker` column.
-        on_bad_file, sampling_rate: see `VoiceConfig`.
-    """
-
-    def __init__(self, num_folds=5, **kwargs):
-        super().__init__(num_folds=num_folds, **kwargs)
-
-
 class EmoDB(VoiceBuilder):
     """EmoDB, 7 emotions, 10 speakers. Reads a local copy (`data_dir`, holding `wav/`) or downloads the official
-    zip. Splits: speaker-disjoint, from the `fold` column."""
+    zip. Splits: speaker-disjoint, from the `fold` column; config `emotion` (`VoiceConfig`) has `num_folds=5`,
+    balanced by gender (`speaker_folds`): on the 10 speakers, 5 folds of one woman and one man: train 6 speakers,
+    validation 2 (14, 12), test 2 (16, 15). `num_folds=10` gives one speaker per fold; for leave-one-speaker-out,
+    group by the `speaker` column."""
 
     CORPUS = "EmoDB"
-    BUILDER_CONFIG_CLASS = EmoDBConfig
-    BUILDER_CONFIGS = [EmoDBConfig(name="emotion", description="535 German utterances in 7 emotions by 10 speakers")]
+    BUILDER_CONFIG_CLASS = VoiceConfig
+    BUILDER_CONFIGS = [VoiceConfig(name="emotion", num_folds=5,
+                                   description="535 German utterances in 7 emotions by 10 speakers")]
     DEFAULT_CONFIG_NAME = "emotion"
     DOWNLOAD_URL = DOWNLOAD_URL
+    MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
+    SUPERVISED_KEYS = ("audio", "emotion")
 
-    @property
-    def manual_download_instructions(self):
-        return MANUAL_DOWNLOAD_INSTRUCTIONS
-
-    def _info(self):
-        features = datasets.Features({
-            "file": datasets.Value("string"),  # path relative to the data folder, e.g. wav/03a01Fa.wav
-            "audio": datasets.Audio(sampling_rate=self.config.sampling_rate),
+    def _columns(self):
+        """Columns besides `file` (e.g. `wav/03a01Fa.wav`), `audio` and `fold`."""
+        return {
             "speaker": datasets.Value("string"),  # two digits, 03 .. 16
             "gender": datasets.Value("string"),
             "age": datasets.Value("int32"),  # at recording, from the database documentation
@@ -137,10 +125,7 @@ class EmoDB(VoiceBuilder):
             "text": datasets.Value("string"),  # the German sentence of text_id
             "emotion": datasets.ClassLabel(names=EMOTIONS),  # English names of the German letters W L E A F T N
             "version": datasets.Value("string"),  # the last letter: a, b, c ... (takes of the same sentence)
-            "fold": datasets.Value("int32"),
-        })
-        return datasets.DatasetInfo(description=_DESCRIPTION, features=features, homepage=_HOMEPAGE,
-                                    license=_LICENSE, citation=_CITATION, supervised_keys=("audio", "emotion"))
+        }
 
     def _find_examples(self, dl_manager):
         root = self.config.data_dir or download(dl_manager, self.DOWNLOAD_URL, extract=True,
@@ -149,5 +134,5 @@ class EmoDB(VoiceBuilder):
         return read_emodb(root, self.config.on_bad_file)
 
 
-__all__ = ["DOWNLOAD_URL", "EMOTIONS", "EMOTION_CODES", "EmoDB", "EmoDBConfig", "GERMAN_NAMES",
+__all__ = ["DOWNLOAD_URL", "EMOTIONS", "EMOTION_CODES", "EmoDB", "GERMAN_NAMES",
            "MANUAL_DOWNLOAD_INSTRUCTIONS", "SPEAKERS", "TEXTS", "parse_file_name", "read_emodb"]

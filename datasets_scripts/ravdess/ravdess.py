@@ -154,14 +154,12 @@ class RavdessConfig(VoiceConfig):
         on_bad_file, sampling_rate: see `VoiceConfig`.
     """
 
-    def __init__(self, vocal_channel="speech", num_folds=6, **kwargs):
-        self.vocal_channel = vocal_channel
-        super().__init__(num_folds=num_folds, **kwargs)
+    DEFAULT_NUM_FOLDS = 6
+    CHOICES = {"vocal_channel": VOCAL_CHANNELS}
 
-    def validate(self):
-        super().validate()
-        if self.vocal_channel not in VOCAL_CHANNELS:
-            raise ValueError(f"`vocal_channel` must be one of {VOCAL_CHANNELS}, got {self.vocal_channel!r}")
+    def __init__(self, vocal_channel="speech", **kwargs):
+        self.vocal_channel = vocal_channel
+        super().__init__(**kwargs)
 
 
 class Ravdess(VoiceBuilder):
@@ -177,10 +175,9 @@ class Ravdess(VoiceBuilder):
     DEFAULT_CONFIG_NAME = "speech"
     BASE_URL = "https://zenodo.org/records/1188976/files/"
 
-    def _info(self):
-        features = datasets.Features({
-            "file": datasets.Value("string"),  # path relative to the data folder, e.g. Actor_01/03-01-05-02-01-01-01.wav
-            "audio": datasets.Audio(sampling_rate=self.config.sampling_rate),
+    def _columns(self):
+        """Columns besides `file` (e.g. `Actor_01/03-01-05-02-01-01-01.wav`), `audio` and `fold`."""
+        return {
             "modality": datasets.ClassLabel(names=MODALITIES),
             "vocal_channel": datasets.ClassLabel(names=VOCAL_CHANNELS),
             "emotion": datasets.ClassLabel(names=EMOTIONS_BY_CHANNEL[self.config.vocal_channel]),
@@ -190,10 +187,7 @@ class Ravdess(VoiceBuilder):
             "actor": datasets.Value("int32"),
             "gender": datasets.Value("string"),
             "speaker": datasets.Value("string"),  # Actor_XX
-            "fold": datasets.Value("int32"),
-        })
-        return datasets.DatasetInfo(description=_DESCRIPTION, features=features, homepage=_HOMEPAGE,
-                                    license=_LICENSE, citation=_CITATION)
+        }
 
     def _find_examples(self, dl_manager):
         if self.config.data_dir:

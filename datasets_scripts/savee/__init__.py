@@ -1,5 +1,4 @@
-from .savee import (EMOTIONS, EMOTION_CODES, MANUAL_DOWNLOAD_INSTRUCTIONS, SPEAKERS, Savee, SaveeConfig,
-                    parse_file_name, read_savee)
+from .savee import EMOTIONS, EMOTION_CODES, MANUAL_DOWNLOAD_INSTRUCTIONS, SPEAKERS, Savee, parse_file_name, read_savee
 
-__all__ = ["EMOTIONS", "EMOTION_CODES", "MANUAL_DOWNLOAD_INSTRUCTIONS", "SPEAKERS", "Savee", "SaveeConfig",
-           "parse_file_name", "read_savee"]
+__all__ = ["EMOTIONS", "EMOTION_CODES", "MANUAL_DOWNLOAD_INSTRUCTIONS", "SPEAKERS", "Savee", "parse_file_name",
+           "read_savee"]

@@ -5,7 +5,7 @@ import re
 
 import datasets
 
-from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files, require_data_dir)
+from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files)
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -82,47 +82,28 @@ def read_savee(root: str, on_bad_file: str = "raise") -> list[dict]:
         layout=LAYOUT, on_bad_file=on_bad_file)
 
 
-class SaveeConfig(VoiceConfig):
-    """
-    Args:
-        num_folds (`int`, *optional*, defaults to 4): speaker-disjoint folds; with the 4 speakers one speaker each:
-            train DC and JE, validation JK, test KL.
-        on_bad_file, sampling_rate: see `VoiceConfig`.
-    """
-
-    def __init__(self, num_folds=4, **kwargs):
-        super().__init__(num_folds=num_folds, **kwargs)
-
-
 class Savee(VoiceBuilder):
-    """SAVEE audio, 7 emotions, 4 male speakers. Manual download (`data_dir`). Speaker-disjoint splits."""
+    """SAVEE audio, 7 emotions, 4 male speakers. Manual download (`data_dir`). Speaker-disjoint splits: config
+    `emotion` (`VoiceConfig`) has `num_folds=4`, one speaker each: train DC and JE, validation JK, test KL."""
 
     CORPUS = "SAVEE"
-    BUILDER_CONFIG_CLASS = SaveeConfig
-    BUILDER_CONFIGS = [SaveeConfig(name="emotion", description="480 utterances in 7 emotions by 4 male speakers")]
+    BUILDER_CONFIG_CLASS = VoiceConfig
+    BUILDER_CONFIGS = [VoiceConfig(name="emotion", num_folds=4,
+                                   description="480 utterances in 7 emotions by 4 male speakers")]
     DEFAULT_CONFIG_NAME = "emotion"
+    MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
 
-    @property
-    def manual_download_instructions(self):
-        return MANUAL_DOWNLOAD_INSTRUCTIONS
-
-    def _info(self):
-        features = datasets.Features({
-            "file": datasets.Value("string"),
-            "audio": datasets.Audio(sampling_rate=self.config.sampling_rate),
+    def _columns(self):
+        return {
             "speaker": datasets.Value("string"),  # DC, JE, JK or KL
             "gender": datasets.Value("string"),
             "emotion": datasets.ClassLabel(names=EMOTIONS),
             "item": datasets.Value("int32"),  # the two-digit number after the emotion code
-            "fold": datasets.Value("int32"),
-        })
-        return datasets.DatasetInfo(description=_DESCRIPTION, features=features, homepage=_HOMEPAGE,
-                                    license=_LICENSE, citation=_CITATION)
+        }
 
     def _find_examples(self, dl_manager):
-        root = require_data_dir(self.config.data_dir, "SAVEE", MANUAL_DOWNLOAD_INSTRUCTIONS)
-        return read_savee(root, self.config.on_bad_file)
+        return read_savee(self._manual_data_dir(), self.config.on_bad_file)
 
 
-__all__ = ["EMOTIONS", "EMOTION_CODES", "MANUAL_DOWNLOAD_INSTRUCTIONS", "SPEAKERS", "Savee", "SaveeConfig",
-           "parse_file_name", "read_savee"]
+__all__ = ["EMOTIONS", "EMOTION_CODES", "MANUAL_DOWNLOAD_INSTRUCTIONS", "SPEAKERS", "Savee", "parse_file_name",
+           "read_savee"]

@@ -170,24 +170,21 @@ class SpeechEmotion(VoiceBuilder):
                             description="RAVDESS, TESS and SAVEE on their 7 shared emotions (with surprise)"),
     ]
     DEFAULT_CONFIG_NAME = "all"
+    SUPERVISED_KEYS = ("audio", "emotion")
 
     @property
     def manual_download_instructions(self):
         return "\n\n".join(f"[{c}] {_INSTRUCTIONS[c]}" for c in self.config.corpora if c in _INSTRUCTIONS) or None
 
-    def _info(self):
-        features = datasets.Features({
-            "file": datasets.Value("string"),  # <corpus>/<path in the corpus folder>
-            "audio": datasets.Audio(sampling_rate=self.config.sampling_rate),
+    def _columns(self):
+        """Columns besides `file` (e.g. `<corpus>/<path in the corpus folder>`), `audio` and `fold`."""
+        return {
             "source": datasets.ClassLabel(names=list(self.config.corpora)),
             "speaker": datasets.Value("string"),  # <corpus>_<speaker>, e.g. ravdess_Actor_01, crema_d_1001, emodb_03
             "gender": datasets.Value("string"),
             "source_emotion": datasets.Value("string"),  # the corpus's own label name, e.g. pleasant_surprise
             "emotion": datasets.ClassLabel(names=self.config.label_names),
-            "fold": datasets.Value("int32"),
-        })
-        return datasets.DatasetInfo(description=_DESCRIPTION, features=features, license=_LICENSE, citation=_CITATION,
-                                    supervised_keys=("audio", "emotion"))
+        }
 
     def _corpus_dir(self, corpus, dl_manager):
         given = (self.config.data_dirs or {}).get(corpus)

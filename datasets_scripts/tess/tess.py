@@ -5,8 +5,8 @@ import re
 
 import datasets
 
-from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files, require_data_dir,
-                           speaker_folds, split_of_fold)
+from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files, speaker_folds,
+                           split_of_fold)
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -85,17 +85,12 @@ class TessConfig(VoiceConfig):
         on_bad_file, sampling_rate: see `VoiceConfig`.
     """
 
-    def __init__(self, split_by="speaker", test_speaker="YAF", num_folds=10, **kwargs):
-        self.split_by = split_by
-        self.test_speaker = test_speaker
-        super().__init__(num_folds=num_folds, **kwargs)
+    DEFAULT_NUM_FOLDS = 10
+    CHOICES = {"split_by": SPLIT_BY, "test_speaker": sorted(SPEAKERS)}
 
-    def validate(self):
-        super().validate()
-        if self.split_by not in SPLIT_BY:
-            raise ValueError(f"`split_by` must be one of {SPLIT_BY}, got {self.split_by!r}")
-        if self.test_speaker not in SPEAKERS:
-            raise ValueError(f"`test_speaker` must be one of {sorted(SPEAKERS)}, got {self.test_speaker!r}")
+    def __init__(self, split_by="speaker", test_speaker="YAF", **kwargs):
+        self.split_by, self.test_speaker = split_by, test_speaker
+        super().__init__(**kwargs)
 
 
 class Tess(VoiceBuilder):
@@ -106,28 +101,19 @@ class Tess(VoiceBuilder):
     BUILDER_CONFIG_CLASS = TessConfig
     BUILDER_CONFIGS = [TessConfig(name="emotion", description="2,800 words in 7 emotions by 2 speakers")]
     DEFAULT_CONFIG_NAME = "emotion"
+    MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
 
-    @property
-    def manual_download_instructions(self):
-        return MANUAL_DOWNLOAD_INSTRUCTIONS
-
-    def _info(self):
-        features = datasets.Features({
-            "file": datasets.Value("string"),
-            "audio": datasets.Audio(sampling_rate=self.config.sampling_rate),
+    def _columns(self):
+        return {
             "speaker": datasets.Value("string"),  # OAF (older adult female) or YAF (younger adult female)
             "gender": datasets.Value("string"),
             "age": datasets.Value("int32"),  # at recording: OAF 64, YAF 26
             "word": datasets.Value("string"),  # the target word of "Say the word ___"
             "emotion": datasets.ClassLabel(names=EMOTIONS),
-            "fold": datasets.Value("int32"),  # word fold
-        })
-        return datasets.DatasetInfo(description=_DESCRIPTION, features=features, homepage=_HOMEPAGE,
-                                    license=_LICENSE, citation=_CITATION)
+        }
 
     def _find_examples(self, dl_manager):
-        root = require_data_dir(self.config.data_dir, "TESS", MANUAL_DOWNLOAD_INSTRUCTIONS)
-        return read_tess(root, self.config.on_bad_file)
+        return read_tess(self._manual_data_dir(), self.config.on_bad_file)
 
     def _assign_folds(self, examples):
         words = sorted({row["word"] for row in examples})

@@ -102,17 +102,11 @@ class VivaeConfig(VoiceConfig):
         on_bad_file, sampling_rate: see `VoiceConfig`.
     """
 
-    def __init__(self, subset="full_set", label="emotion", num_folds=5, **kwargs):
-        self.subset = subset
-        self.label = label
-        super().__init__(num_folds=num_folds, **kwargs)
+    CHOICES = {"subset": SUBSETS, "label": LABELS}
 
-    def validate(self):
-        super().validate()
-        if self.subset not in SUBSETS:
-            raise ValueError(f"`subset` must be one of {SUBSETS}, got {self.subset!r}")
-        if self.label not in LABELS:
-            raise ValueError(f"`label` must be one of {LABELS}, got {self.label!r}")
+    def __init__(self, subset="full_set", label="emotion", **kwargs):
+        self.subset, self.label = subset, label
+        super().__init__(**kwargs)
 
 
 class Vivae(VoiceBuilder):
@@ -130,20 +124,17 @@ class Vivae(VoiceBuilder):
     ]
     DEFAULT_CONFIG_NAME = "emotion"
     URL = "https://zenodo.org/records/4066235/files/VIVAE.zip?download=1"
+    SUPERVISED_KEYS = ("audio", "label")
 
-    def _info(self):
-        features = datasets.Features({
-            "file": datasets.Value("string"),  # e.g. full_set/Achievement/S01_achievement_low_01.wav
-            "audio": datasets.Audio(sampling_rate=self.config.sampling_rate),
+    def _columns(self):
+        """Columns besides `file` (e.g. `full_set/Achievement/S01_achievement_low_01.wav`), `audio` and `fold`."""
+        return {
             "speaker": datasets.Value("string"),  # S01-S11
             "emotion": datasets.ClassLabel(names=EMOTIONS),
             "intensity": datasets.ClassLabel(names=INTENSITIES),
             "item": datasets.Value("int32"),
             "label": datasets.ClassLabel(names=EMOTIONS if self.config.label == "emotion" else INTENSITIES),
-            "fold": datasets.Value("int32"),
-        })
-        return datasets.DatasetInfo(description=_DESCRIPTION, features=features, homepage=_HOMEPAGE,
-                                    license=_LICENSE, citation=_CITATION, supervised_keys=("audio", "label"))
+        }
 
     def _find_examples(self, dl_manager):
         root = self.config.data_dir or download(dl_manager, self.URL, extract=True)
