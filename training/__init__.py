@@ -2,6 +2,7 @@
 
     recipe.py            recipe parsing and validation (pydantic, one model per block), recipe hash
     registry.py          model_type -> task module (the one place to register a new family)
+    task.py              Task, the base class of the task families: the hooks the loop calls and their defaults
     text.py, image.py, audio.py, conversation.py
                          one module per task family: processor, datasets, collators, augmentation, model
     samplers.py          class-balanced and length-grouped batch samplers
