@@ -1,23 +1,25 @@
 """ERCFusion configuration: multimodal emotion recognition in conversation (text + audio + video frames)."""
 
-import copy
-from typing import Optional
+import dataclasses
+from typing import Literal, Optional
 
+from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PretrainedConfig
+from transformers.configuration_utils import SubConfigSpec
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-from .losses import validate_loss_arguments, validate_triplet_arguments
+from .configuration_utils import (EmotionClassifierConfig, EmotionConfig, TripletMining, non_negative, positive_int,
+                                  positive_ints, probability)
 from .speech_encoders import (check_speech_encoder_config, is_whisper, minimum_input_length,
                               speech_encoder_config_from_dict)
 
 
-TEXT_BRANCHES = ("transformer", "mean_embedding", "none")
-AUDIO_BRANCHES = ("speech_encoder", "waveform_mlp", "none")
-VISION_BRANCHES = ("timm", "none")
-TEXT_POOLINGS = ("last", "cls", "mean", "target")
-FUSIONS = ("concat", "mha")
-AUDIO_POOLINGS = ("mean", "mean_max")
-FRAME_POOLINGS = ("mean", "mean_max")
+TextBranch = Literal["transformer", "mean_embedding", "none"]
+AudioBranch = Literal["speech_encoder", "waveform_mlp", "none"]
+VisionBranch = Literal["timm", "none"]
+TEXT_BRANCHES, AUDIO_BRANCHES, VISION_BRANCHES = TextBranch.__args__, AudioBranch.__args__, VisionBranch.__args__
+TextPooling = Literal["last", "cls", "mean", "target"]
+TEXT_POOLINGS = TextPooling.__args__
 # The config format before any encoder of a kind was accepted: `text_encoder="gpt2"` etc. (recipes, saved folders).
 LEGACY_BRANCHES = {
     "text_encoder": ("text_branch", {"gpt2": "transformer", "mean_embedding": "mean_embedding", "none": "none"}),
@@ -40,7 +42,8 @@ CUSTOM_PIPELINES = {
 _COMMON_CONFIG_KEYS = set(PretrainedConfig().to_dict()) | {"model_type", "transformers_version", "_name_or_path"}
 
 
-class ERCTimmVisionConfig(PretrainedConfig):
+@strict
+class ERCTimmVisionConfig(EmotionConfig):
     r"""
     The timm image model of an [`ERCFusionConfig`]'s vision branch, applied to every video frame.
 
@@ -53,14 +56,12 @@ class ERCTimmVisionConfig(PretrainedConfig):
 
     model_type = "erc_timm_vision"
 
-    def __init__(self, model_name="resnet50", model_kwargs=None, **kwargs):
-        if not isinstance(model_name, str) or not model_name:
-            raise ValueError(f"`vision_config.model_name` must be a timm model name, got {model_name!r}")
-        if model_kwargs is not None and not isinstance(model_kwargs, dict):
-            raise ValueError(f"`vision_config.model_kwargs` must be a dict, got {model_kwargs!r}")
-        super().__init__(**kwargs)
-        self.model_name = model_name
-        self.model_kwargs = dict(model_kwargs or {})
+    model_name: str = "resnet50"
+    model_kwargs: dict = dataclasses.field(default_factory=dict)
+
+    def validate_model_name(self):
+        if not self.model_name:
+            raise ValueError(f"`vision_config.model_name` must be a timm model name, got {self.model_name!r}")
 
     def __getitem__(self, key):
         """Dict-style reading (`vision_config["model_name"]`), as when `vision_config` was a plain dict."""
@@ -76,12 +77,21 @@ def _text_config(value):
     if isinstance(value, dict):
         value = {k: v for k, v in value.items() if k != "transformers_version"}
         value = AutoConfig.for_model(value.pop("model_type", "gpt2"), **value)
-    if not isinstance(value, PretrainedConfig):
-        raise ValueError(f"`text_config` must be a dict or a transformers config, got {type(value).__name__}")
     if value.is_encoder_decoder:
         raise ValueError(f"`text_config` must be an encoder-only or decoder-only text model, got the encoder-decoder "
                          f"{value.model_type!r}")
     return value
+
+
+def _vision_config(value):
+    """An `ERCTimmVisionConfig` from one, a dict (a recipe's, a saved sub-config, the former plain dict) or None."""
+    if not isinstance(value, dict):
+        return ERCTimmVisionConfig() if value is None else value
+    # A dict written by hand (a recipe, the former format) is checked; a saved sub-config keeps its extras.
+    unknown = set(value) - {"model_name", "model_kwargs"} - _COMMON_CONFIG_KEYS
+    if unknown and value.get("model_type") != ERCTimmVisionConfig.model_type:
+        raise ValueError(f"`vision_config` accepts the keys 'model_name' and 'model_kwargs', got {sorted(unknown)}")
+    return ERCTimmVisionConfig(**{k: v for k, v in value.items() if k not in ("model_type", "transformers_version")})
 
 
 def default_text_pooling(text_config) -> str:
@@ -90,7 +100,16 @@ def default_text_pooling(text_config) -> str:
     return "cls" if text_config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES else "last"
 
 
-class ERCFusionConfig(PretrainedConfig):
+def _three_sizes():
+    def check(values):
+        if len(values) != 3 or min(values) < 1:
+            raise ValueError(f"must be three positive ints, got {list(values)!r}")
+
+    return dataclasses.field(default=(512, 256, 256), metadata={"validator": [check]})
+
+
+@strict
+class ERCFusionConfig(EmotionClassifierConfig):
     r"""
     Configuration of [`ERCFusionForEmotionRecognition`]: one encoder per modality of an utterance in a dialogue (its
     text in context, its voice, its video frames), a projection of each to `fusion_out_features`, a fusion
@@ -101,10 +120,9 @@ class ERCFusionConfig(PretrainedConfig):
     ablations included), but at least one must be present. Each nested model is a sub-config (`text_config`,
     `audio_config`, `vision_config`), so `attn_implementation` and `get_text_config()` reach them.
 
-    Configs written before any encoder of a kind was accepted still load: `text_encoder="gpt2"` becomes
-    `text_branch="transformer"` (GPT2 `text_config`), `audio_encoder="wav2vec2"` becomes `audio_branch="speech_encoder"`
-    (wav2vec2 `audio_config`), `vision_encoder` becomes `vision_branch`, and a plain-dict `vision_config` an
-    [`ERCTimmVisionConfig`].
+    Configs written before any encoder of a kind was accepted still load: a plain-dict `vision_config` becomes an
+    [`ERCTimmVisionConfig`], and the former branch names are read (`text_encoder`, `audio_encoder`, `vision_encoder`
+    below).
 
     Args:
         text_branch (`str`, *optional*, defaults to `"transformer"`): `"transformer"` (the transformers model of
@@ -159,150 +177,76 @@ class ERCFusionConfig(PretrainedConfig):
         dropout (`float`, *optional*, defaults to 0.1): dropout after the projections and every feed-forward layer.
         initializer_range (`float`, *optional*, defaults to 0.02): standard deviation of the normal initialisation of
             the projections, fusion, feed-forward and classifier weights and of the mean-embedding table.
-        loss_type (`str`, *optional*, defaults to `"ce"`): `"ce"`, `"weighted_ce"`, `"focal"` or `"dice"` (single-label
-            classification; `problem_type` `"multi_label_classification"` uses binary cross-entropy, `"regression"`
-            the mean squared error, as the stock heads).
-        class_weights (`list[float]`, *optional*): one weight per label in label-id order (required by
-            `"weighted_ce"`; used by `"focal"` and `"dice"` when given).
-        focal_gamma (`float`, *optional*, defaults to 2.0): focusing parameter of the focal loss.
-        dice_smooth (`float`, *optional*, defaults to 1.0): smoothing term of the Dice loss.
         triplet_weight (`float`, *optional*, defaults to 0.0): weight of a triplet loss on the fused representation
             added to the classification loss (0: off); pair it with train.py's class-balanced batch sampler.
         triplet_margin (`float`, *optional*, defaults to 0.3): margin of the triplet loss.
         triplet_mining (`str`, *optional*, defaults to `"batch_hard"`): `"batch_hard"` or `"batch_all"`.
         word_vectors (`str`, *optional*): name of the word vectors the mean embeddings started from (for the card).
+        text_encoder (`str`, *optional*): the former name of `text_branch`: `"gpt2"` is `"transformer"` (a GPT2
+            `text_config`), `"mean_embedding"` and `"none"` are themselves. Read, not saved.
+        audio_encoder (`str`, *optional*): the former name of `audio_branch`: `"wav2vec2"` is `"speech_encoder"` (a
+            wav2vec2 `audio_config`), `"waveform_mlp"` and `"none"` are themselves. Read, not saved.
+        vision_encoder (`str`, *optional*): the former name of `vision_branch` (`"timm"` or `"none"`). Read, not saved.
     """
 
     model_type = "erc_fusion"
-    sub_configs = {"text_config": AutoConfig, "audio_config": AutoConfig, "vision_config": ERCTimmVisionConfig}
+    sub_configs_defaults = {"text_config": SubConfigSpec(AutoConfig, model_type="gpt2"),
+                            "audio_config": SubConfigSpec(AutoConfig, model_type="wav2vec2"),
+                            "vision_config": ERCTimmVisionConfig}
+    default_custom_pipelines = CUSTOM_PIPELINES
 
-    def __init__(
-        self,
-        text_branch="transformer",
-        audio_branch="speech_encoder",
-        vision_branch="timm",
-        text_config=None,
-        audio_config=None,
-        vision_config=None,
-        text_pooling=None,
-        mean_embedding_dim=300,
-        mean_embedding_context=True,
-        freeze_text_encoder=False,
-        freeze_audio_encoder=False,
-        freeze_audio_feature_encoder=True,
-        freeze_vision_encoder=False,
-        audio_pooling="mean_max",
-        waveform_frame_length=400,
-        waveform_hidden_sizes=(512, 256, 256),
-        frame_pooling="mean",
-        fusion="concat",
-        fusion_out_features=512,
-        fusion_num_heads=4,
-        feed_forward_sizes=(256,),
-        l2_normalize=False,
-        dropout=0.1,
-        initializer_range=0.02,
-        loss_type="ce",
-        class_weights=None,
-        focal_gamma=2.0,
-        dice_smooth=1.0,
-        triplet_weight=0.0,
-        triplet_margin=0.3,
-        triplet_mining="batch_hard",
-        word_vectors=None,
-        **kwargs,
-    ):
-        branches = {"text_branch": text_branch, "audio_branch": audio_branch, "vision_branch": vision_branch}
-        for legacy, (name, values) in LEGACY_BRANCHES.items():
-            if legacy in kwargs:
-                value = kwargs.pop(legacy)
-                if value not in values:
-                    raise ValueError(f"`{legacy}` (the former name of `{name}`) must be one of {tuple(values)}, "
-                                     f"got {value!r}")
-                branches[name] = values[value]
-        text_branch, audio_branch, vision_branch = branches.values()
-        for name, value, allowed in (("text_branch", text_branch, TEXT_BRANCHES),
-                                     ("audio_branch", audio_branch, AUDIO_BRANCHES),
-                                     ("vision_branch", vision_branch, VISION_BRANCHES),
-                                     ("fusion", fusion, FUSIONS), ("audio_pooling", audio_pooling, AUDIO_POOLINGS),
-                                     ("frame_pooling", frame_pooling, FRAME_POOLINGS)):
-            if value not in allowed:
-                raise ValueError(f"`{name}` must be one of {allowed}, got {value!r}")
-        if text_branch == audio_branch == vision_branch == "none":
+    text_branch: TextBranch = "transformer"
+    audio_branch: AudioBranch = "speech_encoder"
+    vision_branch: VisionBranch = "timm"
+    text_config: dict | PretrainedConfig | None = None
+    audio_config: dict | PretrainedConfig | None = None
+    vision_config: dict | ERCTimmVisionConfig | None = None
+    text_pooling: TextPooling | None = None
+    mean_embedding_dim: int = positive_int(default=300)
+    mean_embedding_context: bool = True
+    freeze_text_encoder: bool = False
+    freeze_audio_encoder: bool = False
+    freeze_audio_feature_encoder: bool = True
+    freeze_vision_encoder: bool = False
+    audio_pooling: Literal["mean", "mean_max"] = "mean_max"
+    waveform_frame_length: int = positive_int(default=400)
+    waveform_hidden_sizes: list[int] | tuple[int, ...] = _three_sizes()
+    frame_pooling: Literal["mean", "mean_max"] = "mean"
+    fusion: Literal["concat", "mha"] = "concat"
+    fusion_out_features: int = positive_int(default=512)
+    fusion_num_heads: int = positive_int(default=4)
+    feed_forward_sizes: list[int] | tuple[int, ...] = positive_ints(default=(256,))
+    l2_normalize: bool = False
+    dropout: float | int = probability(default=0.1)
+    initializer_range: float | int = 0.02
+    triplet_weight: float | int = non_negative(default=0.0)
+    triplet_margin: float | int = non_negative(default=0.3)
+    triplet_mining: TripletMining = "batch_hard"
+    word_vectors: str | None = None
+
+    def __post_init__(self, text_encoder: Literal["gpt2", "mean_embedding", "none"] | None = None,
+                      audio_encoder: Literal["wav2vec2", "waveform_mlp", "none"] | None = None,
+                      vision_encoder: VisionBranch | None = None, **kwargs):
+        for legacy, value in (("text_encoder", text_encoder), ("audio_encoder", audio_encoder),
+                              ("vision_encoder", vision_encoder)):
+            if value is not None:
+                name, values = LEGACY_BRANCHES[legacy]
+                setattr(self, name, values[value])
+        # Set before `super().__post_init__`, which hands `attn_implementation` down to the sub-configs.
+        self.text_config = _text_config(self.text_config)
+        self.audio_config = speech_encoder_config_from_dict(self.audio_config, "audio_config", default_type="wav2vec2")
+        check_speech_encoder_config(self.audio_config, "audio_config")
+        self.vision_config = _vision_config(self.vision_config)
+        if self.text_pooling is None:
+            self.text_pooling = default_text_pooling(self.text_config)
+        super().__post_init__(**kwargs)
+
+    def validate_branches(self):
+        if self.text_branch == self.audio_branch == self.vision_branch == "none":
             raise ValueError("at least one of `text_branch`, `audio_branch`, `vision_branch` must not be 'none'")
-        waveform_hidden_sizes = [int(s) for s in waveform_hidden_sizes]
-        feed_forward_sizes = [int(s) for s in feed_forward_sizes]
-        if len(waveform_hidden_sizes) != 3 or min(waveform_hidden_sizes) < 1:
-            raise ValueError(f"`waveform_hidden_sizes` must be three positive ints, got {waveform_hidden_sizes}")
-        if feed_forward_sizes and min(feed_forward_sizes) < 1:
-            raise ValueError(f"`feed_forward_sizes` must be positive ints, got {feed_forward_sizes}")
-        for name, value in (("mean_embedding_dim", mean_embedding_dim), ("waveform_frame_length", waveform_frame_length),
-                            ("fusion_out_features", fusion_out_features), ("fusion_num_heads", fusion_num_heads)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int, got {value!r}")
-        if fusion == "mha" and fusion_out_features % fusion_num_heads:
-            raise ValueError(f"`fusion_out_features` ({fusion_out_features}) must be divisible by `fusion_num_heads` "
-                             f"({fusion_num_heads}) for the 'mha' fusion")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}")
-
-        text_config = _text_config(text_config)
-        audio_config = speech_encoder_config_from_dict(audio_config, "audio_config", default_type="wav2vec2")
-        check_speech_encoder_config(audio_config, "audio_config")
-        if isinstance(vision_config, dict):
-            # A dict written by hand (a recipe, the former format) is checked; a saved sub-config keeps its extras.
-            unknown = set(vision_config) - {"model_name", "model_kwargs"} - _COMMON_CONFIG_KEYS
-            if unknown and vision_config.get("model_type") != ERCTimmVisionConfig.model_type:
-                raise ValueError(f"`vision_config` accepts the keys 'model_name' and 'model_kwargs', got "
-                                 f"{sorted(unknown)}")
-            vision_config = ERCTimmVisionConfig(**{k: v for k, v in vision_config.items()
-                                                   if k not in ("model_type", "transformers_version")})
-        elif vision_config is None:
-            vision_config = ERCTimmVisionConfig()
-        elif not isinstance(vision_config, ERCTimmVisionConfig):
-            raise ValueError(f"`vision_config` must be a dict or an ERCTimmVisionConfig, got {vision_config!r}")
-        if text_pooling is None:
-            text_pooling = default_text_pooling(text_config)
-        if text_pooling not in TEXT_POOLINGS:
-            raise ValueError(f"`text_pooling` must be one of {TEXT_POOLINGS}, got {text_pooling!r}")
-
-        kwargs.setdefault("custom_pipelines", copy.deepcopy(CUSTOM_PIPELINES))
-        # Set before `super().__init__`, which hands `attn_implementation` down to the sub-configs.
-        self.text_config = text_config
-        self.audio_config = audio_config
-        self.vision_config = vision_config
-        super().__init__(**kwargs)
-        validate_loss_arguments(loss_type, class_weights, focal_gamma, dice_smooth, self.num_labels)
-        validate_triplet_arguments(triplet_weight, triplet_margin, triplet_mining)
-        self.text_branch = text_branch
-        self.audio_branch = audio_branch
-        self.vision_branch = vision_branch
-        self.text_pooling = text_pooling
-        self.mean_embedding_dim = mean_embedding_dim
-        self.mean_embedding_context = mean_embedding_context
-        self.freeze_text_encoder = freeze_text_encoder
-        self.freeze_audio_encoder = freeze_audio_encoder
-        self.freeze_audio_feature_encoder = freeze_audio_feature_encoder
-        self.freeze_vision_encoder = freeze_vision_encoder
-        self.audio_pooling = audio_pooling
-        self.waveform_frame_length = waveform_frame_length
-        self.waveform_hidden_sizes = waveform_hidden_sizes
-        self.frame_pooling = frame_pooling
-        self.fusion = fusion
-        self.fusion_out_features = fusion_out_features
-        self.fusion_num_heads = fusion_num_heads
-        self.feed_forward_sizes = feed_forward_sizes
-        self.l2_normalize = l2_normalize
-        self.dropout = dropout
-        self.initializer_range = initializer_range
-        self.loss_type = loss_type
-        self.class_weights = list(class_weights) if class_weights is not None else None
-        self.focal_gamma = focal_gamma
-        self.dice_smooth = dice_smooth
-        self.triplet_weight = triplet_weight
-        self.triplet_margin = triplet_margin
-        self.triplet_mining = triplet_mining
-        self.word_vectors = word_vectors
+        if self.fusion == "mha" and self.fusion_out_features % self.fusion_num_heads:
+            raise ValueError(f"`fusion_out_features` ({self.fusion_out_features}) must be divisible by "
+                             f"`fusion_num_heads` ({self.fusion_num_heads}) for the 'mha' fusion")
 
     def get_text_config(self, decoder=None, encoder=None) -> PretrainedConfig:
         """The text model's config (whose `vocab_size` `resize_token_embeddings` updates)."""
@@ -360,5 +304,5 @@ class ERCFusionConfig(PretrainedConfig):
         return self.vision_config if self.vision_branch == "timm" else None
 
 
-__all__ = ["AUDIO_BRANCHES", "ERC_TASK", "ERCFusionConfig", "ERCTimmVisionConfig", "FUSIONS", "TEXT_BRANCHES",
-           "TEXT_POOLINGS", "VISION_BRANCHES"]
+__all__ = ["AUDIO_BRANCHES", "ERC_TASK", "ERCFusionConfig", "ERCTimmVisionConfig", "TEXT_BRANCHES", "TEXT_POOLINGS",
+           "VISION_BRANCHES"]

@@ -1,17 +1,18 @@
 """MFCC CNN configuration."""
 
-import copy
+from typing import Literal
 
-from transformers import PretrainedConfig
+from huggingface_hub.dataclasses import strict
 
-from .losses import validate_loss_arguments
+from .configuration_utils import EmotionClassifierConfig, odd_kernel_size, positive_int, positive_ints, probability
 from .pipeline_audio_classification import AUDIO_CUSTOM_PIPELINES
 
 
-GLOBAL_POOLS = ("flatten", "mean", "mean_std")
+GlobalPool = Literal["flatten", "mean", "mean_std"]
 
 
-class MFCCCNNConfig(PretrainedConfig):
+@strict
+class MFCCCNNConfig(EmotionClassifierConfig):
     r"""
     Configuration of a small CNN over an MFCC (+ delta + delta-delta) image, the source report's speech-emotion
     network: convolutional blocks (3x3 convolution, ReLU, 2x2 max pooling, dropout 0.2) of 32 and 64 filters, the
@@ -37,77 +38,28 @@ class MFCCCNNConfig(PretrainedConfig):
         classifier_dropout (`float`, *optional*, defaults to 0.0): dropout on the pooled vector, before the fully
             connected layers (or the classifier when `fc_sizes` is empty).
         batch_norm (`bool`, *optional*, defaults to `False`): batch norm after each convolution (not in the report).
-        loss_type (`str`, *optional*, defaults to `"ce"`): `"ce"`, `"weighted_ce"`, `"focal"` or `"dice"`, the loss of
-            single-label classification.
-        problem_type (`str`, *optional*): `"single_label_classification"` (int label ids, `loss_type`),
-            `"multi_label_classification"` (0/1 float targets per label, binary cross-entropy; the pipeline gives
-            independent sigmoid scores) or `"regression"` (float targets, mean squared error); inferred from the labels
-            at the first loss when unset, as in transformers' stock heads.
-        class_weights (`list[float]`, *optional*): one weight per label in label-id order (required by `"weighted_ce"`).
-        focal_gamma (`float`, *optional*, defaults to 2.0): focusing parameter of the focal loss.
-        dice_smooth (`float`, *optional*, defaults to 1.0): smoothing term of the Dice loss.
     """
 
     model_type = "mfcc_cnn"
+    default_custom_pipelines = AUDIO_CUSTOM_PIPELINES
 
-    def __init__(
-        self,
-        num_channels=1,
-        input_height=120,
-        input_width=87,
-        conv_channels=(32, 64),
-        kernel_size=3,
-        conv_dropout=0.2,
-        global_pool="flatten",
-        fc_sizes=(256, 128),
-        fc_dropout=0.0,
-        classifier_dropout=0.0,
-        batch_norm=False,
-        loss_type="ce",
-        class_weights=None,
-        focal_gamma=2.0,
-        dice_smooth=1.0,
-        **kwargs,
-    ):
-        conv_channels, fc_sizes = [int(c) for c in conv_channels], [int(s) for s in fc_sizes]
-        for name, value in (("num_channels", num_channels), ("input_height", input_height),
-                            ("input_width", input_width)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int, got {value!r}")
-        if not conv_channels or min(conv_channels) < 1:
-            raise ValueError(f"`conv_channels` must be a non-empty list of positive ints, got {conv_channels}")
-        if fc_sizes and min(fc_sizes) < 1:
-            raise ValueError(f"`fc_sizes` must be positive ints, got {fc_sizes}")
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"`kernel_size` must be a positive odd int, got {kernel_size}")
-        if global_pool not in GLOBAL_POOLS:
-            raise ValueError(f"`global_pool` must be one of {GLOBAL_POOLS}, got {global_pool!r}")
-        smallest = 2 ** len(conv_channels)
-        if input_height < smallest or (global_pool == "flatten" and input_width < smallest):
-            raise ValueError(f"{len(conv_channels)} pooling blocks need inputs of at least {smallest} rows and frames, "
-                             f"got `input_height` {input_height}, `input_width` {input_width}")
-        for name, p in (("conv_dropout", conv_dropout), ("fc_dropout", fc_dropout),
-                        ("classifier_dropout", classifier_dropout)):
-            if not 0.0 <= p < 1.0:
-                raise ValueError(f"`{name}` must be in [0, 1), got {p}")
-        kwargs.setdefault("custom_pipelines", copy.deepcopy(AUDIO_CUSTOM_PIPELINES))
-        super().__init__(**kwargs)
-        validate_loss_arguments(loss_type, class_weights, focal_gamma, dice_smooth, self.num_labels)
-        self.num_channels = num_channels
-        self.input_height = input_height
-        self.input_width = input_width
-        self.conv_channels = conv_channels
-        self.kernel_size = kernel_size
-        self.conv_dropout = conv_dropout
-        self.global_pool = global_pool
-        self.fc_sizes = fc_sizes
-        self.fc_dropout = fc_dropout
-        self.classifier_dropout = classifier_dropout
-        self.batch_norm = batch_norm
-        self.loss_type = loss_type
-        self.class_weights = list(class_weights) if class_weights is not None else None
-        self.focal_gamma = focal_gamma
-        self.dice_smooth = dice_smooth
+    num_channels: int = positive_int(default=1)
+    input_height: int = positive_int(default=120)
+    input_width: int = positive_int(default=87)
+    conv_channels: list[int] | tuple[int, ...] = positive_ints(default=(32, 64), allow_empty=False)
+    kernel_size: int = odd_kernel_size(default=3)
+    conv_dropout: float | int = probability(default=0.2)
+    global_pool: GlobalPool = "flatten"
+    fc_sizes: list[int] | tuple[int, ...] = positive_ints(default=(256, 128))
+    fc_dropout: float | int = probability(default=0.0)
+    classifier_dropout: float | int = probability(default=0.0)
+    batch_norm: bool = False
+
+    def validate_input_size(self):
+        smallest = 2 ** len(self.conv_channels)
+        if self.input_height < smallest or (self.global_pool == "flatten" and self.input_width < smallest):
+            raise ValueError(f"{len(self.conv_channels)} pooling blocks need inputs of at least {smallest} rows and "
+                             f"frames, got `input_height` {self.input_height}, `input_width` {self.input_width}")
 
     @property
     def feature_map_size(self) -> tuple[int, int]:

@@ -2,25 +2,27 @@
 optional weighted layer sum and per-frame projector, a pooling over the real frames and a linear emotion classifier."""
 
 import copy
-import inspect
-import math
+from typing import Literal
 
+from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .losses import validate_loss_arguments
+from .configuration_utils import EmotionClassifierConfig, non_negative, positive_int, probability
 from .pipeline_audio_classification import AUDIO_CUSTOM_PIPELINES
 from .speech_encoders import (SPEECH_ENCODER_TYPES, is_whisper, minimum_input_length, speech_encoder_config_from_dict,
                               speech_encoder_hidden_size, speech_encoder_input_name, speech_encoder_num_layers,
                               whisper_window_positions, whisper_window_seconds)
 
 
-POOLINGS = ("mean", "max", "mean_max", "attentive_stats")
+Pooling = Literal["mean", "max", "mean_max", "attentive_stats"]
+POOLINGS = Pooling.__args__
 # Every supported encoder reads 16 kHz audio; used to state lengths in seconds in error messages.
 SAMPLING_RATE = 16000
 
 
-class SpeechEmotionConfig(PretrainedConfig):
+@strict
+class SpeechEmotionConfig(EmotionClassifierConfig):
     r"""
     Configuration of [`SpeechEmotionForAudioClassification`]: a transformers speech encoder (the nested
     `audio_config`), optionally a softmax-weighted sum of its hidden layers, an optional per-frame linear projector, a
@@ -79,43 +81,31 @@ class SpeechEmotionConfig(PretrainedConfig):
             with their own dropout. train.py then runs the fixed part once per clip and trains the top layers and the
             head from its cached hidden states (Whisper, wav2vec2, HuBERT, data2vec-audio). `None`: the whole encoder
             follows `freeze_backbone`. Needs `freeze_backbone=False`.
-        loss_type (`str`, *optional*, defaults to `"ce"`): `"ce"`, `"weighted_ce"`, `"focal"` or `"dice"`.
-        class_weights (`list[float]`, *optional*): one weight per label, for `"weighted_ce"` (required) and, when
-            given, `"focal"` and `"dice"`.
-        focal_gamma (`float`, *optional*, defaults to 2.0): focusing parameter of the focal loss.
-        dice_smooth (`float`, *optional*, defaults to 1.0): smoothing term of the Dice loss.
 
-    `problem_type` (`"single_label_classification"`, `"multi_label_classification"`, `"regression"`) is followed as
-    the stock heads do. The head is initialised with a normal of standard deviation `audio_config.initializer_range`
+    The head is initialised with a normal of standard deviation `audio_config.initializer_range`
     (`init_std` for Whisper), as in the stock classes.
     """
 
     model_type = "speech_emotion"
     sub_configs_defaults = {"audio_config": SubConfigSpec(AutoConfig, model_type="wav2vec2")}
     default_encoder_type = "wav2vec2"
+    default_custom_pipelines = AUDIO_CUSTOM_PIPELINES
 
-    def __init__(
-        self,
-        audio_config=None,
-        window_seconds=None,
-        pooling="mean",
-        use_weighted_layer_sum=False,
-        concatenate_layers=False,
-        normalize_hidden_states=False,
-        projector_size=256,
-        classifier_dropout=0.0,
-        standardize_pooled=False,
-        attention_hidden_size=128,
-        freeze_feature_encoder=True,
-        freeze_backbone=False,
-        trainable_encoder_layers=None,
-        loss_type="ce",
-        class_weights=None,
-        focal_gamma=2.0,
-        dice_smooth=1.0,
-        **kwargs,
-    ):
-        audio_config = speech_encoder_config_from_dict(audio_config, "audio_config", self.default_encoder_type)
+    audio_config: dict | PretrainedConfig | None = None
+    pooling: Pooling = "mean"
+    use_weighted_layer_sum: bool = False
+    concatenate_layers: bool = False
+    normalize_hidden_states: bool = False
+    projector_size: int | None = non_negative(default=256)
+    classifier_dropout: float | int = probability(default=0.0)
+    standardize_pooled: bool = False
+    attention_hidden_size: int = positive_int(default=128)
+    freeze_feature_encoder: bool = True
+    freeze_backbone: bool = False
+    trainable_encoder_layers: int | None = positive_int(default=None)
+
+    def __post_init__(self, window_seconds: int | float | None = None, **kwargs):
+        audio_config = speech_encoder_config_from_dict(self.audio_config, "audio_config", self.default_encoder_type)
         if getattr(audio_config, "add_adapter", False):
             raise ValueError("`audio_config.add_adapter=True` is not supported: the adapter downsamples the frames of "
                              "a sequence-to-sequence decoder, and the stock sequence classifiers refuse it too")
@@ -127,56 +117,23 @@ class SpeechEmotionConfig(PretrainedConfig):
             if positions != audio_config.max_source_positions:
                 audio_config = copy.deepcopy(audio_config)
                 audio_config.max_source_positions = positions
-        if pooling not in POOLINGS:
-            raise ValueError(f"`pooling` must be one of {POOLINGS}, got {pooling!r}")
-        if use_weighted_layer_sum is True and concatenate_layers is True:
+        # Set before `super().__post_init__`, which resolves the sub-configs named in `sub_configs_defaults`.
+        self.audio_config = audio_config
+        self.projector_size = self.projector_size or None
+        self.classifier_dropout = float(self.classifier_dropout)
+        super().__post_init__(**kwargs)
+
+    def validate_layers(self):
+        if self.use_weighted_layer_sum and self.concatenate_layers:
             raise ValueError("`use_weighted_layer_sum` and `concatenate_layers` are two ways to combine the layers: "
                              "set one of them")
-        for name, value in (("use_weighted_layer_sum", use_weighted_layer_sum),
-                            ("concatenate_layers", concatenate_layers),
-                            ("normalize_hidden_states", normalize_hidden_states),
-                            ("standardize_pooled", standardize_pooled),
-                            ("freeze_feature_encoder", freeze_feature_encoder), ("freeze_backbone", freeze_backbone)):
-            if not isinstance(value, bool):
-                raise ValueError(f"`{name}` must be True or False, got {value!r}")
-        if trainable_encoder_layers is not None:
-            layers = speech_encoder_num_layers(audio_config)
-            if isinstance(trainable_encoder_layers, bool) or not isinstance(trainable_encoder_layers, int) or not (
-                    1 <= trainable_encoder_layers <= layers):
-                raise ValueError(f"`trainable_encoder_layers` must be an int from 1 to the encoder's {layers} layers, "
-                                 f"or None, got {trainable_encoder_layers!r}")
-            if freeze_backbone:
-                raise ValueError(f"`freeze_backbone=True` trains no encoder layer and `trainable_encoder_layers="
-                                 f"{trainable_encoder_layers}` trains the top ones: set one of them")
-        if projector_size is not None and (isinstance(projector_size, bool) or not isinstance(projector_size, int)
-                                           or projector_size < 0):
-            raise ValueError(f"`projector_size` must be a positive int, or None / 0 for no projector, got {projector_size!r}")
-        if isinstance(attention_hidden_size, bool) or not isinstance(attention_hidden_size, int) or attention_hidden_size < 1:
-            raise ValueError(f"`attention_hidden_size` must be a positive int, got {attention_hidden_size!r}")
-        if not (isinstance(classifier_dropout, (int, float)) and math.isfinite(classifier_dropout)
-                and 0.0 <= classifier_dropout < 1.0):
-            raise ValueError(f"`classifier_dropout` must be in [0, 1), got {classifier_dropout!r}")
-
-        # Set before `super().__init__`: its `__post_init__` resolves the sub-configs named in `sub_configs_defaults`.
-        self.audio_config = audio_config
-        kwargs.setdefault("custom_pipelines", copy.deepcopy(AUDIO_CUSTOM_PIPELINES))
-        super().__init__(**kwargs)
-        validate_loss_arguments(loss_type, class_weights, focal_gamma, dice_smooth, self.num_labels)
-        self.pooling = pooling
-        self.use_weighted_layer_sum = use_weighted_layer_sum
-        self.concatenate_layers = concatenate_layers
-        self.normalize_hidden_states = normalize_hidden_states
-        self.projector_size = projector_size or None
-        self.classifier_dropout = float(classifier_dropout)
-        self.standardize_pooled = standardize_pooled
-        self.attention_hidden_size = attention_hidden_size
-        self.freeze_feature_encoder = freeze_feature_encoder
-        self.freeze_backbone = freeze_backbone
-        self.trainable_encoder_layers = trainable_encoder_layers
-        self.loss_type = loss_type
-        self.class_weights = list(class_weights) if class_weights is not None else None
-        self.focal_gamma = focal_gamma
-        self.dice_smooth = dice_smooth
+        layers = speech_encoder_num_layers(self.audio_config)
+        if self.trainable_encoder_layers is not None and self.trainable_encoder_layers > layers:
+            raise ValueError(f"`trainable_encoder_layers` must be an int from 1 to the encoder's {layers} layers, "
+                             f"or None, got {self.trainable_encoder_layers!r}")
+        if self.trainable_encoder_layers is not None and self.freeze_backbone:
+            raise ValueError(f"`freeze_backbone=True` trains no encoder layer and `trainable_encoder_layers="
+                             f"{self.trainable_encoder_layers}` trains the top ones: set one of them")
 
     # The config values a stock export depends on, with their defaults (read by train.py before any work).
     stock_export_checks = (("pooling", "mean"), ("normalize_hidden_states", False), ("concatenate_layers", False))
@@ -192,16 +149,6 @@ class SpeechEmotionConfig(PretrainedConfig):
         if concatenate_layers:
             blockers.append("concatenate_layers=True (the stock heads sum the layers)")
         return blockers
-
-    @classmethod
-    def from_dict(cls, config_dict: dict, **kwargs):
-        """`PretrainedConfig.from_dict`; overrides of this config's own arguments (`from_pretrained(dir,
-        window_seconds=2)`, `pooling=...`) go through `__init__`, which checks them and fits the encoder to them (a
-        Whisper window sets its position count). Other keywords are transformers' own."""
-        own = {name for klass in cls.__mro__ if issubclass(klass, SpeechEmotionConfig)
-               for name in inspect.signature(klass.__init__).parameters} - {"self", "kwargs"}
-        config_dict = {**config_dict, **{name: kwargs.pop(name) for name in own & set(kwargs)}}
-        return super().from_dict(config_dict, **kwargs)
 
     @property
     def encoder_type(self) -> str:

@@ -1,13 +1,15 @@
 """Wav2Vec2Emotion configuration: the speech-emotion classifier under its first name (`model_type: "wav2vec2_emotion"`),
 kept so that saved folders and the wav2vec2 recipes load unchanged."""
 
-from transformers import AutoConfig
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from .configuration_speech_emotion import POOLINGS, SAMPLING_RATE, SpeechEmotionConfig
 from .speech_encoders import speech_encoder_config_from_dict
 
 
+@strict
 class Wav2Vec2EmotionConfig(SpeechEmotionConfig):
     r"""
     [`SpeechEmotionConfig`] under its first name, `model_type: "wav2vec2_emotion"`, which saved folders and the
@@ -18,12 +20,12 @@ class Wav2Vec2EmotionConfig(SpeechEmotionConfig):
     model_type = "wav2vec2_emotion"
     sub_configs_defaults = {"audio_config": SubConfigSpec(AutoConfig, model_type="wav2vec2")}
 
-    def __init__(self, audio_config=None, wav2vec2_config=None, **kwargs):
+    def __post_init__(self, wav2vec2_config: dict | PretrainedConfig | None = None, **kwargs):
         if wav2vec2_config is not None:
-            if audio_config is not None:
+            if self.audio_config is not None:
                 raise ValueError("give the encoder once: `audio_config` (or its former name `wav2vec2_config`)")
-            audio_config = speech_encoder_config_from_dict(wav2vec2_config, "wav2vec2_config")
-        super().__init__(audio_config=audio_config, **kwargs)
+            self.audio_config = speech_encoder_config_from_dict(wav2vec2_config, "wav2vec2_config")
+        super().__post_init__(**kwargs)
 
     @property
     def wav2vec2_config(self):

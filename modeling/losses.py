@@ -1,21 +1,18 @@
 """Classification losses shared by every model of the package, chosen by `config.loss_type`.
 
 Every config that trains a classifier carries the same loss arguments (`loss_type`, `class_weights`,
-`focal_gamma`, `dice_smooth`), validated by `validate_loss_arguments` and turned into a module by
-`build_loss`. Class-imbalanced emotion data (TweetEval anger/optimism, MELD's 47% neutral) is the reason
-these exist: plain cross-entropy lets a model ignore the rare classes.
+`focal_gamma`, `dice_smooth`: the fields of `configuration_utils.EmotionClassifierConfig`, which checks them), turned
+into a module by `build_loss`. Class-imbalanced emotion data (TweetEval anger/optimism, MELD's 47% neutral) is the
+reason these exist: plain cross-entropy lets a model ignore the rare classes.
 """
 
-import math
 from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-LOSS_TYPES = ("ce", "weighted_ce", "focal", "dice")
-TRIPLET_MININGS = ("batch_hard", "batch_all")
+from .configuration_utils import LOSS_TYPES, TRIPLET_MININGS
 
 
 def class_weights_from_counts(counts: Sequence[int]) -> list[float]:
@@ -31,26 +28,6 @@ def class_weights_from_counts(counts: Sequence[int]) -> list[float]:
     if total == 0:
         raise ValueError("class counts are all zero: cannot compute class weights from an empty label set")
     return [total / (present * c) if c > 0 else 0.0 for c in counts]
-
-
-def validate_loss_arguments(loss_type, class_weights, focal_gamma, dice_smooth, num_labels=None):
-    """Raise a `ValueError` naming the argument when a loss setting is invalid (called from config `__init__`)."""
-    if loss_type not in LOSS_TYPES:
-        raise ValueError(f"`loss_type` must be one of {LOSS_TYPES}, got {loss_type!r}")
-    if class_weights is not None:
-        if not all(isinstance(w, (int, float)) and math.isfinite(w) and w >= 0 for w in class_weights):
-            raise ValueError(f"`class_weights` must be finite non-negative numbers, got {class_weights}")
-        if num_labels is not None and len(class_weights) != num_labels:
-            raise ValueError(f"`class_weights` has {len(class_weights)} entries but the model has {num_labels} labels")
-    if loss_type == "weighted_ce" and class_weights is None:
-        raise ValueError(
-            "`loss_type='weighted_ce'` needs `class_weights` (one per label, in label-id order); train.py computes "
-            "them from the training split's label counts with `class_weights_from_counts`"
-        )
-    if focal_gamma < 0:
-        raise ValueError(f"`focal_gamma` must be >= 0, got {focal_gamma}")
-    if dice_smooth < 0:
-        raise ValueError(f"`dice_smooth` must be >= 0, got {dice_smooth}")
 
 
 class FocalLoss(nn.Module):
@@ -102,16 +79,6 @@ class DiceLoss(nn.Module):
             return 1.0 - dice.mean()
         weight = self.weight.to(dice.dtype)
         return 1.0 - (weight * dice).sum() / weight.sum()
-
-
-def validate_triplet_arguments(triplet_weight, triplet_margin, triplet_mining):
-    """Raise a `ValueError` naming the argument when a triplet-loss setting is invalid."""
-    if not (isinstance(triplet_weight, (int, float)) and math.isfinite(triplet_weight) and triplet_weight >= 0):
-        raise ValueError(f"`triplet_weight` must be a finite number >= 0 (0 turns the triplet loss off), got {triplet_weight!r}")
-    if not (isinstance(triplet_margin, (int, float)) and triplet_margin >= 0):
-        raise ValueError(f"`triplet_margin` must be >= 0, got {triplet_margin!r}")
-    if triplet_mining not in TRIPLET_MININGS:
-        raise ValueError(f"`triplet_mining` must be one of {TRIPLET_MININGS}, got {triplet_mining!r}")
 
 
 class TripletLoss(nn.Module):
@@ -247,6 +214,4 @@ __all__ = [
     "classification_loss",
     "infer_problem_type",
     "triplet_loss",
-    "validate_loss_arguments",
-    "validate_triplet_arguments",
 ]
