@@ -566,9 +566,10 @@ def make_sampler(args, space, n_existing):
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=args.n_startup_trials)
 
 
-def run(args, train_overrides):
-    import warnings
-
+def open_study(args, train_overrides, metric, direction):
+    """The sweep's study in `output_dir/study.db` (created, or loaded to resume), refused when its recorded identity
+    (recipe, space, sampler, objective, overrides) or direction differs from this command's; with its interrupted
+    trials queued again. Returns the study."""
     import optuna
     from optuna.storages import RDBStorage
 
@@ -576,6 +577,74 @@ def run(args, train_overrides):
         from optuna.storages import RetryHeartbeatStaleTrialCallback as RetryCallback
     except ImportError:
         from optuna.storages import RetryFailedTrialCallback as RetryCallback
+
+    retry = RetryCallback(max_retry=2)
+    storage = RDBStorage(f"sqlite:///{os.path.abspath(os.path.join(args.output_dir, 'study.db'))}",
+                         engine_kwargs={"connect_args": {"timeout": 60}}, heartbeat_interval=30, grace_period=120,
+                         heartbeat_stale_trial_callback=retry)
+    name = os.path.basename(os.path.abspath(args.output_dir))
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=args.n_startup_trials,
+                                          n_warmup_steps=args.prune_warmup_epochs)
+              if args.pruner == "median" else optuna.pruners.NopPruner())
+    study = optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True,
+                                pruner=pruner)
+    identity = study_identity(args, train_overrides, metric)
+    known = {k: study.user_attrs[k] for k in identity if k in study.user_attrs}
+    changed = sorted(k for k in known if known[k] != identity[k])
+    if changed:
+        detail = "; ".join(f"{k}: {known[k]!r} then, {identity[k]!r} now" for k in changed)
+        raise SystemExit(f"error: {args.output_dir} holds a study whose trials mean something else ({detail}); "
+                         f"its finished trials would be ranked with the new ones. Resume with the same command, "
+                         f"or use another --output_dir")
+    for key, value in identity.items():
+        study.set_user_attr(key, value)
+    if study.direction.name.lower() != direction:
+        raise SystemExit(f"error: the study in {args.output_dir} {study.direction.name.lower()}s; {metric} needs "
+                         f"{direction}")
+    requeue_interrupted(study, retry)
+    return study
+
+
+def optimize(study, objective, args, space, metric, total) -> tuple[int, bool]:
+    """Run trials until `total` have finished, `max_failures` fail in a row, the grid is exhausted or the user
+    interrupts; one line per trial. Returns `(failures in a row at the end, interrupted)`."""
+    done = len(finished_trials(study))
+    progress = tqdm(total=total, initial=min(done, total), desc=f"sweep {study.study_name}", unit="trial")
+    failures = [0]
+
+    def on_trial_end(study, trial):
+        failures[0] = failures[0] + 1 if trial.state.name == "FAIL" else 0
+        if trial.state.name in FINISHED:
+            progress.update(1)
+        value = trial.value if trial.value is not None else (
+            trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None)
+        progress.write(f"trial {trial.number} {trial.state.name.lower()}: eval_{metric} "
+                       f"{'-' if value is None else f'{value:.4f}'} "
+                       f"{ {k: space.decode(k, v) for k, v in trial.params.items()} }"
+                       + (f" (log: {trial.user_attrs.get('log')})" if trial.state.name == "FAIL" else ""))
+        if len(finished_trials(study)) >= total or failures[0] >= args.max_failures:
+            study.stop()
+
+    interrupted = False
+    try:
+        while len(finished_trials(study)) < total and failures[0] < args.max_failures:
+            remaining = total - len(finished_trials(study))
+            study.optimize(objective, n_trials=remaining, n_jobs=args.n_jobs, catch=(TrialFailed,),
+                           callbacks=[on_trial_end], gc_after_trial=False)
+            if args.sampler == "grid" and not _grid_left(study, space):
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+        objective.stop_all()
+    finally:
+        progress.close()
+    return failures[0], interrupted
+
+
+def run(args, train_overrides):
+    import warnings
+
+    import optuna
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeat, plots
     space = SearchSpace(args.space)
@@ -586,67 +655,15 @@ def run(args, train_overrides):
     # Optuna logs every caught trial failure with its traceback: the sweep prints one line per trial instead.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     with output_lock(args.output_dir):
-        retry = RetryCallback(max_retry=2)
-        storage = RDBStorage(f"sqlite:///{os.path.abspath(os.path.join(args.output_dir, 'study.db'))}",
-                             engine_kwargs={"connect_args": {"timeout": 60}}, heartbeat_interval=30, grace_period=120,
-                             heartbeat_stale_trial_callback=retry)
-        name = os.path.basename(os.path.abspath(args.output_dir))
-        pruner = (optuna.pruners.MedianPruner(n_startup_trials=args.n_startup_trials,
-                                              n_warmup_steps=args.prune_warmup_epochs)
-                  if args.pruner == "median" else optuna.pruners.NopPruner())
-        study = optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True,
-                                    pruner=pruner)
-        identity = study_identity(args, train_overrides, metric)
-        known = {k: study.user_attrs[k] for k in identity if k in study.user_attrs}
-        changed = sorted(k for k in known if known[k] != identity[k])
-        if changed:
-            detail = "; ".join(f"{k}: {known[k]!r} then, {identity[k]!r} now" for k in changed)
-            raise SystemExit(f"error: {args.output_dir} holds a study whose trials mean something else ({detail}); "
-                             f"its finished trials would be ranked with the new ones. Resume with the same command, "
-                             f"or use another --output_dir")
-        for key, value in identity.items():
-            study.set_user_attr(key, value)
-        if study.direction.name.lower() != direction:
-            raise SystemExit(f"error: the study in {args.output_dir} {study.direction.name.lower()}s; {metric} needs "
-                             f"{direction}")
-        requeue_interrupted(study, retry)
+        study = open_study(args, train_overrides, metric, direction)
         study.sampler = make_sampler(args, space, len(study.trials))
         objective = Objective(args, train_overrides, space, metric)
         total = args.n_trials if args.sampler != "grid" else min(args.n_trials, space.grid_size())
-        done = len(finished_trials(study))
-        progress = tqdm(total=total, initial=min(done, total), desc=f"sweep {name}", unit="trial")
-        failures = [0]
-
-        def on_trial_end(study, trial):
-            failures[0] = failures[0] + 1 if trial.state.name == "FAIL" else 0
-            if trial.state.name in FINISHED:
-                progress.update(1)
-            value = trial.value if trial.value is not None else (
-                trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None)
-            progress.write(f"trial {trial.number} {trial.state.name.lower()}: eval_{metric} "
-                           f"{'-' if value is None else f'{value:.4f}'} "
-                           f"{ {k: space.decode(k, v) for k, v in trial.params.items()} }"
-                           + (f" (log: {trial.user_attrs.get('log')})" if trial.state.name == "FAIL" else ""))
-            if len(finished_trials(study)) >= total or failures[0] >= args.max_failures:
-                study.stop()
-
-        interrupted = False
-        try:
-            while len(finished_trials(study)) < total and failures[0] < args.max_failures:
-                remaining = total - len(finished_trials(study))
-                study.optimize(objective, n_trials=remaining, n_jobs=args.n_jobs, catch=(TrialFailed,),
-                               callbacks=[on_trial_end], gc_after_trial=False)
-                if args.sampler == "grid" and not _grid_left(study, space):
-                    break
-        except KeyboardInterrupt:
-            interrupted = True
-            objective.stop_all()
-        finally:
-            progress.close()
+        failures, interrupted = optimize(study, objective, args, space, metric, total)
         stopped = None
-        if failures[0] >= args.max_failures:
+        if failures >= args.max_failures:
             last = [t for t in study.get_trials(deepcopy=False) if t.state.name == "FAIL"][-1]
-            stopped = f"stopped after {failures[0]} failed trials in a row; last log: {last.user_attrs.get('log')}"
+            stopped = f"stopped after {failures} failed trials in a row; last log: {last.user_attrs.get('log')}"
         write_tables(study, space, metric, args.output_dir)
         plots = [] if args.skip_plots else write_plots(study, args.output_dir, space)
         best = write_best(study, space, metric, args.output_dir)
@@ -680,8 +697,8 @@ def main(argv=None):
         raise SystemExit(f"error: {error}") from None
 
 
-__all__ = ["Objective", "SearchSpace", "main", "read_history", "run", "trial_command", "write_best", "write_plots",
-           "write_tables"]
+__all__ = ["Objective", "SearchSpace", "main", "open_study", "optimize", "read_history", "run", "trial_command",
+           "write_best", "write_plots", "write_tables"]
 
 
 if __name__ == "__main__":

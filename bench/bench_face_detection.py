@@ -200,7 +200,7 @@ def save_scene(folder, filename, scene, truth, found):
     drawn.save(os.path.join(folder, filename))
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenes", type=int, default=80)
     parser.add_argument("--seed", type=int, default=1)
@@ -212,7 +212,28 @@ def main():
     parser.add_argument("--mtcnn_min_scores", type=float, nargs="+", default=[0.7, 0.9],
                         help="a row per MTCNN score threshold (0.9 is the package's default)")
     parser.add_argument("--save_scenes", help="write the scenes with the boxes drawn (truth lime, found red) here")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def print_table(rows, kinds):
+    """The Markdown table of `rows` (one per detector and threshold), times relative to the first row's."""
+    def number(value, digits):  # a number that cannot be computed (no detection at all) is left out
+        return "-" if value != value else f"{value:.{digits}f}"
+
+    if any(p != p for _, p, *_ in rows):
+        print("warning: precision left out ('-') for a detector that found nothing")
+    reference = rows[0]
+    print(f"\n| detector | precision | recall | TP / FP / FN | FP on no-face scenes | ms per photo (all) | "
+          f"ms, up to 1280x960 | ms, 4000x3000 | " + " | ".join(f"recall, {k}" for k in kinds) + " |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(kinds))
+    for name, p, r, tp, fp, fn, empty_fp, ms, ms_small, ms_large, per_kind in rows:
+        print(f"| {name} | {number(p, 3)} | {r:.3f} | {tp} / {fp} / {fn} | {empty_fp} | {ms:.0f} "
+              f"({ms / reference[7]:.2f}x) | {ms_small:.0f} | {number(ms_large, 0)} | "
+              + " | ".join(number(per_kind.get(k, float("nan")), 2) for k in kinds) + " |")
+
+
+def main():
+    args = parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     rng = np.random.default_rng(args.seed)
@@ -277,19 +298,7 @@ def main():
                          1000 * np.mean(large_seconds) if large_seconds else float("nan"),
                          {k: v[0] / v[1] for k, v in per_kind.items() if v[1]}))
 
-    def number(value, digits):  # a number that cannot be computed (no detection at all) is left out
-        return "-" if value != value else f"{value:.{digits}f}"
-
-    if any(p != p for _, p, *_ in rows):
-        print("warning: precision left out ('-') for a detector that found nothing")
-    reference = rows[0]
-    print(f"\n| detector | precision | recall | TP / FP / FN | FP on no-face scenes | ms per photo (all) | "
-          f"ms, up to 1280x960 | ms, 4000x3000 | " + " | ".join(f"recall, {k}" for k in kinds) + " |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(kinds))
-    for name, p, r, tp, fp, fn, empty_fp, ms, ms_small, ms_large, per_kind in rows:
-        print(f"| {name} | {number(p, 3)} | {r:.3f} | {tp} / {fp} / {fn} | {empty_fp} | {ms:.0f} "
-              f"({ms / reference[7]:.2f}x) | {ms_small:.0f} | {number(ms_large, 0)} | "
-              + " | ".join(number(per_kind.get(k, float("nan")), 2) for k in kinds) + " |")
+    print_table(rows, kinds)
     if args.calibrate and fer_dir:
         calibrate(fer_dir, 200, np.random.default_rng(args.seed), {"Haar": package_detector("haar"),
                                                                     "MTCNN": package_detector("mtcnn")})

@@ -309,30 +309,8 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
         self.trim_frame_length = _check_int("trim_frame_length", trim_frame_length)
         self.trim_hop_length = _check_int("trim_hop_length", trim_hop_length)
         _check_choice("normalize_waveform", normalize_waveform, WAVEFORM_NORMALIZATIONS)
-        self.n_fft = _check_int("n_fft", n_fft, 2)
-        win_length = self.n_fft if win_length is None else _check_int("win_length", win_length)
-        if win_length > self.n_fft:
-            raise ValueError(f"`win_length` must be <= `n_fft` ({self.n_fft}), got {win_length}")
-        self.win_length = win_length
-        self.hop_length = _check_int("hop_length", hop_length)
-        _check_choice("window", window, WINDOWS)
-        self.center = _check_bool("center", center)
-        self.n_mels = _check_int("n_mels", n_mels)
-        self.f_min = _check_float("f_min", f_min, 0.0, strict=False)
-        self.f_max = _check_float("f_max", f_max, self.f_min, allow_none=True)
-        if self.f_max is not None and self.f_max > sampling_rate / 2:
-            raise ValueError(f"`f_max` must be <= sampling_rate / 2 ({sampling_rate / 2} Hz) or None, got {f_max!r}")
-        if self.f_max is None and self.f_min >= sampling_rate / 2:
-            raise ValueError(f"`f_min` must be < sampling_rate / 2 ({sampling_rate / 2} Hz), got {f_min!r}")
-        self.power = _check_float("power", power, 0.0)
-        _check_choice("mel_scale", mel_scale, MEL_SCALES)
-        _check_choice("mel_norm", mel_norm, MEL_NORMS)
-        self.top_db = _check_float("top_db", top_db, 0.0, allow_none=True)
-        if db_reference != "max":
-            if isinstance(db_reference, str):
-                raise ValueError(f"`db_reference` must be 'max' or a positive number, got {db_reference!r}")
-            db_reference = _check_float("db_reference", db_reference, 0.0)
-        self.amin = _check_float("amin", amin, 0.0)
+        self._set_spectrogram(sampling_rate, n_fft, win_length, hop_length, window, center, n_mels, f_min, f_max, power,
+                              mel_scale, mel_norm, top_db, db_reference, amin)
         self.n_mfcc = _check_int("n_mfcc", n_mfcc)
         if feature_type == "mfcc" and self.n_mfcc > self.n_mels:
             raise ValueError(f"`n_mfcc` must be <= `n_mels` ({self.n_mels}), got {n_mfcc}")
@@ -357,10 +335,6 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
         self.feature_type = feature_type
         self.crop = crop
         self.normalize_waveform = normalize_waveform
-        self.window = window
-        self.mel_scale = mel_scale
-        self.mel_norm = mel_norm
-        self.db_reference = db_reference
         self.deltas = int(deltas)
         self.delta_layout = delta_layout
         self.feature_normalization = feature_normalization
@@ -372,6 +346,35 @@ class EmotionAudioFeatureExtractor(SequenceFeatureExtractor):
         self._cache = {}
         super().__init__(feature_size=derived, sampling_rate=sampling_rate, padding_value=padding_value,
                          return_attention_mask=return_attention_mask, **kwargs)
+
+    def _set_spectrogram(self, sampling_rate, n_fft, win_length, hop_length, window, center, n_mels, f_min, f_max,
+                         power, mel_scale, mel_norm, top_db, db_reference, amin):
+        """Check and set the STFT, mel and dB settings (see the class docstring)."""
+        self.n_fft = _check_int("n_fft", n_fft, 2)
+        win_length = self.n_fft if win_length is None else _check_int("win_length", win_length)
+        if win_length > self.n_fft:
+            raise ValueError(f"`win_length` must be <= `n_fft` ({self.n_fft}), got {win_length}")
+        self.win_length = win_length
+        self.hop_length = _check_int("hop_length", hop_length)
+        _check_choice("window", window, WINDOWS)
+        self.center = _check_bool("center", center)
+        self.n_mels = _check_int("n_mels", n_mels)
+        self.f_min = _check_float("f_min", f_min, 0.0, strict=False)
+        self.f_max = _check_float("f_max", f_max, self.f_min, allow_none=True)
+        if self.f_max is not None and self.f_max > sampling_rate / 2:
+            raise ValueError(f"`f_max` must be <= sampling_rate / 2 ({sampling_rate / 2} Hz) or None, got {f_max!r}")
+        if self.f_max is None and self.f_min >= sampling_rate / 2:
+            raise ValueError(f"`f_min` must be < sampling_rate / 2 ({sampling_rate / 2} Hz), got {f_min!r}")
+        self.power = _check_float("power", power, 0.0)
+        _check_choice("mel_scale", mel_scale, MEL_SCALES)
+        _check_choice("mel_norm", mel_norm, MEL_NORMS)
+        self.top_db = _check_float("top_db", top_db, 0.0, allow_none=True)
+        if db_reference != "max":
+            if isinstance(db_reference, str):
+                raise ValueError(f"`db_reference` must be 'max' or a positive number, got {db_reference!r}")
+            db_reference = _check_float("db_reference", db_reference, 0.0)
+        self.amin = _check_float("amin", amin, 0.0)
+        self.window, self.mel_scale, self.mel_norm, self.db_reference = window, mel_scale, mel_norm, db_reference
 
     # -- shapes ------------------------------------------------------------------------------------------------------
     def _feature_size(self) -> int:

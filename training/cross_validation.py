@@ -158,7 +158,35 @@ def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoi
         with open(os.path.join(fold_dir, "classification_report.json")) as f:
             confusions.append(np.asarray(json.load(f)["test"]["confusion_matrix"]))
 
-    summary = {"cv_folds": num_folds, "cv_refit": recipe.fold_refit, "cv_protocol": "leave-one-group-out" if recipe.folds == "loso" else
+    summary = cv_summary(recipe, fold_results, histories, label_names)
+    confusion = np.sum(confusions, axis=0)  # the out-of-fold prediction of every row, counted once
+    summary["cv_pooled_accuracy"] = float(np.trace(confusion) / confusion.sum())
+    summary["train_runtime"] = round(sum(r["train_runtime"] + r.get("selection_train_runtime", 0.0)
+                                         for r in fold_results), 3)
+    summary["folds"] = fold_results
+    per_class = tuple(f"cv_f1_{name}_" for name in label_names)
+    accelerator.print(json.dumps({k: v for k, v in summary.items() if k.startswith("cv_") and not k.startswith(per_class)},
+                                 indent=2))
+    if accelerator.is_main_process:
+        write_json(os.path.join(output_dir, "all_results.json"), summary)
+        report = {"labels": label_names, "confusion_matrix": confusion.tolist(),
+                  "folds": {f"fold_{k}": sorted(set(full.select(np.flatnonzero(folds == k))[recipe.fold_group_column]),
+                                                key=str) if recipe.fold_group_column else int((folds == k).sum())
+                            for k in range(num_folds)}}
+        write_json(os.path.join(output_dir, "cv_report.json"), report)
+        plot_confusion_matrix(report, os.path.join(output_dir, "confusion_matrix.png"),
+                              f"{recipe.dataset}: {num_folds}-fold out-of-fold predictions")
+        record_final_files(output_dir, ["all_results.json", "cv_report.json", "confusion_matrix.png"])
+    accelerator.wait_for_everyone()
+    return summary
+
+
+def cv_summary(recipe, fold_results: list, histories: list, label_names: list) -> dict:
+    """The protocol, the mean and std over folds of every test metric (a metric some folds could not compute covers
+    the others, with a warning and `cv_<metric>_folds`), the mean validation accuracy and macro-F1, and the
+    validation curve averaged over folds with its best epoch."""
+    summary = {"cv_folds": len(fold_results), "cv_refit": recipe.fold_refit,
+               "cv_protocol": "leave-one-group-out" if recipe.folds == "loso" else
                ("group k-fold" if recipe.fold_group_column else "stratified k-fold"),
                "cv_group_column": recipe.fold_group_column}
     for metric in CV_METRICS + tuple(f"f1_{name}" for name in label_names):
@@ -182,26 +210,7 @@ def cross_validate(recipe, accelerator, splits, output_dir, resume_from_checkpoi
     if curve:
         best = int(np.argmax(curve) if recipe.greater_is_better else np.argmin(curve))
         summary["cv_validation_curve"]["best_epoch"] = best + 1
-    confusion = np.sum(confusions, axis=0)  # the out-of-fold prediction of every row, counted once
-    summary["cv_pooled_accuracy"] = float(np.trace(confusion) / confusion.sum())
-    summary["train_runtime"] = round(sum(r["train_runtime"] + r.get("selection_train_runtime", 0.0)
-                                         for r in fold_results), 3)
-    summary["folds"] = fold_results
-    per_class = tuple(f"cv_f1_{name}_" for name in label_names)
-    accelerator.print(json.dumps({k: v for k, v in summary.items() if k.startswith("cv_") and not k.startswith(per_class)},
-                                 indent=2))
-    if accelerator.is_main_process:
-        write_json(os.path.join(output_dir, "all_results.json"), summary)
-        report = {"labels": label_names, "confusion_matrix": confusion.tolist(),
-                  "folds": {f"fold_{k}": sorted(set(full.select(np.flatnonzero(folds == k))[recipe.fold_group_column]),
-                                                key=str) if recipe.fold_group_column else int((folds == k).sum())
-                            for k in range(num_folds)}}
-        write_json(os.path.join(output_dir, "cv_report.json"), report)
-        plot_confusion_matrix(report, os.path.join(output_dir, "confusion_matrix.png"),
-                              f"{recipe.dataset}: {num_folds}-fold out-of-fold predictions")
-        record_final_files(output_dir, ["all_results.json", "cv_report.json", "confusion_matrix.png"])
-    accelerator.wait_for_everyone()
     return summary
 
 
-__all__ = ["CV_METRICS", "cross_validate", "fold_assignment", "run_once", "select_and_refit"]
+__all__ = ["CV_METRICS", "cross_validate", "cv_summary", "fold_assignment", "run_once", "select_and_refit"]
