@@ -41,6 +41,29 @@ _LFS_POINTER = b"version https://git-lfs"
 # ---------------------------------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------------------------------
+def file_name_error(path: str, corpus: str, layout: str):
+    """`fail(why)` for a corpus's file-name parser: raises the `ValueError` that names `path`, says why and shows
+    the corpus's expected file names and `layout`."""
+    def fail(why):
+        raise ValueError(f"{path}: {why}. Expected {_a(corpus)} file name and layout:\n{layout}")
+
+    return fail
+
+
+def match_file_name(path: str, pattern, corpus: str, layout: str, convention: str):
+    """`(match, fail)`: `pattern`'s full match of `path`'s base name, and `file_name_error`'s `fail`; a name that
+    does not match fails at once, naming the `convention`."""
+    fail = file_name_error(path, corpus, layout)
+    match = pattern.fullmatch(os.path.basename(path))
+    if not match:
+        fail(f"not {_a(corpus)} file name ({convention})")
+    return match, fail
+
+
+def _a(corpus: str) -> str:
+    return f"{'an' if corpus[:1] in 'AEIOU' else 'a'} {corpus}"
+
+
 def check_data_dir(data_dir: str, layout: str) -> str:
     """`data_dir` with `~` expanded; `FileNotFoundError` naming it and the expected `layout` if it is not a folder."""
     path = os.path.expanduser(str(data_dir))
@@ -334,4 +357,5 @@ class VoiceBuilder(datasets.GeneratorBasedBuilder):
 
 
 __all__ = ["ON_BAD_FILE", "VoiceBuilder", "VoiceConfig", "audio_problem", "check_audio_files", "check_data_dir",
-           "deal_folds", "list_audio_files", "relative_posix", "require_data_dir", "speaker_folds", "split_of_fold"]
+           "deal_folds", "file_name_error", "list_audio_files", "match_file_name", "relative_posix", "require_data_dir",
+           "speaker_folds", "split_of_fold"]

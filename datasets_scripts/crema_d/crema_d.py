@@ -6,7 +6,7 @@ import re
 
 import datasets
 
-from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files)
+from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, match_file_name, read_corpus_files)
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -70,13 +70,7 @@ maintainers point to, https://gitlab.com/cs-cooper-lab/crema-d-mirror. Pass the 
 def parse_file_name(path: str) -> dict:
     """Actor, sentence, emotion and level of a CREMA-D file name; `ValueError` naming the file and the convention.
     The level `X` is read as `XX`: older copies hold `1040_ITH_SAD_X.wav`, renamed upstream in 2022."""
-    match = FILE_NAME.fullmatch(os.path.basename(path))
-
-    def fail(why):
-        raise ValueError(f"{path}: {why}. Expected a CREMA-D file name and layout:\n{LAYOUT}")
-
-    if not match:
-        fail("not a CREMA-D file name (<actor>_<sentence>_<emotion>_<level>.wav)")
+    match, fail = match_file_name(path, FILE_NAME, "CREMA-D", LAYOUT, "<actor>_<sentence>_<emotion>_<level>.wav")
     actor, sentence, emotion, level = int(match.group(1)), *(g.upper() for g in match.groups()[1:])
     if actor not in ACTORS:
         fail(f"unknown actor {actor} (expected 1001-1091)")

@@ -5,7 +5,7 @@ import re
 
 import datasets
 
-from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files)
+from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, match_file_name, read_corpus_files)
 from ..utils import download
 
 
@@ -67,14 +67,8 @@ elsewhere, unzip it, and pass the folder holding `wav/` as `data_dir`. Expected 
 
 def parse_file_name(path: str) -> dict:
     """Speaker, gender, age, text, emotion and version of an EmoDB file name; `ValueError` naming the file."""
-    name = os.path.basename(path)
-    match = FILE_NAME.fullmatch(name)
-
-    def fail(why):
-        raise ValueError(f"{path}: {why}. Expected an EmoDB file name and layout:\n{LAYOUT}")
-
-    if not match:
-        fail("not an EmoDB file name (speaker 2 digits, text code like a01, emotion letter, version letter, .wav)")
+    match, fail = match_file_name(path, FILE_NAME, "EmoDB", LAYOUT,
+                                  "speaker 2 digits, text code like a01, emotion letter, version letter, .wav")
     speaker, text_id, letter, version = match.group(1), match.group(2).lower(), match.group(3), match.group(4).lower()
     if speaker not in SPEAKERS:
         fail(f"unknown speaker {speaker!r} (expected one of {sorted(SPEAKERS)})")

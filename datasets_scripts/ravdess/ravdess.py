@@ -6,7 +6,7 @@ import re
 import datasets
 
 from ..audio_utils import (VoiceBuilder, VoiceConfig, check_audio_files, check_data_dir, list_audio_files,
-                           relative_posix, speaker_folds)
+                           match_file_name, relative_posix, speaker_folds)
 from ..utils import download
 
 
@@ -84,14 +84,8 @@ def actor_folds(actors, k: int) -> dict:
 
 def parse_file_name(path: str, vocal_channel: str = None) -> dict:
     """The fields of a RAVDESS file name as names and ints; `ValueError` naming the file and the convention."""
-    name = os.path.basename(path)
-    match = FILE_NAME.fullmatch(name)
-
-    def fail(why):
-        raise ValueError(f"{path}: {why}. Expected a RAVDESS file name and layout:\n{LAYOUT}")
-
-    if not match:
-        fail("not a RAVDESS file name (7 two-digit fields joined by '-', ending in .wav)")
+    match, fail = match_file_name(path, FILE_NAME, "RAVDESS", LAYOUT,
+                                  "7 two-digit fields joined by '-', ending in .wav")
     modality, channel, emotion, intensity, statement, repetition, actor = (int(x) for x in match.groups())
     for field, value, high in (("modality", modality, 3), ("vocal channel", channel, 2), ("emotion", emotion, 8),
                                ("intensity", intensity, 2), ("statement", statement, 2),

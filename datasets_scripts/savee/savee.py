@@ -5,7 +5,7 @@ import re
 
 import datasets
 
-from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files)
+from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, file_name_error, read_corpus_files)
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -46,10 +46,7 @@ page, fill in the form; the audio is the `AudioData` zip). Unzip it and pass the
 def parse_file_name(path: str) -> dict:
     """Speaker, emotion and item of a SAVEE file (speaker from the `DC_` prefix or the `DC/` folder)."""
     name, folder = os.path.basename(path), os.path.basename(os.path.dirname(path)).upper()
-
-    def fail(why):
-        raise ValueError(f"{path}: {why}. Expected a SAVEE file name and layout:\n{LAYOUT}")
-
+    fail = file_name_error(path, "SAVEE", LAYOUT)
     prefixed, plain = PREFIXED_NAME.fullmatch(name), PLAIN_NAME.fullmatch(name)
     if prefixed:
         speaker, code, item = prefixed.group(1).upper(), prefixed.group(2).lower(), int(prefixed.group(3))

@@ -1,12 +1,11 @@
 """TESS: the Toronto Emotional Speech Set (Dupuis & Pichora-Fuller, 2010)."""
 
-import os
 import re
 
 import datasets
 
-from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files, speaker_folds,
-                           split_of_fold)
+from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, match_file_name, read_corpus_files,
+                           speaker_folds, split_of_fold)
 
 
 logger = datasets.logging.get_logger(__name__)
@@ -46,13 +45,7 @@ files at any depth, so the flat listing and copies with per-speaker-and-emotion 
 
 def parse_file_name(path: str) -> dict:
     """Speaker, word and emotion of a TESS file name; `ValueError` naming the file and the convention."""
-    match = FILE_NAME.fullmatch(os.path.basename(path))
-
-    def fail(why):
-        raise ValueError(f"{path}: {why}. Expected a TESS file name and layout:\n{LAYOUT}")
-
-    if not match:
-        fail("not a TESS file name (<speaker>_<word>_<emotion>.wav)")
+    match, fail = match_file_name(path, FILE_NAME, "TESS", LAYOUT, "<speaker>_<word>_<emotion>.wav")
     speaker, word, code = match.group(1).upper(), match.group(2).lower(), match.group(3).lower()
     if speaker not in SPEAKERS:
         fail(f"unknown speaker {speaker!r} (expected one of {sorted(SPEAKERS)})")

@@ -5,7 +5,7 @@ import re
 
 import datasets
 
-from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, read_corpus_files)
+from ..audio_utils import (VoiceBuilder, VoiceConfig, check_data_dir, match_file_name, read_corpus_files)
 from ..utils import download
 
 
@@ -48,13 +48,7 @@ LAYOUT = """\
 
 def parse_file_name(path: str) -> dict:
     """Speaker, emotion, intensity and item of a VIVAE file name; `ValueError` naming the file and the convention."""
-    match = FILE_NAME.fullmatch(os.path.basename(path))
-
-    def fail(why):
-        raise ValueError(f"{path}: {why}. Expected a VIVAE file name and layout:\n{LAYOUT}")
-
-    if not match:
-        fail("not a VIVAE file name (<speaker>_<emotion>_<intensity>_<item>.wav)")
+    match, fail = match_file_name(path, FILE_NAME, "VIVAE", LAYOUT, "<speaker>_<emotion>_<intensity>_<item>.wav")
     speaker, emotion, intensity, item = match.group(1).upper(), match.group(2).lower(), match.group(3).lower(), \
         int(match.group(4))
     if emotion not in EMOTIONS:
