@@ -105,6 +105,19 @@ def test_a_dataset_without_a_builder_gets_the_generic_texts(tmp_path):
     assert "Licence of the data" not in card.text
 
 
+@pytest.mark.parametrize("problem_type, says", [(None, "single-label classification"),
+                                                ("multi_label_classification", "multi-label classification"),
+                                                ("regression", "regression")])
+def test_model_card_states_the_problem_type(problem_type, says, tmp_path):
+    from emotion_hub.modeling import TextCNNConfig, TextCNNForSequenceClassification
+
+    config = TextCNNConfig(vocab_size=50, embedding_dim=8, num_filters=4, kernel_sizes=[2, 3], max_sequence_length=64,
+                           num_labels=2, problem_type=problem_type)
+    TextCNNForSequenceClassification(config).save_pretrained(tmp_path)
+    card = render(tmp_path, dataset="tweet_eval_emotion", model_type="text_cnn")
+    assert f"Problem type: **{says}**" in card.text
+
+
 def test_a_stock_audio_folder_states_the_stock_pipeline_caveats(tmp_path):
     caveats = "NaN audio gets NaN scores, a recording longer than 2 s the answer of its first 2 s only"
     stock, ours = tmp_path / "stock", tmp_path / "ours"

@@ -363,37 +363,6 @@ def test_onnx_export_refuses_a_mismatch(tmp_path):
         check_onnx(wrapper, str(tmp_path / "m.onnx"), [tuple(inputs.values())])
 
 
-# -- model cards -----------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("problem_type, says", [(None, "single-label classification"),
-                                                ("multi_label_classification", "multi-label classification"),
-                                                ("regression", "regression")])
-def test_model_card_states_the_problem_type(problem_type, says, tmp_path):
-    from emotion_hub.model_cards.card import render_model_card
-
-    @dataclasses.dataclass
-    class Recipe:  # the fields of train.py's recipe the card reads
-        dataset: str = "tweet_eval_emotion"
-        dataset_config: Optional[str] = None
-        model_type: str = "text_cnn"
-        hub_model_id: Optional[str] = None
-        word_vectors: Optional[str] = None
-        model: dict = dataclasses.field(default_factory=dict)
-        tokenizer: dict = dataclasses.field(default_factory=dict)
-
-    labels = ["anger", "joy"]
-    TextCNNForSequenceClassification(_text_cnn(num_labels=2, problem_type=problem_type)).save_pretrained(tmp_path)
-    results = {f"{split}_{metric}": 0.5 for split in ("eval", "test")
-               for metric in ("accuracy", "f1_macro", "f1_weighted")}
-    results.update(best_epoch=1, epoch=1, num_processes=1, train_runtime=1.0, train_samples_per_second=2.0,
-                   train_steps=1)
-    report = {"labels": labels, "per_class": {n: {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 1}
-                                              for n in labels}, "confusion_matrix": [[1, 0], [0, 1]]}
-    card = render_model_card(str(tmp_path), recipe=Recipe(), results=results, report=report,
-                             pipeline_tag="text-classification", split_sizes={"train": 2},
-                             train_label_counts=dict.fromkeys(labels, 1))
-    assert f"Problem type: **{says}**" in card.text
-
-
 def test_multi_label_face_model_in_the_image_pipeline():
     """The face pipeline gives a multi-label model's independent sigmoid scores; `threshold` keeps the predicted ones."""
     import numpy as np
