@@ -128,9 +128,10 @@ def test_a_stock_audio_folder_states_the_stock_pipeline_caveats(tmp_path):
         (folder / "config.json").write_text(json.dumps(config))
     card = render(stock, stock_caveats=caveats, export_stock=True).text
     assert "stock `transformers` class `WhisperForAudioClassification`" in card
-    assert f"checks nothing: {caveats}." in card and '"Which folder to pick"' in card
+    assert "**The stock pipeline checks nothing**" in card and f"\n{caveats}. " in card
+    assert '"Which folder to pick"' in card
     assert "pipeline_class=emotion_hub.modeling.EmotionAudioClassificationPipeline" in card
     assert "trust_remote_code=True" not in card
     # Our own folder (custom code) runs our pipeline: no stock caveats, even when the recipe asked for a stock export.
     card = render(ours, stock_caveats=caveats, export_stock=True).text
-    assert "checks nothing" not in card and "trust_remote_code=True" in card
+    assert "stock pipeline checks nothing" not in card and "trust_remote_code=True" in card
