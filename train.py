@@ -40,7 +40,7 @@ finally:
 # The names scripts and tests use, imported when first used (`train.compute_metrics`, `from train import ...`).
 _LAZY = {
     "modeling": "emotion_hub", "FERImageProcessor": "emotion_hub.processing.image_processing_fer",
-    "AUDIO_MODELS": "emotion_hub.training.audio", "AudioClassificationTask": "emotion_hub.training.audio",
+    "AudioClassificationTask": "emotion_hub.training.audio",
     "build_feature_extractor": "emotion_hub.training.audio",
     "LoopState": "emotion_hub.training.checkpoints", "list_checkpoints": "emotion_hub.training.checkpoints",
     "cross_validate": "emotion_hub.training.cross_validation",

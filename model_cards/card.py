@@ -7,7 +7,7 @@ import re
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .info import MODEL_INFO, dataset_card_info
+from .info import dataset_card_info, model_card_info
 
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "templates", "model_card.md")
@@ -62,7 +62,7 @@ def render_model_card(output_dir, *, recipe, results, report, pipeline_tag, spli
     """
     data = dataset_card_info(recipe.dataset)
     widget = data.get("widget")
-    info = MODEL_INFO[recipe.model_type]
+    info = model_card_info(recipe.model_type)
     model_name = model_name or recipe.hub_model_id or os.path.basename(os.path.normpath(output_dir))
     recipe_dict = dataclasses.asdict(recipe)
     hyperparameters = {k: recipe_dict[k] for k in HYPERPARAMETER_KEYS if recipe_dict.get(k) is not None}

@@ -95,8 +95,10 @@ def test_block_checks_answer_from_the_cache_without_the_heavy_imports(tmp_path):
     kept.write_text("{not json")
     answer, _ = probe(*recipe, "--dry_run", cache=cache)
     assert answer["code"] == 0 and "torch" in answer["heavy"]
-    assert json.loads(kept.read_text())["model:erc_fusion"]["consumed"] == ["audio_encoder", "text_encoder",
-                                                                            "vision_encoder"]
+    # The former names are arguments of the config's `__post_init__`, typed there: the cache holds them as fields.
+    fields = json.loads(kept.read_text())["model:erc_fusion"]["fields"]
+    assert fields["text_encoder"] == ["union", ["literal", "gpt2", "mean_embedding", "none"], "none"]
+    assert {"audio_encoder", "vision_encoder", "text_branch", "fusion_out_features"} <= set(fields)
 
 
 @pytest.mark.parametrize("override", [("--model.num_filter", "3"), ("--model.num_filters", "many"),
@@ -170,11 +172,26 @@ def test_main_leaves_torch_threads_as_it_found_them(tmp_path, tweeteval_dir, dat
 
 
 def test_the_light_tables_match_the_modules():
-    from emotion_hub.training.audio import AUDIO_MODELS
     from emotion_hub.training.image import AUGMENTATION_DEFAULTS
     from emotion_hub.training.recipe import IMAGE_AUGMENTATION_KEYS, ImageAugmentationBlock
-    from emotion_hub.training.registry import AUDIO_MODEL_TYPES, MODEL_TYPES, TASKS
+    from emotion_hub.training.registry import MODEL_TYPES
 
-    assert AUDIO_MODEL_TYPES == tuple(AUDIO_MODELS)
     assert set(IMAGE_AUGMENTATION_KEYS) == set(AUGMENTATION_DEFAULTS) == set(ImageAugmentationBlock.model_fields)
-    assert set(MODEL_TYPES) == set(TASKS) and all(isinstance(task, type) for task in MODEL_TYPES.values())
+    assert all(isinstance(task, type) for task in MODEL_TYPES.values())
+
+
+def test_the_families_are_read_without_the_package_and_are_the_ones_it_registers():
+    """The command line reads `modeling/families.py` on its own (no torch); importing the models later finds that same
+    module, whose families it registers with the Auto classes."""
+    code = ("import json, os, sys\nos.environ['EMOTION_HUB_LAZY_IMPORT'] = '1'\n"
+            "from emotion_hub.training import registry\nnames = registry.model_type_names()\n"
+            f"heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)\n"
+            "from emotion_hub import modeling\nimport transformers\n"
+            "same = modeling.FAMILIES is registry._families().FAMILIES\n"
+            "loads = type(transformers.AutoConfig.for_model('mfcc_cnn')).__name__\n"
+            "print(json.dumps({'names': list(names), 'heavy': heavy, 'same': same, 'loads': loads}))")
+    env = {k: v for k, v in os.environ.items() if k != "EMOTION_HUB_LAZY_IMPORT"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["heavy"] == [] and answer["same"] and answer["loads"] == "MFCCCNNConfig", done.stderr[-2000:]
+    assert {"text_cnn", "auto_sequence_classification", "erc_fusion", "speech_emotion"} <= set(answer["names"])

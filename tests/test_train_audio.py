@@ -14,6 +14,7 @@ from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 
 import train
+from emotion_hub.training.registry import family_of
 from tests.utils import run_clean_python
 from tests.voice_fixtures import write_ravdess
 
@@ -262,8 +263,9 @@ def test_voice_recipes_parse_and_build_their_model(name):
     """Each recipe's feature extractor and model config build (without data or downloads), and fit each other."""
     path = os.path.join(os.path.dirname(__file__), "..", "configs", name)
     r = train.parse_args(["--config", path, "--output_dir", "x"])
-    assert r.model_type in train.AUDIO_MODELS and r.folds >= 3 and r.fold_group_column == "speaker"
-    config_class, _ = train.AUDIO_MODELS[r.model_type]
+    family = family_of(r.model_type)
+    assert family.task_class is train.AudioClassificationTask and r.folds >= 3 and r.fold_group_column == "speaker"
+    config_class = family.config_class
     if r.model_type == "wav2vec2_emotion":
         assert r.pretrained_backbone == "facebook/wav2vec2-base" and r.random_crop and r.group_by_length
         assert r.feature_extractor["from_pretrained"] == "facebook/wav2vec2-base"

@@ -84,7 +84,7 @@ def test_two_steps_save_a_stock_folder_that_loads_without_our_code(checkpoint, t
 @pytest.mark.parametrize("overrides,message", [
     ({"pretrained_backbone": None}, "needs `pretrained_backbone`"),
     ({"tokenizer": {"min_frequency": 2}}, r"`tokenizer` options \['min_frequency'\] belong to the word-level"),
-    ({"model": {"loss_type": "focal"}}, "`loss_type` must be 'ce' or 'weighted_ce'"),
+    ({"model": {"loss_type": "focal"}}, "'model.loss_type' must be 'ce' or 'weighted_ce', got 'focal'"),
     ({"model": {"class_weights": [1.0, 2.0, 1.0, 1.0]}}, "weighs the training loss of `loss_type: weighted_ce`"),
     ({"model": {"loss_type": "weighted_ce", "class_weights": [1.0, 2.0]}}, "has 2 values for 4 labels"),
     ({"model_type": "text_cnn", "pretrained_backbone": None, "tokenizer": {}, "model": {}, "group_by_length": True},

@@ -1,7 +1,7 @@
 """emotion-hub's training package; `train.py` is its command line.
 
     recipe.py            recipe parsing and validation (pydantic, one model per block), recipe hash
-    registry.py          model_type -> task module (the one place to register a new family)
+    registry.py          model_type -> its family (modeling/families.py): task, config and model classes
     task.py              Task, the base class of the task families: the hooks the loop calls and their defaults
     text.py, image.py, audio.py, conversation.py
                          one module per task family: processor, datasets, collators, augmentation, model

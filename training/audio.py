@@ -14,7 +14,6 @@ import torch
 import transformers
 from tqdm.auto import tqdm
 
-from emotion_hub import modeling
 from emotion_hub.modeling.modeling_speech_emotion import top_layers_blocker
 from emotion_hub.processing.feature_extraction_emotion_audio import EmotionAudioFeatureExtractor
 from emotion_hub.training.encoder_cache import (CachedEntries, CachedEntriesCollator, EncoderCache, clip_key,
@@ -24,13 +23,6 @@ from emotion_hub.training.task import Task
 
 logger = transformers.utils.logging.get_logger(__name__)
 
-AUDIO_MODELS = {
-    "spectrogram_vit": (modeling.SpectrogramViTConfig, modeling.SpectrogramViTForAudioClassification),
-    "mfcc_cnn": (modeling.MFCCCNNConfig, modeling.MFCCCNNForAudioClassification),
-    "waveform_mlp": (modeling.WaveformMLPConfig, modeling.WaveformMLPForAudioClassification),
-    "wav2vec2_emotion": (modeling.Wav2Vec2EmotionConfig, modeling.Wav2Vec2EmotionForAudioClassification),
-    "speech_emotion": (modeling.SpeechEmotionConfig, modeling.SpeechEmotionForAudioClassification),
-}
 SPEECH_ENCODER_MODELS = ("wav2vec2_emotion", "speech_emotion")
 
 
@@ -362,7 +354,6 @@ class AudioClassificationTask(Task):
         import datasets
 
         super().__init__(recipe, train_split, label_names)
-        self.config_class, self.model_class = AUDIO_MODELS[recipe.model_type]
         feature = train_split.features.get(recipe.input_column)
         if not isinstance(feature, datasets.Audio):
             raise ValueError(f"model_type {recipe.model_type} reads audio: `input_column` {recipe.input_column!r} "
@@ -383,14 +374,6 @@ class AudioClassificationTask(Task):
             mean, std = (np.round(np.asarray(v, dtype=np.float64), 6).tolist() for v in (mean, std))
             self.processor = build_feature_extractor({**recipe.feature_extractor, "feature_mean": mean,
                                                       "feature_std": std})
-
-    @classmethod
-    def config_class_for(cls, model_type):
-        return AUDIO_MODELS[model_type][0]
-
-    @classmethod
-    def model_class_for(cls, model_type):
-        return AUDIO_MODELS[model_type][1]
 
     def dataset(self, split_name, split):
         return AudioDataset(split, self.recipe.input_column, self.recipe.label_column, self.processor.sampling_rate)
@@ -542,6 +525,6 @@ class AudioClassificationTask(Task):
         return stock_pipeline_behaviour(model, self.processor) if self.recipe.export_stock else None
 
 
-__all__ = ["AUDIO_MODELS", "AudioAugmentation", "AudioClassificationTask", "AudioCollator", "AudioDataset",
-           "DecodedWaveforms", "build_encoder_cache", "build_feature_extractor", "cache_blockers", "crop_waveforms",
-           "features_of", "stock_pipeline_behaviour"]
+__all__ = ["AudioAugmentation", "AudioClassificationTask", "AudioCollator", "AudioDataset", "DecodedWaveforms",
+           "build_encoder_cache", "build_feature_extractor", "cache_blockers", "crop_waveforms", "features_of",
+           "stock_pipeline_behaviour"]

@@ -6,7 +6,6 @@ from typing import Any
 
 import torch
 
-from emotion_hub import modeling
 from emotion_hub.modeling.speech_encoders import WHISPER_FRAMES_PER_SECOND, whisper_window_positions
 from emotion_hub.processing import ERCProcessor, build_byte_level_bpe_tokenizer, default_feature_extractor, frame_image_processor
 from emotion_hub.training.samplers import token_length_sampler
@@ -22,7 +21,6 @@ class ERCTask(Task):
     10 GB corpus is never loaded or copied at once (`dataloader_num_workers` parallelises the decoding).
     """
 
-    config_class, model_class = modeling.ERCFusionConfig, modeling.ERCFusionForEmotionRecognition
     TEXT_COLUMNS = ("context", "speaker", "utterance")
     supports_length_grouping = True  # text-only models: `train_sampler` refuses the others by name
 

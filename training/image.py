@@ -9,7 +9,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from emotion_hub import modeling
 from emotion_hub.processing.image_processing_fer import FERImageProcessor
 # Image augmentation of the faces recipes (0 / off by default): probability of a horizontal flip, maximum rotation in
 # degrees, maximum shift as a fraction of the size, zoom range, maximum brightness shift (fraction of 255), maximum
@@ -154,7 +153,6 @@ class ImageClassificationTask(Task):
     """
 
     pipeline_tag = "image-classification"
-    config_class, model_class = modeling.FERCNNConfig, modeling.FERCNNForImageClassification
 
     def __init__(self, recipe, train_split, label_names):
         super().__init__(recipe, train_split, label_names)
@@ -210,7 +208,6 @@ class TimmImageClassificationTask(ImageClassificationTask):
     `FERImageProcessor`, whose `preprocessor_config.json` would need `trust_remote_code`.
     """
 
-    config_class, model_class = modeling.FERTimmConfig, modeling.FERTimmForImageClassification
     train_decode_size = 48
 
     def __init__(self, recipe, train_split, label_names):

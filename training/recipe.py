@@ -1,7 +1,7 @@
 """Recipes: a YAML file plus `--key value` overrides, validated before any work.
 
 Every top-level key is a field of `Recipe` (a pydantic dataclass: `extra="forbid"`, strict types); every nested block
-is validated against what consumes it: `model` against the model type's config `__init__`, `tokenizer` against
+is validated against what consumes it: `model` against the typed fields of the model type's config, `tokenizer` against
 `build_word_level_tokenizer`, `feature_extractor` / `image_processor` against their classes, `augmentation`,
 `audio_augmentation`, `erc_backbones` and `erc_processor` against a pydantic model of their own. An unknown key gets
 a did-you-mean suggestion (`difflib`); a wrong type names the key, the value and the expected type. Every problem is
@@ -9,7 +9,6 @@ a `RecipeError` (a `ValueError`) whose message is one line, which `train.py` pri
 """
 
 import argparse
-import ast
 import dataclasses
 import difflib
 import hashlib
@@ -17,7 +16,8 @@ import inspect
 import json
 import os
 import re
-import sys
+import types
+import typing
 from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
@@ -90,7 +90,7 @@ class Recipe:
     max_train_samples: Optional[StrictInt] = Field(None, description="truncate train split (debugging)")
     max_eval_samples: Optional[StrictInt] = Field(None, description="truncate validation/test splits")
     # model and processor
-    model_type: StrictStr = Field("text_cnn", description="model family, see training/registry.py")
+    model_type: StrictStr = Field("text_cnn", description="model family, see modeling/families.py")
     model: dict = Field(default_factory=dict, description="config arguments of the model")
     tokenizer: dict = Field(default_factory=dict, description="build_word_level_tokenizer arguments")
     word_vectors: Optional[StrictStr] = Field(None, description="GloVe-format text file for embeddings")
@@ -225,7 +225,9 @@ class Recipe:
     samples_per_class: StrictInt = Field(4, description="class_balanced_sampler: examples per class")
 
     def __post_init__(self):
-        from emotion_hub.training.registry import MODEL_TYPE_NAMES as MODEL_TYPES
+        from emotion_hub.training.registry import model_type_names
+
+        MODEL_TYPES = model_type_names()
 
         checks = [
             (self.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}"),
@@ -318,72 +320,69 @@ class ERCBackbonesBlock(BaseModel):
     audio_window_seconds: Optional[Float] = None
 
 
-# The type of a block's key, by name (a block's fields are cached as {key: kind}).
-KINDS = {"any": Any, "bool": StrictBool, "int": StrictInt, "float": Float, "str": StrictStr,
-         "int?": Optional[StrictInt], "str?": Optional[StrictStr], "float?": Optional[Float],
-         "bool?": Optional[StrictBool],
-         "int|list": Union[StrictInt, list, None], "float|none": Union[Float, None], "str|none": Union[StrictStr, None],
-         "list|int": Union[list, StrictInt, None], "dict|none": Union[dict, None]}
-_PLAIN = {bool: "bool", int: "int", float: "float", str: "str", Optional[int]: "int?", Optional[str]: "str?",
-          Optional[float]: "float?", Optional[bool]: "bool?"}
+# The type of a block's key, as JSON (a block's fields are cached as {key: kind}): a name ("any", "bool", "int",
+# "float", "str", "none", "dict", "list") or a list: ["list", item kind], ["union", kind, ...], ["literal", value, ...].
+NAMED_KINDS = {"any": Any, "bool": StrictBool, "int": StrictInt, "float": Float, "str": StrictStr, "none": type(None),
+               "dict": dict, "list": list}
+_PLAIN = {bool: "bool", int: "int", float: "float", str: "str", type(None): "none", dict: "dict", list: "list",
+          tuple: "list"}
+_PLAIN_ANNOTATIONS = (bool, int, float, str, Optional[bool], Optional[int], Optional[float], Optional[str])
 
 
-def _kind(parameter) -> str:
-    """The kind of a parameter (a default or an `inspect.Parameter`): its annotation when it is a plain one, else
-    its default's type (None: any value)."""
+def _pydantic_type(kind):
+    """The strict pydantic type of a kind."""
+    if isinstance(kind, str):
+        return NAMED_KINDS[kind]
+    head, *rest = kind
+    if head == "list":
+        return list[_pydantic_type(rest[0])]
+    if head == "literal":
+        return Literal[tuple(rest)]
+    return Union[tuple(_pydantic_type(item) for item in rest)]
+
+
+def kind_of_type(annotation):
+    """The kind of a typed field: `list[int] | tuple[int, ...] | None` -> `["union", ["list", "int"], ["list", "int"],
+    "none"]`. A class that is none of the plain ones (a nested config) is "any"."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Literal:
+        return ["literal", *args]
+    if origin in (Union, types.UnionType):
+        return ["union", *(kind_of_type(arg) for arg in args)]
+    if origin in (list, tuple):
+        return ["list", kind_of_type(args[0])] if args else "list"
+    if origin is dict:
+        return "dict"
+    return _PLAIN.get(annotation, "any") if isinstance(annotation, type) else "any"
+
+
+def _kind(parameter):
+    """The kind of a processor's argument (a default or an `inspect.Parameter`), whose type is not declared as a
+    field's is: its annotation when it is a plain one, else its default's type (None: any value)."""
     default = parameter.default if isinstance(parameter, inspect.Parameter) else parameter
     annotation = parameter.annotation if isinstance(parameter, inspect.Parameter) else inspect.Parameter.empty
-    try:
-        if annotation in _PLAIN:
-            return _PLAIN[annotation]
-    except TypeError:  # an unhashable annotation is not a plain one
-        pass
+    if annotation in _PLAIN_ANNOTATIONS:
+        return kind_of_type(annotation)
     if default is None or default is inspect.Parameter.empty:
         return "any"
-    if isinstance(default, bool):
-        return "bool"
-    if isinstance(default, int):  # or a per-axis / per-layer list (e.g. `patch_size`)
-        return "int|list"
-    if isinstance(default, float):
-        return "float|none"
-    if isinstance(default, str):
-        return "str|none"
-    if isinstance(default, (list, tuple)):  # or one value for every entry
-        return "list|int"
-    if isinstance(default, dict):
-        return "dict|none"
-    return "any"
+    guesses = {bool: "bool", int: ["union", "int", "list", "none"],  # or a per-axis / per-layer list
+               float: ["union", "float", "none"], str: ["union", "str", "none"],
+               list: ["union", "list", "int", "none"], tuple: ["union", "list", "int", "none"],  # or one for all
+               dict: ["union", "dict", "none"]}
+    return next((kind for cls, kind in guesses.items() if isinstance(default, cls)), "any")
 
 
-def _kinds(parameters: dict[str, Any]) -> dict[str, str]:
+def _kinds(parameters: dict[str, Any]) -> dict:
     return {key: _kind(parameter) for key, parameter in parameters.items()}
 
 
-def _model_of_kinds(name: str, kinds: dict[str, str]):
-    return create_model(name, __config__=STRICT, **{key: (KINDS[kind], None) for key, kind in kinds.items()})
-
-
-def _block_model(name: str, parameters: dict[str, Any]):
-    """A strict pydantic model whose fields are `parameters` (name -> default or `inspect.Parameter`), typed by
-    `_kind`."""
-    return _model_of_kinds(name, _kinds(parameters))
+def _model_of_kinds(name: str, kinds: dict):
+    return create_model(name, __config__=STRICT, **{key: (_pydantic_type(kind), None) for key, kind in kinds.items()})
 
 
 def _parameters(function, skip=()):
     return {k: p for k, p in inspect.signature(function).parameters.items()
             if k not in ("self", *skip) and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-
-
-def _config_parameters(config_class):
-    import transformers
-
-    base = _parameters(transformers.PretrainedConfig.__init__)
-    own = {}
-    # A config subclass may take a few arguments and pass the rest on (**kwargs): every __init__ up the MRO counts.
-    for cls in reversed(config_class.__mro__):
-        if issubclass(cls, transformers.PretrainedConfig) and "__init__" in cls.__dict__:
-            own.update(_parameters(cls.__init__))
-    return {**{k: inspect.Parameter.empty for k in base}, **own}
 
 
 STATIC_BLOCKS = {"augmentation": ImageAugmentationBlock, "audio_augmentation": AudioAugmentationBlock,
@@ -393,9 +392,10 @@ CODE_BLOCKS = ("model", "tokenizer", "image_processor", "erc_processor", "featur
 
 def validate_blocks(recipe: Recipe):
     """Every nested block against its consumer; raises `RecipeError` naming `block.key`. An empty block has nothing
-    to check. The keys a consumer takes (a config class's arguments, a processor's) are read from the classes once
-    and kept in a small cache keyed by the package's source files and the transformers version (`BlockSchemas`), so
-    later checks import none of torch, transformers and the models; a missing or stale cache reads the classes."""
+    to check. The keys a consumer takes and their types (a config's typed fields, a processor's arguments) are read
+    from the classes once and kept in a small cache keyed by the package's source files and the transformers version
+    (`BlockSchemas`), so later checks import none of torch, transformers and the models; a missing or stale cache
+    reads the classes."""
     schemas = BlockSchemas()
     try:
         for block in [*CODE_BLOCKS, *STATIC_BLOCKS]:
@@ -408,24 +408,12 @@ def validate_blocks(recipe: Recipe):
                 if not isinstance(values, dict):
                     check_keys(values, {}, block)  # one line: not a mapping
                 name = _schema_name(block, recipe)
-                entry, config_class = schemas.get(name), None
-                known = {**entry["fields"], **dict.fromkeys(entry.get("consumed", ()), "any")} if entry else {}
-                if entry is not None and any(key not in known and key in entry.get("mentioned", ()) for key in values):
-                    entry = None  # a word the config's own source uses (a former name?): the config itself decides
+                entry = schemas.get(name)
                 if entry is None:
-                    entry, config_class = _read_schema(block, recipe)
-                    known = {**entry["fields"], **dict.fromkeys(entry.get("consumed", ()), "any")}
-                kinds = dict(known)
-                if config_class is not None:
-                    for key, value in values.items():  # read from the classes: the config says what it consumes
-                        if key not in kinds and _consumed(config_class, key, value):
-                            kinds[key] = "any"  # a former name the config still reads (e.g. ERC's `text_encoder`)
-                            if key in entry.get("mentioned", ()):
-                                entry["consumed"] = sorted({*entry.get("consumed", ()), key})
-                    schemas.put(name, entry)
-                elif name not in schemas.cached:
-                    schemas.put(name, entry)
-                model = _model_of_kinds(f"{recipe.model_type}.{block}" if block == "model" else block, kinds)
+                    entry = _read_schema(block, recipe)
+                    if _cacheable(block, recipe):
+                        schemas.put(name, entry)
+                model = _model_of_kinds(f"{recipe.model_type}.{block}" if block == "model" else block, entry["fields"])
             check_keys(values, model.model_fields, block)
             try:
                 model(**values)
@@ -446,6 +434,13 @@ def validate_blocks(recipe: Recipe):
         _check_ranges(AudioAugmentation, recipe.audio_augmentation)
 
 
+def _cacheable(block: str, recipe: Recipe) -> bool:
+    """A schema read from the package's sources (what the cache is keyed on); not a family registered from outside."""
+    from emotion_hub.training.registry import is_package_family
+
+    return block != "model" or is_package_family(recipe.model_type)
+
+
 def _stock_blockers(recipe: Recipe, schemas) -> list:
     """`registry.export_stock_blockers(recipe)`, kept in the cache by the values of the model keys it reads (the
     config's `stock_export_checks`)."""
@@ -462,7 +457,8 @@ def _stock_blockers(recipe: Recipe, schemas) -> list:
         from emotion_hub.training.registry import export_stock_blockers
 
         entry = {**entry, "results": {**entry["results"], token: export_stock_blockers(recipe)}}
-        schemas.put(name, entry)
+        if _cacheable("model", recipe):
+            schemas.put(name, entry)
     return entry["results"][token]
 
 
@@ -481,8 +477,8 @@ def _schema_name(block: str, recipe: Recipe) -> str:
     return block
 
 
-def _read_schema(block: str, recipe: Recipe):
-    """`({"fields": {key: kind}, "mentioned": [...]}, config class or None)` of a block, read from its consumer."""
+def _read_schema(block: str, recipe: Recipe) -> dict:
+    """`{"fields": {key: kind}}` of a block, read from its consumer."""
     if block == "model":
         return _model_schema(recipe.model_type)
     if block == "tokenizer":
@@ -502,32 +498,21 @@ def _read_schema(block: str, recipe: Recipe):
     else:
         parameters = {"class": "", "from_pretrained": None,
                       **_parameters(_feature_extractor_class(recipe.feature_extractor))}
-    return {"fields": _kinds(parameters)}, None
+    return {"fields": _kinds(parameters)}
 
 
-def _model_schema(model_type: str):
-    """The `model` block of `model_type`: the config class's `__init__` arguments (up its MRO), the attributes a
-    default config holds and `class_weights` (`fields`), and the other words our config modules use as strings
-    (`mentioned`): a key among them may be a former name the config still reads (ERC's `text_encoder`), which only
-    the config can tell, so a recipe using one is checked against the class itself. Any other key is unknown."""
+def _model_schema(model_type: str) -> dict:
+    """The `model` block of `model_type`: the typed fields of its config (transformers' own included: `problem_type`,
+    `id2label`...), the arguments its `__post_init__` takes besides them (a Whisper window, the former names of
+    arguments), and `class_weights`, which a recipe may also set to "auto" (from the training split's counts)."""
     from emotion_hub.training.registry import config_class_of
 
     config_class = config_class_of(model_type)
-    parameters = _config_parameters(config_class)
-    parameters.update({k: None for k in config_class().to_dict() if k not in parameters})
-    parameters["class_weights"] = None  # "auto" or a list
-    fields = _kinds(parameters)
-    names = set()
-    for cls in config_class.__mro__:  # the words of our own config modules: where a former name would be
-        module = sys.modules.get(cls.__module__)
-        if module is not None and cls.__module__.startswith("emotion_hub."):
-            try:
-                tree = ast.parse(inspect.getsource(module))
-            except (OSError, TypeError, SyntaxError):
-                continue
-            names.update(node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
-                         and isinstance(node.value, str) and node.value.isidentifier())
-    return {"fields": fields, "mentioned": sorted(names - set(fields))}, config_class
+    types_ = {field.name: field.type for field in dataclasses.fields(config_class)}
+    types_.update(config_class.init_only_arguments())
+    fields = {name: kind_of_type(annotation) for name, annotation in types_.items()}
+    fields["class_weights"] = ["union", ["literal", "auto"], ["list", "float"], "none"]
+    return {"fields": fields}
 
 
 class BlockSchemas:
@@ -536,7 +521,7 @@ class BlockSchemas:
     modeling/, processing/ and training/ sources and the transformers version: a changed source or release reads the
     classes again. A cache that cannot be read or written is left aside."""
 
-    VERSION = 1
+    VERSION = 2
 
     def __init__(self):
         self.path = self._path()
@@ -592,14 +577,6 @@ class BlockSchemas:
         return os.path.join(root, "recipe_schema", f"{digest.hexdigest()[:24]}.json")
 
 
-def _consumed(config_class, key, value) -> bool:
-    """Whether the config's `__init__` reads `key` (instead of storing it as an unknown attribute)."""
-    try:
-        return key not in config_class(**{key: value}).to_dict()
-    except Exception:  # noqa: BLE001  (a bad value of a known key: the config will say so when the model is built)
-        return True
-
-
 def _feature_extractor_class(options: dict):
     import transformers
 
@@ -642,6 +619,8 @@ def describe(err: ValidationError, prefix: str = "", values: Optional[dict] = No
     wanted = " or ".join(dict.fromkeys(expected[k] for k in kinds if k in expected)) or first["msg"]
     if "float_type" in kinds or "float_parsing" in kinds:
         return f"recipe key {key!r}: cannot read {value!r} as float (expected {wanted})"
+    if first["type"] == "literal_error":  # a field typed with its choices
+        return f"recipe key {key!r} must be {first['ctx']['expected']}, got {value!r}"
     if any(k in expected for k in kinds):
         return f"recipe key {key!r}: cannot read {value!r} as {wanted}"
     return f"recipe key {key!r}: {first['msg']}, got {value!r}"

@@ -15,35 +15,39 @@ writes. The other hooks have defaults that do nothing special, so the loop calls
                                                          for the model card (default: None)
 
 `supports_length_grouping` says whether `train_sampler` honours `group_by_length`; the loop refuses the option by name
-for a family without lengths to group by before any data is read. `config_class_for(model_type)` and
-`model_class_for(model_type)` name the config whose `__init__` validates a recipe's `model` block and the model class
-trained (one task class may serve several model types). A new family subclasses `Task` in its own module and is
-registered in `training/registry.py`.
+for a family without lengths to group by before any data is read. `config_class` and `model_class` are the recipe's
+family's (`modeling/families.py`), so one task class serves every family that declares it. A new family subclasses
+`Task` in its own module (or uses one of ours) and names it in its declaration.
 """
 
 from typing import Optional
+
+from emotion_hub.training.registry import family_of
 
 
 class Task:
     """Base of the task classes: the three hooks every family writes, and the defaults of the optional ones."""
 
     pipeline_tag: str = ""
-    config_class = None
-    model_class = None
     supports_length_grouping = False  # does `train_sampler` group by length (`group_by_length`)?
 
     def __init__(self, recipe, train_split, label_names):
         self.recipe, self.label_names = recipe, label_names
 
-    @classmethod
-    def config_class_for(cls, model_type: str):
-        """The config class whose `__init__` arguments a recipe's `model` block of `model_type` may set."""
-        return cls.config_class
+    @property
+    def family(self):
+        """The recipe's model family (`modeling/families.py`)."""
+        return family_of(self.recipe.model_type)
 
-    @classmethod
-    def model_class_for(cls, model_type: str):
-        """The model class a recipe of `model_type` trains (None for stock transformers classes)."""
-        return cls.model_class
+    @property
+    def config_class(self):
+        """The family's config class, whose typed fields the recipe's `model` block sets."""
+        return self.family.config_class
+
+    @property
+    def model_class(self):
+        """The model class the family trains."""
+        return self.family.model_class
 
     # -- what every family writes --------------------------------------------------------------------------------------
     def dataset(self, split_name: str, split):

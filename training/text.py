@@ -2,14 +2,13 @@
 
 The smallest task module: the processor (saved beside the model), how a split becomes the dataset the DataLoader reads
 (`dataset`), how it is batched (`collator`) and how the model is built (`build_model`); the other hooks keep the
-defaults of `training/task.py`. Register a new family in `training/registry.py`.
+defaults of `training/task.py`. A family names its task in its declaration (`modeling/families.py`).
 """
 
 import os
 
 from transformers import DataCollatorWithPadding
 
-from emotion_hub import modeling
 from emotion_hub.processing.tokenization_word_level import build_word_level_tokenizer
 from emotion_hub.training.task import Task
 
@@ -18,7 +17,6 @@ class TextClassificationTask(Task):
     """Word-level tokenizer trained on the training split + a text CNN (`model_type: text_cnn`)."""
 
     pipeline_tag = "text-classification"
-    config_class, model_class = modeling.TextCNNConfig, modeling.TextCNNForSequenceClassification
 
     def __init__(self, recipe, train_split, label_names):
         super().__init__(recipe, train_split, label_names)

@@ -8,10 +8,14 @@ CNN's tweet cleaning (`unescape_newlines`, `emoji: words`, `strip_html`) as step
 tokenizer's own normalizer, so the saved `tokenizer.json` cleans every text the same way at inference.
 """
 
+from typing import Literal
+
+from huggingface_hub.dataclasses import strict
 from tokenizers import Tokenizer, normalizers
-from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, PretrainedConfig,
+from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                           PreTrainedTokenizerFast)
 
+from emotion_hub.modeling.configuration_utils import EmotionConfig, at_least, probability
 from emotion_hub.modeling.losses import classification_loss
 from emotion_hub.processing.tokenization_word_level import _is_symbol, build_normalizer, emoji_to_words
 from emotion_hub.training.samplers import token_length_sampler
@@ -25,42 +29,42 @@ DROPOUT_OPTIONS = ("classifier_dropout", "hidden_dropout_prob", "attention_probs
                    "attention_dropout", "summary_first_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop")
 
 
-class AutoSequenceClassificationOptions(PretrainedConfig):
+@strict
+class AutoSequenceClassificationOptions(EmotionConfig):
     r"""
-    The `model` block of an `auto_sequence_classification` recipe (its keys are validated against these arguments).
+    The `model` block of an `auto_sequence_classification` recipe (its keys are validated against these fields).
 
     Args:
         max_sequence_length (`int`, *optional*, defaults to 128): texts are truncated to this many tokens (special
-            tokens included); at most the checkpoint's positions.
+            tokens included), at least 2; at most the checkpoint's positions.
         loss_type (`str`, *optional*, defaults to `"ce"`): `"ce"`, the stock head's cross-entropy, or
             `"weighted_ce"`, cross-entropy weighted per class in training (`model.class_weights`: a list in label-id
-            order, or inverse training frequency when absent or `"auto"`). The weights are a training setting: the
-            saved folder stays stock and its logits are the same either way.
-        classifier_dropout, hidden_dropout_prob, attention_probs_dropout_prob, dropout, attention_dropout, ...
-            (`float`, *optional*): set on the checkpoint's config when given (the names its family uses).
+            order, or inverse training frequency when absent or `"auto"`); other losses would not travel with the
+            stock folder. The weights are a training setting: the saved folder stays stock and its logits are the same
+            either way.
+        classifier_dropout, hidden_dropout_prob, attention_probs_dropout_prob, dropout, attention_dropout,
+            summary_first_dropout, resid_pdrop, embd_pdrop, attn_pdrop (`float`, *optional*): set on the checkpoint's
+            config when given (the names its family uses).
     """
 
     model_type = "auto_sequence_classification_options"
 
-    def __init__(self, max_sequence_length=128, loss_type="ce", classifier_dropout=None, hidden_dropout_prob=None,
-                 attention_probs_dropout_prob=None, dropout=None, attention_dropout=None, summary_first_dropout=None,
-                 resid_pdrop=None, embd_pdrop=None, attn_pdrop=None, **kwargs):
-        if not isinstance(max_sequence_length, int) or max_sequence_length < 2:
-            raise ValueError(f"`max_sequence_length` must be an int >= 2, got {max_sequence_length!r}")
-        if loss_type not in ("ce", "weighted_ce"):
-            raise ValueError(f"`loss_type` must be 'ce' or 'weighted_ce' for auto_sequence_classification (other "
-                             f"losses would not travel with the stock folder), got {loss_type!r}")
-        dropouts = dict(classifier_dropout=classifier_dropout, hidden_dropout_prob=hidden_dropout_prob,
-                        attention_probs_dropout_prob=attention_probs_dropout_prob, dropout=dropout,
-                        attention_dropout=attention_dropout, summary_first_dropout=summary_first_dropout,
-                        resid_pdrop=resid_pdrop, embd_pdrop=embd_pdrop, attn_pdrop=attn_pdrop)
-        for name, value in dropouts.items():
-            if value is not None and not (isinstance(value, (int, float)) and 0 <= value < 1):
-                raise ValueError(f"`{name}` must be in [0, 1), got {value!r}")
-        super().__init__(**kwargs)
-        self.max_sequence_length = max_sequence_length
-        self.loss_type = loss_type
-        self.dropouts = {k: v for k, v in dropouts.items() if v is not None}
+    max_sequence_length: int = at_least(2)(default=128)
+    loss_type: Literal["ce", "weighted_ce"] = "ce"
+    classifier_dropout: float | int | None = probability(default=None)
+    hidden_dropout_prob: float | int | None = probability(default=None)
+    attention_probs_dropout_prob: float | int | None = probability(default=None)
+    dropout: float | int | None = probability(default=None)
+    attention_dropout: float | int | None = probability(default=None)
+    summary_first_dropout: float | int | None = probability(default=None)
+    resid_pdrop: float | int | None = probability(default=None)
+    embd_pdrop: float | int | None = probability(default=None)
+    attn_pdrop: float | int | None = probability(default=None)
+
+    @property
+    def dropouts(self) -> dict:
+        """The dropouts the recipe sets, for the checkpoint's config."""
+        return {name: getattr(self, name) for name in DROPOUT_OPTIONS if getattr(self, name) is not None}
 
 
 def add_cleaning(tokenizer, texts, unescape_newlines=False, emoji="token", strip_html=False):
@@ -94,7 +98,6 @@ class TextTransformerTask(Task):
     `pretrained_backbone`: Hub id or folder), with its own tokenizer; saved as a stock folder."""
 
     pipeline_tag = "text-classification"
-    config_class, model_class = AutoSequenceClassificationOptions, AutoModelForSequenceClassification
     supports_length_grouping = True
 
     def __init__(self, recipe, train_split, label_names):
