@@ -13,8 +13,11 @@ from .speech_encoders import speech_encoder_config_from_dict
 class Wav2Vec2EmotionConfig(SpeechEmotionConfig):
     r"""
     [`SpeechEmotionConfig`] under its first name, `model_type: "wav2vec2_emotion"`, which saved folders and the
-    wav2vec2 recipes use. It also takes the encoder as `wav2vec2_config` (the key of folders saved before other
-    encoders were supported); the encoder may be any supported one, wav2vec2 by default.
+    wav2vec2 recipes use; the encoder may be any supported one, wav2vec2 by default.
+
+    Args:
+        wav2vec2_config (`dict` or [`PretrainedConfig`], *optional*): the former name of `audio_config`, the key of
+            folders saved before other encoders were supported. Read, not saved (`audio_config` is).
     """
 
     model_type = "wav2vec2_emotion"

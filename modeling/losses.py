@@ -147,6 +147,12 @@ def build_loss(config) -> nn.Module:
 
 
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
+# The `labels` argument of every classifier head's `forward` (`@add_start_docstrings(LABELS_DOCSTRING)`).
+LABELS_DOCSTRING = r"""
+        labels (`torch.Tensor`, *optional*): int label ids `(batch,)` (single-label classification), 0/1 or soft
+            targets `(batch, num_labels)` (multi-label), float targets (regression), per `config.problem_type`
+            (inferred from the labels when unset, as the stock heads do).
+"""
 
 
 def infer_problem_type(config, labels: torch.Tensor) -> str:
@@ -203,6 +209,7 @@ def classification_loss(config, logits: torch.Tensor, labels: torch.Tensor) -> t
 
 
 __all__ = [
+    "LABELS_DOCSTRING",
     "LOSS_TYPES",
     "PROBLEM_TYPES",
     "TRIPLET_MININGS",

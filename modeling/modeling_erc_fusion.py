@@ -17,12 +17,12 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput, logging
+from transformers.utils import ModelOutput, add_start_docstrings, logging
 
 from .configuration_erc_fusion import ERCFusionConfig
 from .initialization_utils import (FreezeAfterLoadingMixin, NestedModelInitMixin, init_from_reference_,
                                    lacks_own_tensors)
-from .losses import classification_loss, triplet_loss
+from .losses import LABELS_DOCSTRING, classification_loss, triplet_loss
 from .pipeline_erc import EmotionRecognitionInConversationPipeline  # noqa: F401  (copied with the model code)
 from .speech_encoders import (build_speech_encoder, is_whisper, load_pretrained_speech_encoder, minimum_input_length,
                               speech_encoder_frame_mask, speech_encoder_hidden_size)
@@ -453,17 +453,12 @@ class ERCFusionModel(ERCFusionPreTrainedModel):
 
     def forward(
         self,
-        input_ids: Optional[torch.LongTensor] = None,
-        attention_mask: Optional[torch.Tensor] = None,
-        target_mask: Optional[torch.Tensor] = None,
-        context_mask: Optional[torch.Tensor] = None,
-        input_values: Optional[torch.FloatTensor] = None,
-        audio_attention_mask: Optional[torch.Tensor] = None,
-        pixel_values: Optional[torch.FloatTensor] = None,
-        frame_mask: Optional[torch.Tensor] = None,
+        input_ids: Optional[torch.LongTensor] = None, attention_mask: Optional[torch.Tensor] = None,
+        target_mask: Optional[torch.Tensor] = None, context_mask: Optional[torch.Tensor] = None,
+        input_values: Optional[torch.FloatTensor] = None, audio_attention_mask: Optional[torch.Tensor] = None,
+        pixel_values: Optional[torch.FloatTensor] = None, frame_mask: Optional[torch.Tensor] = None,
         input_features: Optional[torch.FloatTensor] = None,
-        output_attentions: Optional[bool] = None,
-        output_hidden_states: Optional[bool] = None,
+        output_attentions: Optional[bool] = None, output_hidden_states: Optional[bool] = None,
         return_dict: Optional[bool] = None,
         **kwargs,
     ) -> ERCFusionModelOutput:
@@ -543,6 +538,7 @@ class ERCFusionForEmotionRecognition(ERCFusionPreTrainedModel):
     def set_input_embeddings(self, value: nn.Module):
         self.erc_fusion.set_input_embeddings(value)
 
+    @add_start_docstrings(LABELS_DOCSTRING)
     def forward(
         self,
         input_ids: Optional[torch.LongTensor] = None,
@@ -561,9 +557,6 @@ class ERCFusionForEmotionRecognition(ERCFusionPreTrainedModel):
         **kwargs,
     ) -> ERCFusionOutput:
         r"""
-        labels (`torch.Tensor`, *optional*): int label ids `(batch,)` (single-label classification), 0/1 or soft
-            targets `(batch, num_labels)` (multi-label), float targets (regression), per `config.problem_type`
-            (inferred from the labels when unset, as the stock heads do).
         The other inputs: see [`ERCFusionModel.forward`].
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict

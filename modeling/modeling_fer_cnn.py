@@ -7,12 +7,12 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
-from transformers.utils import can_return_tuple
+from transformers.utils import add_start_docstrings, can_return_tuple
 
 from .configuration_fer_cnn import FERCNNConfig
 from .image_utils import BT601_LUMA, check_pixel_values
 from .initialization_utils import pytorch_default_init_
-from .losses import classification_loss
+from .losses import LABELS_DOCSTRING, classification_loss
 
 
 class FERCNNConvBlock(nn.Module):
@@ -97,8 +97,7 @@ class FERCNNModel(FERCNNPreTrainedModel):
         return_dict: Optional[bool] = None,
         **kwargs,
     ) -> BaseModelOutputWithPooling:
-        if output_hidden_states is None:
-            output_hidden_states = self.config.output_hidden_states
+        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
         hidden = self.to_model_channels(pixel_values)
         block_outputs = []
         for block in self.blocks:
@@ -120,6 +119,7 @@ class FERCNNForImageClassification(FERCNNPreTrainedModel):
         self.post_init()
 
     @can_return_tuple
+    @add_start_docstrings(LABELS_DOCSTRING)
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -128,10 +128,6 @@ class FERCNNForImageClassification(FERCNNPreTrainedModel):
         return_dict: Optional[bool] = None,
         **kwargs,
     ) -> ImageClassifierOutput:
-        r"""
-        labels (`torch.Tensor`, *optional*): int label ids `(batch,)`, 0/1 floats `(batch, num_labels)` for
-            multi-label classification or float targets for regression (`config.problem_type`, inferred when unset).
-        """
         outputs = self.fer_cnn(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(outputs.pooler_output)
         loss = classification_loss(self.config, logits, labels) if labels is not None else None

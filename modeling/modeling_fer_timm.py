@@ -11,12 +11,12 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import ImageClassifierOutput
-from transformers.utils import can_return_tuple, logging
+from transformers.utils import add_start_docstrings, can_return_tuple, logging
 
 from .configuration_fer_timm import FERTimmConfig
 from .image_utils import BT601_LUMA, check_pixel_values
 from .initialization_utils import lacks_own_tensors
-from .losses import classification_loss
+from .losses import LABELS_DOCSTRING, classification_loss
 from .pipeline_image_classification import EmotionImageClassificationPipeline  # noqa: F401  (copied with the code)
 
 
@@ -192,6 +192,7 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
         raise ValueError(f"`pixel_values` must have 1 (grey) or 3 (RGB) channels, got {channels}")
 
     @can_return_tuple
+    @add_start_docstrings(LABELS_DOCSTRING)
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -203,13 +204,10 @@ class FERTimmForImageClassification(FERTimmPreTrainedModel):
         r"""
         pixel_values (`torch.Tensor` of shape `(batch, 1 or 3, image_size, image_size)`): normalised images, from the
             model's image processor.
-        labels (`torch.Tensor`, *optional*): int label ids `(batch,)`, 0/1 floats `(batch, num_labels)` for
-            multi-label classification or float targets for regression (`config.problem_type`, inferred when unset).
         output_hidden_states (`bool`, *optional*): the feature maps of the backbone's stages (timm's
             `forward_intermediates`); defaults to `config.output_hidden_states`.
         """
-        if output_hidden_states is None:
-            output_hidden_states = self.config.output_hidden_states
+        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
         output_hidden_states = bool(output_hidden_states)  # an index or a list of them selects among all stages
         if output_hidden_states and not hasattr(self.timm_model, "forward_intermediates"):
             raise ValueError(f"timm's {self.config.backbone} has no `forward_intermediates`: it cannot return hidden "

@@ -7,11 +7,11 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
-from transformers.utils import can_return_tuple
+from transformers.utils import add_start_docstrings, can_return_tuple
 
 from .configuration_mfcc_cnn import MFCCCNNConfig
 from .initialization_utils import pytorch_default_init_
-from .losses import classification_loss
+from .losses import LABELS_DOCSTRING, classification_loss
 from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
 from .pooling_utils import weighted_statistics_pooling
 from .tracing_utils import check_finite
@@ -63,8 +63,7 @@ class MFCCCNNModel(MFCCCNNPreTrainedModel):
         return_dict: Optional[bool] = None,
     ) -> BaseModelOutputWithPooling:
         config = self.config
-        if output_hidden_states is None:
-            output_hidden_states = config.output_hidden_states
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
         hidden = input_features[:, None] if input_features.dim() == 3 else input_features
         if hidden.dim() != 4 or hidden.shape[1] != config.num_channels or hidden.shape[2] != config.input_height:
             raise ValueError(f"`input_features` must have shape (batch, {config.input_height}, frames) or (batch, "
@@ -120,6 +119,7 @@ class MFCCCNNForAudioClassification(MFCCCNNPreTrainedModel):
         self.post_init()
 
     @can_return_tuple
+    @add_start_docstrings(LABELS_DOCSTRING)
     def forward(
         self,
         input_features: torch.Tensor,
@@ -128,10 +128,6 @@ class MFCCCNNForAudioClassification(MFCCCNNPreTrainedModel):
         output_hidden_states: Optional[bool] = None,
         return_dict: Optional[bool] = None,
     ) -> SequenceClassifierOutput:
-        r"""
-        labels (`torch.Tensor`, *optional*): int label ids `(batch,)`, 0/1 floats `(batch, num_labels)` for
-            multi-label classification or float targets for regression (`config.problem_type`, inferred when unset).
-        """
         outputs = self.mfcc_cnn(input_features, attention_mask=attention_mask,
                                 output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(outputs.pooler_output)

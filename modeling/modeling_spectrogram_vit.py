@@ -14,10 +14,10 @@ from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-from transformers.utils import can_return_tuple, logging
+from transformers.utils import add_start_docstrings, can_return_tuple, logging
 
 from .configuration_spectrogram_vit import SpectrogramViTConfig
-from .losses import classification_loss
+from .losses import LABELS_DOCSTRING, classification_loss
 from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
 from .initialization_utils import init_from_reference_, lacks_own_tensors
 from .pooling_utils import weighted_statistics_pooling
@@ -223,10 +223,8 @@ class SpectrogramViTModel(SpectrogramViTPreTrainedModel):
         return_dict: Optional[bool] = None,
     ) -> BaseModelOutputWithPooling:
         config = self.config
-        if output_hidden_states is None:
-            output_hidden_states = config.output_hidden_states
-        if output_attentions is None:
-            output_attentions = config.output_attentions
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_attentions = config.output_attentions if output_attentions is None else output_attentions
         if input_features is None:
             if input_values is None:
                 raise ValueError("pass `input_features` (batch, mels, frames), or AST-layout `input_values` "
@@ -366,6 +364,7 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
                 hook.remove()
 
     @can_return_tuple
+    @add_start_docstrings(LABELS_DOCSTRING)
     def forward(
         self,
         input_features: Optional[torch.Tensor] = None,
@@ -377,15 +376,11 @@ class SpectrogramViTForAudioClassification(SpectrogramViTPreTrainedModel):
         return_dict: Optional[bool] = None,
     ) -> SequenceClassifierOutput:
         r"""
-        labels (`torch.Tensor`, *optional*): int label ids `(batch,)`, 0/1 floats `(batch, num_labels)` for
-            multi-label classification or float targets for regression (`config.problem_type`, inferred when unset).
         output_attentions (`bool`, *optional*): attention weights of every layer (computed eagerly; for the timm
             backbone, those of its attention layers, read in eager mode).
         """
-        if output_hidden_states is None:
-            output_hidden_states = self.config.output_hidden_states
-        if output_attentions is None:
-            output_attentions = self.config.output_attentions
+        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         attentions = None
         if self.config.backbone == "timm":
             if input_features is None and input_values is not None:

@@ -21,11 +21,11 @@ from transformers import initialization as init
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 from transformers.models.whisper.modeling_whisper import sinusoids
-from transformers.utils import logging
+from transformers.utils import add_start_docstrings, logging
 
 from .configuration_speech_emotion import SAMPLING_RATE, SpeechEmotionConfig
 from .initialization_utils import FreezeAfterLoadingMixin, NestedModelInitMixin
-from .losses import classification_loss
+from .losses import LABELS_DOCSTRING, classification_loss
 from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
 from .pooling_utils import weighted_statistics_pooling
 from .speech_encoders import (SPEECH_ENCODER_TYPES, build_speech_encoder, is_whisper, load_pretrained_speech_encoder,
@@ -614,6 +614,7 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
             mask[i, :int(entry["num_frames"])] = True  # the real frames (Whisper's window keeps padding frames)
         return {"encoder_hidden_states": states, "frame_mask": mask}
 
+    @add_start_docstrings(LABELS_DOCSTRING)
     def forward(
         self,
         input_values: Optional[torch.FloatTensor] = None,
@@ -635,8 +636,6 @@ class SpeechEmotionForAudioClassification(SpeechEmotionPreTrainedModel):
         attention_mask (`torch.Tensor`, *optional*): 1 for real samples (waveform encoders) or mel frames (Whisper:
             `return_attention_mask=True`), 0 for padding. Given, it restricts the pooling (and a waveform encoder's
             attention) to the clip. Without it every frame is pooled, padding included, as in the stock classes.
-        labels (`torch.Tensor`, *optional*): label ids `(batch,)`; float `(batch, num_labels)` targets for
-            multi-label, floats for regression (`config.problem_type`).
         output_hidden_states, output_attentions (`bool`, *optional*): return the encoder's hidden states / attention
             weights (attention weights need `attn_implementation="eager"`).
         encoder_hidden_states (`torch.FloatTensor` of shape `(batch_size, num_hidden_states, frames, hidden)`,

@@ -8,11 +8,11 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
-from transformers.utils import can_return_tuple, logging
+from transformers.utils import add_start_docstrings, can_return_tuple, logging
 
 from .configuration_text_cnn import TextCNNConfig
 from .initialization_utils import FreezeAfterLoadingMixin, pytorch_default_init_
-from .losses import classification_loss
+from .losses import LABELS_DOCSTRING, classification_loss
 from .pipeline_text_classification import EmotionTextClassificationPipeline  # noqa: F401  (copied with the code)
 from .tracing_utils import is_tracing
 
@@ -118,8 +118,7 @@ class TextCNNModel(TextCNNPreTrainedModel):
         return_dict: Optional[bool] = None,
     ) -> BaseModelOutputWithPooling:
         config = self.config
-        if output_hidden_states is None:
-            output_hidden_states = config.output_hidden_states
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
         if input_ids.dim() != 2:
             raise ValueError(f"`input_ids` must have shape (batch, sequence), got {tuple(input_ids.shape)}")
         if attention_mask is None:
@@ -198,6 +197,7 @@ class TextCNNForSequenceClassification(TextCNNPreTrainedModel):
         return self.text_cnn.load_word_vectors(path, vocab)
 
     @can_return_tuple
+    @add_start_docstrings(LABELS_DOCSTRING)
     def forward(
         self,
         input_ids: torch.LongTensor,
@@ -206,11 +206,6 @@ class TextCNNForSequenceClassification(TextCNNPreTrainedModel):
         output_hidden_states: Optional[bool] = None,
         return_dict: Optional[bool] = None,
     ) -> SequenceClassifierOutput:
-        r"""
-        labels (`torch.Tensor`, *optional*): int label ids `(batch,)` for single-label classification, 0/1 floats
-            `(batch, num_labels)` for multi-label classification, float targets for regression (`config.problem_type`,
-            inferred from the labels when unset, as in the stock heads).
-        """
         outputs = self.text_cnn(input_ids, attention_mask=attention_mask, output_hidden_states=output_hidden_states,
                                 return_dict=True)
         logits = self.classifier(self.dropout(outputs.pooler_output))

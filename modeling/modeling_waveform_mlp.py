@@ -6,11 +6,11 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
-from transformers.utils import can_return_tuple
+from transformers.utils import add_start_docstrings, can_return_tuple
 
 from .configuration_waveform_mlp import WaveformMLPConfig
 from .initialization_utils import pytorch_default_init_
-from .losses import classification_loss
+from .losses import LABELS_DOCSTRING, classification_loss
 from .pipeline_audio_classification import EmotionAudioClassificationPipeline  # noqa: F401  (copied with the code)
 from .tracing_utils import check_finite
 
@@ -44,6 +44,7 @@ class WaveformMLPForAudioClassification(WaveformMLPPreTrainedModel):
         self.post_init()
 
     @can_return_tuple
+    @add_start_docstrings(LABELS_DOCSTRING)
     def forward(
         self,
         input_values: torch.Tensor,
@@ -52,13 +53,8 @@ class WaveformMLPForAudioClassification(WaveformMLPPreTrainedModel):
         output_hidden_states: Optional[bool] = None,
         return_dict: Optional[bool] = None,
     ) -> SequenceClassifierOutput:
-        r"""
-        labels (`torch.Tensor`, *optional*): int label ids `(batch,)`, 0/1 floats `(batch, num_labels)` for
-            multi-label classification or float targets for regression (`config.problem_type`, inferred when unset).
-        """
         config = self.config
-        if output_hidden_states is None:
-            output_hidden_states = config.output_hidden_states
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
         if input_values.dim() != 2 or input_values.shape[1] != config.input_length:
             raise ValueError(f"`input_values` must have shape (batch, {config.input_length}) (the model's "
                              f"`input_length` in samples), got {tuple(input_values.shape)}: pad or crop the audio to "
