@@ -18,7 +18,8 @@ class FERCNNConfig(EmotionClassifierConfig):
     Args:
         num_channels (`int`, *optional*, defaults to 1): channels the first convolution reads, 1 or 3. With 1
             (grayscale), the model also accepts 3-channel (RGB) `pixel_values` and turns them into luminance with the
-            fixed ITU-R BT.601 weights (0.299, 0.587, 0.114), so an image and its grayscale version give the same logits.
+            fixed ITU-R BT.601 weights (0.299, 0.587, 0.114), so an image and its grayscale version give the same
+            logits.
         image_size (`int`, *optional*, defaults to 48): height and width of the square input; the flattened
             feature map after the last block has `block_channels[-1] * s * s` values, `s = image_size // 2**blocks`.
         block_channels (`list[int]`, *optional*, defaults to `[64, 128, 512, 512]`): output channels of each

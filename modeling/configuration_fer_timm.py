@@ -36,7 +36,8 @@ class FERTimmConfig(EmotionClassifierConfig):
             as FER2013) or 3 (colour). A grey model also accepts 3-channel `pixel_values` and takes their ITU-R BT.601
             luminance, so an image and its grey version give the same logits (what the stock export relies on).
         image_size (`int`, *optional*, defaults to 96): height and width of the square input, at least 8; 48x48 faces
-            are upsampled to it by the image processor. ImageNet CNNs want more than 48 pixels (their stem divides by 32).
+            are upsampled to it by the image processor. ImageNet CNNs want more than 48 pixels (their stem divides by
+            32).
         drop_rate (`float`, *optional*, defaults to 0.2): dropout before the classifier (timm's `drop_rate`).
         drop_path_rate (`float`, *optional*, defaults to 0.0): stochastic depth (timm's `drop_path_rate`) for models
             that have it.

@@ -15,9 +15,10 @@ _FAMILIES = "emotion_hub.modeling.families"
 
 def _families():
     """The `families` module `emotion_hub.modeling` imports; read on its own when the package is not imported yet."""
-    if _FAMILIES not in sys.modules:
-        folder = importlib.util.find_spec("emotion_hub.modeling").submodule_search_locations[0]
-        spec = importlib.util.spec_from_file_location(_FAMILIES, os.path.join(folder, "families.py"))
+    folder = None if _FAMILIES in sys.modules else importlib.util.find_spec("emotion_hub.modeling")
+    if _FAMILIES not in sys.modules:  # (finding the folder imports `emotion_hub`, which may import the models)
+        spec = importlib.util.spec_from_file_location(
+            _FAMILIES, os.path.join(folder.submodule_search_locations[0], "families.py"))
         module = importlib.util.module_from_spec(spec)
         sys.modules[_FAMILIES] = module  # `emotion_hub.modeling` finds it there when it is imported later
         spec.loader.exec_module(module)
