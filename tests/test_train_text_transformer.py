@@ -114,6 +114,17 @@ def test_weighted_ce_weighs_the_training_loss_and_keeps_the_folder_stock(checkpo
         return loss
 
     monkeypatch.setattr(TextTransformerTask, "training_loss", spy)
+    build = TextTransformerTask.build_model
+
+    def decisive(self, class_weights):
+        """A random tiny BERT scores every class about alike (both losses about ln 4): a larger head makes the
+        weighted and the plain loss of a batch differ, so the check below can tell them apart whatever the seed."""
+        model = build(self, class_weights)
+        with torch.no_grad():
+            model.classifier.weight.mul_(30.0)
+        return model
+
+    monkeypatch.setattr(TextTransformerTask, "build_model", decisive)
     skewed = write_tweeteval(str(tmp_path / "skewed"), sizes=(24, 8, 8),
                              labels_override={"train": [0] * 12 + [1] * 6 + [2] * 4 + [3] * 2})
     out = tmp_path / "out"
