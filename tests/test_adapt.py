@@ -122,6 +122,7 @@ def test_adapt_model_in_python_reads_any_iterable_once():
 
 
 def cli_error(*args) -> str:
+    """The command line in its own process: exit status 2 and one `error:` line, no traceback."""
     done = subprocess.run([sys.executable, "-m", "emotion_hub.adapt", *map(str, args)], capture_output=True,
                           text=True, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert done.returncode == 2, done.stdout[-1000:] + done.stderr[-2000:]
@@ -130,39 +131,53 @@ def cli_error(*args) -> str:
     return errors[0]
 
 
-def test_bad_inputs_are_one_line_each(trained, tmp_path):
+def cli_error_here(capsys, *args) -> str:
+    """The same command line in this process (`cli`, the console entry point): exit 2, one `error:` line."""
+    from emotion_hub.adapt import cli
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        cli([str(arg) for arg in args])
+    assert exited.value.code == 2
+    stderr = capsys.readouterr().err
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr[-2000:]
+    return errors[0]
+
+
+def test_bad_inputs_are_one_line_each(trained, tmp_path, capsys):
     root, _, clips = trained
     model = root / "model"
     (tmp_path / "empty").mkdir()
     assert "holds no audio file" in cli_error("--model_dir", model, "--audio", tmp_path / "empty", "--output_dir",
                                               tmp_path / "o1")
+
+    def error(model_dir, audio, output_dir):
+        return cli_error_here(capsys, "--model_dir", model_dir, "--audio", audio, "--output_dir", output_dir)
+
     few = tmp_path / "few"
     write_clips(str(few), 3)
-    assert "holds 3 recording(s): at least 20 are needed" in cli_error("--model_dir", model, "--audio", few,
-                                                                        "--output_dir", tmp_path / "o2")
+    assert "holds 3 recording(s): at least 20 are needed" in error(model, few, tmp_path / "o2")
     broken = tmp_path / "broken"
     write_clips(str(broken), 21)
     (broken / "clip_005.wav").write_bytes(b"RIFF\x00\x00not a wav file at all")
-    error = cli_error("--model_dir", model, "--audio", broken, "--output_dir", tmp_path / "o3")
-    assert "clip_005.wav: cannot decode" in error
+    assert "clip_005.wav: cannot decode" in error(model, broken, tmp_path / "o3")
     plain = tmp_path / "plain"
     make_model(str(plain), standardize_pooled=False)
-    error = cli_error("--model_dir", plain, "--audio", root / "clips", "--output_dir", tmp_path / "o4")
-    assert "has no statistics to adapt" in error and "standardize_pooled" in error
+    message = error(plain, root / "clips", tmp_path / "o4")
+    assert "has no statistics to adapt" in message and "standardize_pooled" in message
     from emotion_hub.modeling import TextCNNConfig, TextCNNForSequenceClassification
 
     TextCNNForSequenceClassification(TextCNNConfig(vocab_size=20, embedding_dim=4, num_filters=2, kernel_sizes=[1],
                                                    num_labels=2)).save_pretrained(tmp_path / "text")
-    assert "is a text-classification model (text_cnn)" in cli_error("--model_dir", tmp_path / "text", "--audio",
-                                                                    root / "clips", "--output_dir", tmp_path / "o5")
+    assert "is a text-classification model (text_cnn)" in error(tmp_path / "text", root / "clips", tmp_path / "o5")
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "mine.txt").write_text("keep")
-    assert "exists and is not empty" in cli_error("--model_dir", model, "--audio", root / "clips", "--output_dir",
-                                                  tmp_path / "taken")
+    assert "exists and is not empty" in error(model, root / "clips", tmp_path / "taken")
     assert (tmp_path / "taken" / "mine.txt").read_text() == "keep"
     listing = tmp_path / "list.txt"
     listing.write_text("\n".join(clips[:20] + [str(tmp_path / "gone.wav")]))
-    assert "do not exist" in cli_error("--model_dir", model, "--audio", listing, "--output_dir", tmp_path / "o6")
+    assert "do not exist" in error(model, listing, tmp_path / "o6")
     assert not any((tmp_path / f"o{i}").exists() for i in range(1, 7))
 
 
