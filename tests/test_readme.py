@@ -10,6 +10,7 @@ command that should name a real file writes it so (`path/to/...`), never a made-
 
 import ast
 import contextlib
+import functools
 import io
 import os
 import re
@@ -107,6 +108,15 @@ def setup_extras():
     raise AssertionError("setup.py has no extras_require")
 
 
+@functools.lru_cache(maxsize=None)
+def space_options() -> frozenset:
+    """The options `python -m emotion_hub.model_cards.space --help` lists (run once for every block that uses it)."""
+    shown = subprocess.run([sys.executable, "-m", "emotion_hub.model_cards.space", "--help"], cwd=REPO,
+                           capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    return frozenset(re.findall(r"--\w+", shown.stdout))
+
+
 def check(words, tmp_path):
     """Check one command; returns a description of what was checked (or raises)."""
     words = strip_environment(words)
@@ -155,10 +165,7 @@ def check(words, tmp_path):
         export_parquet.parse_args(placeholders(words[3:], tmp_path))
         return "export_parquet parser"
     if words[:3] == ["python", "-m", "emotion_hub.model_cards.space"]:
-        shown = subprocess.run([sys.executable, "-m", "emotion_hub.model_cards.space", "--help"], cwd=REPO,
-                               capture_output=True, text=True, timeout=300)
-        assert shown.returncode == 0, shown.stderr[-2000:]
-        known = set(re.findall(r"--\w+", shown.stdout))
+        known = space_options()
         unknown = [w for w in words if w.startswith("--") and w not in known]
         assert not unknown, f"options the Space writer does not have: {unknown}"
         return "space --help"
