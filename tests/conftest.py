@@ -1,3 +1,4 @@
+import gc
 import os
 import sys
 
@@ -12,6 +13,21 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+
+
+_TESTS_STARTED = [0]
+
+
+def pytest_runtest_setup(item):
+    """Before each test, what earlier tests left alive (imported modules, session fixtures) is moved out of the
+    garbage collector's view (`gc.freeze`), and every 50 tests it is collected once. Without this every full
+    collection walks the whole session's objects: measured on tests/test_train_safety.py, 45 full collections took
+    17 s of its 78 s (the forked children copying every page the collector touches); with it, 2 s of 51 s."""
+    _TESTS_STARTED[0] += 1
+    if _TESTS_STARTED[0] % 50 == 0:
+        gc.unfreeze()
+        gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
