@@ -3,10 +3,8 @@ resumes, checked by hash. A run killed after its first checkpoint resumes to the
 figures; a checkpoint whose backbone changed since is refused with one line."""
 
 import json
-import multiprocessing
 import os
 import shutil
-import signal
 
 import pytest
 import torch
@@ -17,6 +15,7 @@ from transformers import WhisperConfig, WhisperModel
 
 import train
 from tests.test_train_speech_encoders import TINY_WHISPER, emodb_dir, whisper_dir  # noqa: F401
+from tests.utils import killed_train_run
 
 HEAD = {"pooling": "mean", "use_weighted_layer_sum": True, "normalize_hidden_states": True, "projector_size": 8,
         "freeze_backbone": True}
@@ -48,18 +47,6 @@ def args(tmp_path, backbone, data_dir, cache, out, *extra):
     return ["--config", str(path), "--data_dir", data_dir, "--output_dir", str(out), "--cache_dir", cache, *extra]
 
 
-def killed_after_first_checkpoint(argv):
-    def child():
-        os.environ["EMOTION_HUB_TEST_KILL_AT"] = "checkpoint:pruned"
-        train.main(argv)
-        os._exit(0)
-
-    process = multiprocessing.get_context("fork").Process(target=child)
-    process.start()
-    process.join(300)
-    assert process.exitcode == -signal.SIGKILL, f"the run was not killed (exit {process.exitcode})"
-
-
 def test_a_frozen_encoder_is_left_out_of_checkpoints_and_resumes_to_the_same_weights(
         tmp_path, emodb_dir, whisper_dir, datasets_cache):  # noqa: F811
     backbone = tmp_path / "backbone"
@@ -67,7 +54,7 @@ def test_a_frozen_encoder_is_left_out_of_checkpoints_and_resumes_to_the_same_wei
     reference = train.main(args(tmp_path, str(backbone), emodb_dir, datasets_cache, tmp_path / "reference"))
 
     out = tmp_path / "out"
-    killed_after_first_checkpoint(args(tmp_path, str(backbone), emodb_dir, datasets_cache, out))
+    killed_train_run(args(tmp_path, str(backbone), emodb_dir, datasets_cache, out), "checkpoint:pruned")
     (checkpoint,) = train.list_checkpoints(str(out))
     frozen = json.load(open(os.path.join(checkpoint, "frozen.json")))
     with safe_open(os.path.join(checkpoint, "model.safetensors"), framework="pt") as f:
@@ -94,7 +81,7 @@ def test_a_checkpoint_whose_backbone_changed_is_refused_with_one_line(tmp_path, 
     backbone = tmp_path / "backbone"
     shutil.copytree(whisper_dir, backbone)
     out = tmp_path / "out"
-    killed_after_first_checkpoint(args(tmp_path, str(backbone), emodb_dir, datasets_cache, out))
+    killed_train_run(args(tmp_path, str(backbone), emodb_dir, datasets_cache, out), "checkpoint:pruned")
     torch.manual_seed(1)  # another encoder at the same path
     WhisperModel(WhisperConfig(**TINY_WHISPER)).save_pretrained(backbone)
     with pytest.raises(SystemExit) as exit_info:

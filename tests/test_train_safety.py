@@ -2,7 +2,6 @@
 uninterrupted result; one run per output folder; tampered checkpoints never run code; bad recipes give one line."""
 
 import json
-import multiprocessing
 import os
 import pickle
 import signal
@@ -17,6 +16,7 @@ from safetensors.torch import load_file
 
 import train
 from tests.conftest import REPO
+from tests.utils import killed_train_run
 
 RECIPE = {
     "dataset": "tweet_eval_emotion", "dataset_config": "emotion", "model_type": "text_cnn",
@@ -73,19 +73,6 @@ def reference(tmp_path_factory, tweeteval_dir, datasets_cache):
     return results, load_file(folder / "out" / "model.safetensors"), sorted(os.listdir(folder / "out"))
 
 
-def killed_run(args, stage):
-    """`train.main(args)` in a forked child that SIGKILLs itself at `stage` (see training/checkpoints.kill_point)."""
-    def child():
-        os.environ["EMOTION_HUB_TEST_KILL_AT"] = stage
-        train.main(args)
-        os._exit(0)
-
-    process = multiprocessing.get_context("fork").Process(target=child)
-    process.start()
-    process.join(300)
-    assert process.exitcode == -signal.SIGKILL, f"the run was not killed at {stage} (exit {process.exitcode})"
-
-
 def assert_same_as_reference(out, results, reference):
     expected, weights, files = reference
     assert {k: results[k] for k in COMPARED} == {k: expected[k] for k in COMPARED}
@@ -102,7 +89,7 @@ def assert_same_as_reference(out, results, reference):
 def test_a_run_killed_at_any_stage_of_a_save_resumes_to_the_uninterrupted_result(
         stage, reference, recipe_file, tweeteval_dir, datasets_cache, tmp_path):
     out, recipe = tmp_path / "out", recipe_file()
-    killed_run(argv(recipe, tweeteval_dir, out, datasets_cache), stage)
+    killed_train_run(argv(recipe, tweeteval_dir, out, datasets_cache), stage)
     assert not (out / "all_results.json").exists() or stage.startswith("final:")
     results = train.main(argv(recipe, tweeteval_dir, out, datasets_cache, "--resume_from_checkpoint", "latest"))
     assert_same_as_reference(out, results, reference)
@@ -259,10 +246,10 @@ def test_an_overwrite_killed_during_its_run_or_its_swap_loses_neither_run(recipe
     train.main(argv(recipe_file(num_epochs=1), tweeteval_dir, out, datasets_cache))
     before = snapshot(out)
     two = recipe_file(num_epochs=2)
-    killed_run(argv(two, tweeteval_dir, out, datasets_cache, "--overwrite_output_dir", "true"), "checkpoint:renamed:2")
+    overwrite = argv(two, tweeteval_dir, out, datasets_cache, "--overwrite_output_dir", "true")
+    killed_train_run(overwrite, "checkpoint:renamed:2")
     assert snapshot(out) == before  # the replacement trains beside the folder
-    killed_run(argv(two, tweeteval_dir, out, datasets_cache, "--overwrite_output_dir", "true",
-                    "--resume_from_checkpoint", "latest"), "replace:old_moved")
+    killed_train_run([*overwrite, "--resume_from_checkpoint", "latest"], "replace:old_moved")
     assert not out.exists() and (tmp_path / ".out.replaced" / "all_results.json").exists()
     # The next command on the folder finishes the swap of the finished replacement, then applies its own rules.
     with pytest.raises(ValueError, match="already holds a run"):

@@ -47,3 +47,21 @@ def error_chain(exc: BaseException) -> str:
         messages.append(f"{type(exc).__name__}: {exc}")
         exc = exc.__cause__ or exc.__context__
     return "\n".join(messages)
+
+
+def killed_train_run(argv, stage):
+    """`train.main(argv)` in a forked child that SIGKILLs itself at `stage` (see training/checkpoints.kill_point)."""
+    import multiprocessing
+    import signal
+
+    import train
+
+    def child():
+        os.environ["EMOTION_HUB_TEST_KILL_AT"] = stage
+        train.main(argv)
+        os._exit(0)
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(300)
+    assert process.exitcode == -signal.SIGKILL, f"the run was not killed at {stage} (exit {process.exitcode})"
